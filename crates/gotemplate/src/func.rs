@@ -1,0 +1,110 @@
+//! Function maps: how a host (Sprig, Helm) registers functions callable from templates.
+//!
+//! A function declares its Go signature ([`Param`] types, variadic tail) so the executor
+//! can check arity and convert arguments exactly as Go's `reflect`-based call does, and
+//! produce Go's messages (`wrong number of args for upper: want 1 got 2`,
+//! `wrong type for value; expected string; got int`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::value::Value;
+
+/// The Go type of a declared parameter. The executor converts an argument to it
+/// (or fails with Go's error) before the function sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// `interface{}`: anything, including nil.
+    Any,
+    String,
+    Bool,
+    /// Go `int`
+    Int,
+    /// Go `int64`
+    Int64,
+    Float64,
+    /// `[]interface{}` (a `[]string` is not assignable to it in Go: that is an error)
+    List,
+    /// `[]string`
+    StringList,
+    /// `map[string]interface{}`
+    Map,
+    /// `[]byte`
+    Bytes,
+}
+
+/// Returned by a function. Its text becomes Go's `error calling NAME: TEXT`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuncError(pub String);
+
+impl<T: Into<String>> From<T> for FuncError {
+    fn from(s: T) -> Self {
+        FuncError(s.into())
+    }
+}
+
+pub type FuncResult = Result<Value, FuncError>;
+
+/// What a function may ask of the running template: the hooks Helm's `include` and
+/// `tpl` need. Implemented by the executor.
+pub trait CallContext {
+    /// Execute the named template of the current set with `data` and return its output
+    /// (Helm's `include`). Missing-key values print as `<no value>` here, as in Go.
+    fn execute_template(&mut self, name: &str, data: &Value) -> Result<String, FuncError>;
+    /// Parse `text` as a new template named `name` that can see the templates of the
+    /// current set, execute it with `data` and return the output (Helm's `tpl`).
+    fn parse_and_execute(&mut self, name: &str, text: &str, data: &Value) -> Result<String, FuncError>;
+    /// Name of the template being executed (`.Template.Name` style helpers).
+    fn template_name(&self) -> &str;
+}
+
+pub type FuncImpl = dyn Fn(&mut dyn CallContext, &[Value]) -> FuncResult + Send + Sync;
+
+/// A callable function with its Go signature.
+#[derive(Clone)]
+pub struct Function {
+    pub params: &'static [Param],
+    /// Type of a variadic tail (`...interface{}`), if any.
+    pub variadic: Option<Param>,
+    pub f: Arc<FuncImpl>,
+}
+
+impl std::fmt::Debug for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Function").field("params", &self.params).field("variadic", &self.variadic).finish()
+    }
+}
+
+impl Function {
+    pub fn new(
+        params: &'static [Param],
+        variadic: Option<Param>,
+        f: impl Fn(&mut dyn CallContext, &[Value]) -> FuncResult + Send + Sync + 'static,
+    ) -> Self {
+        Function { params, variadic, f: Arc::new(f) }
+    }
+}
+
+/// Name → function. A host clones Sprig's map and inserts its own.
+#[derive(Clone, Debug, Default)]
+pub struct FuncMap {
+    funcs: HashMap<String, Function>,
+}
+
+impl FuncMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn insert(&mut self, name: impl Into<String>, f: Function) {
+        self.funcs.insert(name.into(), f);
+    }
+    pub fn get(&self, name: &str) -> Option<&Function> {
+        self.funcs.get(name)
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.funcs.contains_key(name)
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.funcs.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,7 @@
+//! # helm
+//!
+//! Helm's semantics on top of [`gotemplate`]: loading charts (directories and `.tgz`),
+//! dependencies, values coalescing and `--set` parsing, the built-in objects, Helm's
+//! template functions, and rendering to manifests in Helm's order.
+//!
+//! May call: `gotemplate`. Pure apart from reading chart files.

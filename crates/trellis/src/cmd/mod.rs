@@ -1,0 +1,4 @@
+//! One module per subcommand.
+
+pub mod dev_cluster;
+pub mod template;

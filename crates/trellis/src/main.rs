@@ -1,0 +1,34 @@
+//! The `trellis` binary: the command line over the Trellis crates.
+//!
+//! Each subcommand lives in its own module under `cmd/`; this file only dispatches.
+//! `anyhow` is used here, at the edge, and nowhere below.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// GitOps continuous delivery for Kubernetes, built for an environment per git branch.
+#[derive(Parser, Debug)]
+#[command(name = "trellis", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render a Helm chart locally and print the manifests (a drop-in for `helm template`).
+    Template(cmd::template::Args),
+    /// Run the local Kubernetes API server (the embedded default cluster).
+    DevCluster(cmd::dev_cluster::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Template(args) => cmd::template::run(args),
+        Command::DevCluster(args) => cmd::dev_cluster::run(args),
+    }
+}
