@@ -11,6 +11,7 @@
 //! where Sprig's contract demands it (`now`, random functions).
 
 pub mod func;
+pub mod gofmt;
 pub mod value;
 
 pub use func::{CallContext, FuncError, FuncMap, FuncResult, Function, Param};

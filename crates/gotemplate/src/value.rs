@@ -128,3 +128,50 @@ impl Value {
         }
     }
 }
+
+impl Value {
+    /// Go's `%T` / Sprig `typeOf` name: `string`, `int`, `int64`, `float64`, `bool`,
+    /// `[]interface {}`, `[]string`, `map[string]interface {}`, `[]uint8`, `<nil>`.
+    pub fn type_name(&self) -> String {
+        match self {
+            Value::Nil => "<nil>".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Int(_, IntKind::Int) => "int".into(),
+            Value::Int(_, IntKind::Int64) => "int64".into(),
+            Value::Int(_, IntKind::Int32) => "int32".into(),
+            Value::Int(_, IntKind::Uint8) => "uint8".into(),
+            Value::Float(_) => "float64".into(),
+            Value::String(_) => "string".into(),
+            Value::Bytes(_) => "[]uint8".into(),
+            Value::List(_, ListKind::Any) => "[]interface {}".into(),
+            Value::List(_, ListKind::String) => "[]string".into(),
+            Value::Map(_, MapKind::Any) => "map[string]interface {}".into(),
+            Value::Map(_, MapKind::String) => "map[string]string".into(),
+            Value::Object(o) => o.type_name().into(),
+        }
+    }
+
+    /// Go's `reflect.Kind` name (Sprig `kindOf`): `string`, `int`, `int64`, `float64`,
+    /// `bool`, `slice`, `map`, `ptr`/`struct`, `invalid` for nil.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "invalid",
+            Value::Bool(_) => "bool",
+            Value::Int(_, IntKind::Int) => "int",
+            Value::Int(_, IntKind::Int64) => "int64",
+            Value::Int(_, IntKind::Int32) => "int32",
+            Value::Int(_, IntKind::Uint8) => "uint8",
+            Value::Float(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) | Value::List(..) => "slice",
+            Value::Map(..) => "map",
+            Value::Object(o) => {
+                if o.type_name().starts_with('*') {
+                    "ptr"
+                } else {
+                    "struct"
+                }
+            }
+        }
+    }
+}
