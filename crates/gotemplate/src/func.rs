@@ -53,7 +53,12 @@ pub trait CallContext {
     fn execute_template(&mut self, name: &str, data: &Value) -> Result<String, FuncError>;
     /// Parse `text` as a new template named `name` that can see the templates of the
     /// current set, execute it with `data` and return the output (Helm's `tpl`).
-    fn parse_and_execute(&mut self, name: &str, text: &str, data: &Value) -> Result<String, FuncError>;
+    fn parse_and_execute(
+        &mut self,
+        name: &str,
+        text: &str,
+        data: &Value,
+    ) -> Result<String, FuncError>;
     /// Name of the template being executed (`.Template.Name` style helpers).
     fn template_name(&self) -> &str;
 }
@@ -71,7 +76,10 @@ pub struct Function {
 
 impl std::fmt::Debug for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Function").field("params", &self.params).field("variadic", &self.variadic).finish()
+        f.debug_struct("Function")
+            .field("params", &self.params)
+            .field("variadic", &self.variadic)
+            .finish()
     }
 }
 
@@ -81,7 +89,11 @@ impl Function {
         variadic: Option<Param>,
         f: impl Fn(&mut dyn CallContext, &[Value]) -> FuncResult + Send + Sync + 'static,
     ) -> Self {
-        Function { params, variadic, f: Arc::new(f) }
+        Function {
+            params,
+            variadic,
+            f: Arc::new(f),
+        }
     }
 }
 
