@@ -1,7 +1,33 @@
 //! # sprig
 //!
-//! The Sprig function library (v3, as vendored by Helm v3.17) for [`gotemplate`]:
+//! The Sprig function library (v3.3, as vendored by Helm v3.17) for [`gotemplate`]:
 //! strings, lists, dicts, math, defaults, conversions, encodings, crypto, semver,
 //! regex, dates, UUIDs, paths, URLs, network and flow control.
 //!
+//! [`funcs`] returns Helm's view of it: `sprig.TxtFuncMap()` without `env` and
+//! `expandenv`. Every function declares its Go signature so the executor converts and
+//! checks arguments as Go's reflect call does; results keep Go's types (`int64` from
+//! `add`, `[]string` from `splitList`, `map[string]string` from `split`).
+//!
 //! May call: `gotemplate` (its value model and `fmt`). Helm adds its own functions on top.
+
+mod conv;
+mod defaults;
+mod dicts;
+mod json;
+mod lists;
+mod math;
+mod strings;
+
+use gotemplate::FuncMap;
+
+/// Every Sprig function Helm v3.17 exposes.
+pub fn funcs() -> FuncMap {
+    let mut m = FuncMap::new();
+    strings::register(&mut m);
+    lists::register(&mut m);
+    dicts::register(&mut m);
+    math::register(&mut m);
+    defaults::register(&mut m);
+    m
+}

@@ -1,0 +1,408 @@
+//! Go-style conversions Sprig builds on: `spf13/cast` (`toInt64`, `toInt`, `toFloat64`),
+//! Sprig's `strval`/`strslice`, `empty` (text/template truthiness), `reflect.DeepEqual`,
+//! Go's `strconv` number parsing and formatting, and the registration helpers every
+//! module uses.
+
+use std::sync::Arc;
+
+use gotemplate::gofmt::sprint;
+use gotemplate::{CallContext, FuncError, FuncMap, FuncResult, Function, IntKind, ListKind, Param, Value};
+
+/// Registers `name` with its Go signature.
+pub(crate) fn reg(
+    m: &mut FuncMap,
+    name: &str,
+    params: &'static [Param],
+    variadic: Option<Param>,
+    f: impl Fn(&[Value]) -> FuncResult + Send + Sync + 'static,
+) {
+    m.insert(name, Function::new(params, variadic, move |_: &mut dyn CallContext, a: &[Value]| f(a)));
+}
+
+/// An argument the executor already converted to `string`.
+pub(crate) fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// An argument the executor already converted to `int`/`int64`.
+pub(crate) fn i(v: &Value) -> i64 {
+    match v {
+        Value::Int(n, _) => *n,
+        _ => 0,
+    }
+}
+
+/// An argument the executor already converted to `float64`.
+pub(crate) fn f(v: &Value) -> f64 {
+    match v {
+        Value::Float(x) => *x,
+        Value::Int(n, _) => *n as f64,
+        _ => 0.0,
+    }
+}
+
+pub(crate) fn vstr(s: impl Into<Arc<str>>) -> Value {
+    Value::String(s.into())
+}
+
+pub(crate) fn vstrings(v: Vec<String>) -> Value {
+    Value::string_list(v.into_iter().map(vstr).collect())
+}
+
+/// Go's `int64(f)` conversion of a float (amd64: out of range and NaN give MinInt64).
+pub(crate) fn f64_to_i64(x: f64) -> i64 {
+    if x.is_nan() || x >= 9.223_372_036_854_776e18 || x < -9.223_372_036_854_776e18 {
+        i64::MIN
+    } else {
+        x.trunc() as i64
+    }
+}
+
+/// `cast`'s trimZeroDecimal: "3.00" → "3", anything else unchanged.
+fn trim_zero_decimal(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut found_zero = false;
+    for i in (1..=b.len()).rev() {
+        match b[i - 1] {
+            b'.' => {
+                if found_zero {
+                    return &s[..i - 1];
+                }
+            }
+            b'0' => found_zero = true,
+            _ => return s,
+        }
+    }
+    s
+}
+
+/// Go's `underscoreOK`: underscores only between digits (or after a base prefix), and only
+/// when the base came from the prefix.
+fn underscore_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut saw = b'^';
+    let mut i = 0;
+    if !b.is_empty() && (b[0] == b'-' || b[0] == b'+') {
+        i = 1;
+    }
+    let mut hex = false;
+    if b.len() - i >= 2 && b[i] == b'0' {
+        let c = b[i + 1] | 0x20;
+        if c == b'x' || c == b'o' || c == b'b' {
+            hex = c == b'x';
+            i += 2;
+            saw = b'0';
+        }
+    }
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else {
+            if saw == b'_' {
+                return false;
+            }
+            saw = b'!';
+        }
+        i += 1;
+    }
+    saw != b'_'
+}
+
+/// `strconv.ParseInt(s, base, 64)`; `None` on any error (syntax or range).
+pub(crate) fn parse_int(s: &str, base: u32) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    let (neg, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let u = parse_uint(body, base, base == 0 && underscore_ok(s))?;
+    if neg {
+        if u > 1u64 << 63 {
+            None
+        } else {
+            Some((u as i64).wrapping_neg())
+        }
+    } else if u > i64::MAX as u64 {
+        None
+    } else {
+        Some(u as i64)
+    }
+}
+
+fn parse_uint(s: &str, base: u32, allow_underscore: bool) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let (mut base, mut digits) = (base, s);
+    if base == 0 {
+        base = 10;
+        let b = s.as_bytes();
+        if b[0] == b'0' {
+            if b.len() >= 3 && matches!(b[1] | 0x20, b'x' | b'o' | b'b') {
+                base = match b[1] | 0x20 {
+                    b'x' => 16,
+                    b'o' => 8,
+                    _ => 2,
+                };
+                digits = &s[2..];
+            } else {
+                base = 8;
+                digits = &s[1..];
+                if digits.is_empty() {
+                    return Some(0);
+                }
+            }
+        }
+    }
+    let mut n: u64 = 0;
+    let mut any = false;
+    for c in digits.chars() {
+        if c == '_' && allow_underscore {
+            continue;
+        }
+        let d = c.to_digit(base)?;
+        n = n.checked_mul(base as u64)?.checked_add(d as u64)?;
+        any = true;
+    }
+    if !any && base != 8 {
+        return None;
+    }
+    Some(n)
+}
+
+/// `strconv.ParseFloat(s, 64)`; `None` on error.
+pub(crate) fn parse_float(s: &str) -> Option<f64> {
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let lower = t.to_ascii_lowercase();
+    if lower == "inf" || lower == "infinity" || lower == "nan" {
+        return s.parse::<f64>().ok();
+    }
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
+        return None;
+    }
+    let x = s.parse::<f64>().ok()?;
+    if x.is_infinite() { None } else { Some(x) }
+}
+
+/// `cast.ToInt64` (errors become 0).
+pub(crate) fn to_int64(v: &Value) -> i64 {
+    match v {
+        Value::Int(n, _) => *n,
+        Value::Float(x) => f64_to_i64(*x),
+        Value::String(s) => parse_int(trim_zero_decimal(s), 0).unwrap_or(0),
+        Value::Bool(b) => *b as i64,
+        _ => 0,
+    }
+}
+
+/// `cast.ToFloat64` (errors become 0).
+pub(crate) fn to_float64(v: &Value) -> f64 {
+    match v {
+        Value::Int(n, _) => *n as f64,
+        Value::Float(x) => *x,
+        Value::String(s) => parse_float(s).unwrap_or(0.0),
+        Value::Bool(b) => {
+            if *b {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        _ => 0.0,
+    }
+}
+
+/// Sprig's `strval`: strings and byte slices as text, everything else as `%v`.
+pub(crate) fn strval(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => sprint(other),
+    }
+}
+
+/// Sprig's `strslice`: a list's non-nil elements as strings; a scalar as one string.
+pub(crate) fn strslice(v: &Value) -> Vec<String> {
+    match v {
+        Value::List(l, _) => l.iter().filter(|x| !x.is_nil()).map(strval).collect(),
+        Value::Bytes(b) => b.iter().map(|x| x.to_string()).collect(),
+        Value::Nil => Vec::new(),
+        other => vec![strval(other)],
+    }
+}
+
+/// Sprig's `empty`: nil, zero numbers, false, and zero-length strings/lists/maps.
+pub(crate) fn empty(v: &Value) -> bool {
+    match v {
+        Value::Nil => true,
+        Value::Bool(b) => !b,
+        Value::Int(n, _) => *n == 0,
+        Value::Float(x) => *x == 0.0,
+        Value::String(s) => s.is_empty(),
+        Value::Bytes(b) => b.is_empty(),
+        Value::List(l, _) => l.is_empty(),
+        Value::Map(m, _) => m.is_empty(),
+        Value::Object(_) => false,
+    }
+}
+
+/// `reflect.DeepEqual` over template values (Go types must match too).
+pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x, kx), Value::Int(y, ky)) => x == y && kx == ky,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bytes(x), Value::Bytes(y)) => x == y,
+        (Value::List(x, kx), Value::List(y, ky)) => {
+            kx == ky && x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+        }
+        (Value::Map(x, kx), Value::Map(y, ky)) => {
+            kx == ky
+                && x.len() == y.len()
+                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            Arc::ptr_eq(x, y) || (x.type_name() == y.type_name() && x.display() == y.display())
+        }
+        _ => false,
+    }
+}
+
+/// Go's reflect Kind name of a value as Sprig error messages print it (`%s` of a Kind).
+pub(crate) fn kind(v: &Value) -> &'static str {
+    v.kind_name()
+}
+
+/// The elements of a Go slice or array (`reflect` `Index(i).Interface()`), or `None`
+/// when the value is not one.
+pub(crate) fn slice_elems(v: &Value) -> Option<Vec<Value>> {
+    match v {
+        Value::List(l, _) => Some(l.as_ref().clone()),
+        Value::Bytes(b) => Some(b.iter().map(|x| Value::Int(*x as i64, IntKind::Uint8)).collect()),
+        _ => None,
+    }
+}
+
+/// `reflect.TypeOf(nil).Kind()` panics in Go; text/template turns it into this error.
+pub(crate) fn nil_kind_panic() -> FuncError {
+    FuncError("runtime error: invalid memory address or nil pointer dereference".into())
+}
+
+pub(crate) fn list_any(v: Vec<Value>) -> Value {
+    Value::List(Arc::new(v), ListKind::Any)
+}
+
+/// Go's `strconv.FormatFloat(x, fmt, -1, 64)` for `fmt` in `'f'`, `'e'`, `'g'`
+/// (shortest representation that round-trips).
+pub(crate) fn format_float(x: f64, fmt: char) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    // Shortest digits and decimal exponent from Rust's `{:e}` (also shortest round-trip).
+    let e = format!("{:e}", x);
+    let (mant, exp) = e.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if neg { "-" } else { "" };
+    let use_e = match fmt {
+        'e' => true,
+        'f' => false,
+        // 'g' with the shortest precision decides with precision 6, as strconv does.
+        _ => !(-4..6).contains(&exp),
+    };
+    if use_e {
+        let mut out = String::from(sign);
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        out.push_str(&a.to_string());
+        out
+    } else {
+        let mut out = String::from(sign);
+        let point = exp + 1; // digits before the decimal point
+        if point <= 0 {
+            out.push_str("0.");
+            for _ in 0..(-point) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else if point as usize >= digits.len() {
+            out.push_str(&digits);
+            for _ in 0..(point as usize - digits.len()) {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Expected values from: /work/shared/tools/helm-template on a chart with
+    // `{{ list (int "010") (int "0x1F") (int "1_000") (int "3.0") (int " 3") (int64 "3.00")
+    //   (float64 "1e3") (float64 "0x10") (int true) (int 3.9) (int -3.9) (float64 "abc") | toJson }}`
+    // → [8,31,1000,3,0,3,1000,0,1,3,-3,0]
+    #[test]
+    fn cast_semantics_match_helm() {
+        let cases: Vec<(Value, i64)> = vec![
+            (vstr("010"), 8),
+            (vstr("0x1F"), 31),
+            (vstr("1_000"), 1000),
+            (vstr("3.0"), 3),
+            (vstr(" 3"), 0),
+            (vstr("3.00"), 3),
+            (Value::Bool(true), 1),
+            (Value::Float(3.9), 3),
+            (Value::Float(-3.9), -3),
+            (vstr("3.7"), 0),
+        ];
+        for (v, want) in cases {
+            assert_eq!(to_int64(&v), want, "{v:?}");
+        }
+        assert_eq!(to_float64(&vstr("1e3")), 1000.0);
+        assert_eq!(to_float64(&vstr("0x10")), 0.0);
+        assert_eq!(to_float64(&vstr("abc")), 0.0);
+    }
+
+    #[test]
+    fn float_formatting_like_strconv() {
+        assert_eq!(format_float(1.5, 'g'), "1.5");
+        assert_eq!(format_float(1e21, 'g'), "1e+21");
+        assert_eq!(format_float(1e6, 'g'), "1e+06");
+        assert_eq!(format_float(100000.0, 'g'), "100000");
+        assert_eq!(format_float(0.0001, 'g'), "0.0001");
+        assert_eq!(format_float(0.00001, 'g'), "1e-05");
+        assert_eq!(format_float(1e-7, 'f'), "0.0000001");
+        assert_eq!(format_float(123456789.0, 'f'), "123456789");
+        assert_eq!(format_float(-2.5e-7, 'e'), "-2.5e-07");
+    }
+}

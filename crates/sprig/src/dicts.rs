@@ -1,0 +1,194 @@
+//! Dictionary functions: `dict`, `get`, `set`, `unset`, `hasKey`, `pluck`, `dig`, `keys`,
+//! `values`, `pick`, `omit`, `merge`/`mergeOverwrite` (mergo semantics) and `deepCopy`.
+//!
+//! Go mutates the map passed to `set`, `unset`, `merge` and `mergeOverwrite`; the value
+//! model here is immutable, so these return the updated map (the caller sees the change
+//! only through the returned value).
+
+use std::sync::Arc;
+
+use gotemplate::{FuncError, FuncMap, Map, MapKind, Param, Value};
+
+use crate::conv::{empty, list_any, reg, s, strval, vstrings};
+
+use Param::{Any, Map as PMap, String as Str};
+
+fn map_of(v: &Value) -> Map {
+    v.as_map().cloned().unwrap_or_default()
+}
+
+fn vmap(m: Map) -> Value {
+    Value::Map(Arc::new(m), MapKind::Any)
+}
+
+/// mergo's `Merge` (and `WithOverride`) of `src` into `dst` for `map[string]interface{}`.
+pub(crate) fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
+    for (k, sv) in src {
+        if sv.is_nil() {
+            if overwrite {
+                dst.insert(k.clone(), Value::Nil);
+            }
+            continue;
+        }
+        match (dst.get(k), sv) {
+            (Some(Value::Map(dm, dk)), Value::Map(sm, _)) => {
+                let mut d = dm.as_ref().clone();
+                merge_into(&mut d, sm, overwrite);
+                let dk = *dk;
+                dst.insert(k.clone(), Value::Map(Arc::new(d), dk));
+            }
+            (dv, _) => {
+                if overwrite || dv.is_none_or(empty) {
+                    dst.insert(k.clone(), sv.clone());
+                }
+            }
+        }
+    }
+}
+
+fn dig(a: &[Value]) -> Result<Value, FuncError> {
+    if a.len() < 3 {
+        return Err(FuncError("dig needs at least three arguments".into()));
+    }
+    let n = a.len();
+    let mut cur = match &a[n - 1] {
+        Value::Map(m, MapKind::Any) => m.clone(),
+        other => return Err(conv_panic(other, "map[string]interface {}")),
+    };
+    let def = &a[n - 2];
+    let mut keys = Vec::new();
+    for k in &a[..n - 2] {
+        match k {
+            Value::String(s) => keys.push(s.clone()),
+            other => return Err(conv_panic(other, "string")),
+        }
+    }
+    for (idx, k) in keys.iter().enumerate() {
+        let Some(step) = cur.get(k.as_ref()) else { return Ok(def.clone()) };
+        if idx == keys.len() - 1 {
+            return Ok(step.clone());
+        }
+        cur = match step {
+            Value::Map(m, MapKind::Any) => m.clone(),
+            other => return Err(conv_panic(other, "map[string]interface {}")),
+        };
+    }
+    Ok(def.clone())
+}
+
+/// Go's failed type assertion panic text.
+fn conv_panic(v: &Value, want: &str) -> FuncError {
+    if v.is_nil() {
+        FuncError(format!("interface conversion: interface {{}} is nil, not {want}"))
+    } else {
+        FuncError(format!("interface conversion: interface {{}} is {}, not {want}", v.type_name()))
+    }
+}
+
+pub(crate) fn register(m: &mut FuncMap) {
+    reg(m, "dict", &[], Some(Any), |a| {
+        let mut d = Map::new();
+        for pair in a.chunks(2) {
+            let key = strval(&pair[0]);
+            d.insert(key, pair.get(1).cloned().unwrap_or_else(|| Value::str("")));
+        }
+        Ok(vmap(d))
+    });
+    reg(m, "get", &[PMap, Str], None, |a| {
+        Ok(a[0].as_map().and_then(|d| d.get(s(&a[1])).cloned()).unwrap_or_else(|| Value::str("")))
+    });
+    reg(m, "set", &[PMap, Str, Any], None, |a| {
+        let mut d = map_of(&a[0]);
+        d.insert(s(&a[1]).to_string(), a[2].clone());
+        Ok(vmap(d))
+    });
+    reg(m, "unset", &[PMap, Str], None, |a| {
+        let mut d = map_of(&a[0]);
+        d.remove(s(&a[1]));
+        Ok(vmap(d))
+    });
+    reg(m, "hasKey", &[PMap, Str], None, |a| Ok(Value::Bool(a[0].as_map().is_some_and(|d| d.contains_key(s(&a[1]))))));
+    reg(m, "pluck", &[Str], Some(PMap), |a| {
+        let k = s(&a[0]);
+        Ok(list_any(a[1..].iter().filter_map(|d| d.as_map().and_then(|d| d.get(k).cloned())).collect()))
+    });
+    reg(m, "keys", &[], Some(PMap), |a| {
+        Ok(vstrings(a.iter().flat_map(|d| d.as_map().into_iter().flat_map(|d| d.keys().cloned())).collect()))
+    });
+    reg(m, "values", &[PMap], None, |a| Ok(list_any(a[0].as_map().map(|d| d.values().cloned().collect()).unwrap_or_default())));
+    reg(m, "pick", &[PMap], Some(Str), |a| {
+        let d = map_of(&a[0]);
+        let mut out = Map::new();
+        for k in &a[1..] {
+            if let Some(v) = d.get(s(k)) {
+                out.insert(s(k).to_string(), v.clone());
+            }
+        }
+        Ok(vmap(out))
+    });
+    reg(m, "omit", &[PMap], Some(Str), |a| {
+        let mut d = map_of(&a[0]);
+        for k in &a[1..] {
+            d.remove(s(k));
+        }
+        Ok(vmap(d))
+    });
+    reg(m, "dig", &[], Some(Any), dig);
+    for (name, ow) in [("merge", false), ("mustMerge", false), ("mergeOverwrite", true), ("mustMergeOverwrite", true)] {
+        reg(m, name, &[PMap], Some(PMap), move |a| {
+            let mut d = map_of(&a[0]);
+            for src in &a[1..] {
+                merge_into(&mut d, &map_of(src), ow);
+            }
+            Ok(vmap(d))
+        });
+    }
+    let copy = |a: &[Value]| {
+        if a[0].is_nil() {
+            return Err(FuncError("reflect: call of reflect.Value.Type on zero Value".into()));
+        }
+        Ok(a[0].clone())
+    };
+    reg(m, "deepCopy", &[Any], None, copy);
+    reg(m, "mustDeepCopy", &[Any], None, copy);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(pairs: Vec<(&str, Value)>) -> Map {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    // helm-template, `{{ merge/mergeOverwrite (dict "a" "x" "b" "" "n" (dict "k" 1) "l" (list 1))
+    //   (dict "a" ... "b" "z" "n" (dict "k" 2 "j" 3) "l" (list 2) "m" nil) | toJson }}`:
+    // merge → {"a":"x","b":"z","l":[1],"n":{"j":3,"k":1}}
+    // mergeOverwrite (a "") → {"a":"","b":"z","l":[2],"m":null,"n":{"j":3,"k":2}}
+    #[test]
+    fn merge_follows_mergo() {
+        let dst = d(vec![
+            ("a", Value::str("x")),
+            ("b", Value::str("")),
+            ("n", vmap(d(vec![("k", Value::int(1))]))),
+            ("l", list_any(vec![Value::int(1)])),
+        ]);
+        let src = |a: &str| {
+            d(vec![
+                ("a", Value::str(a)),
+                ("b", Value::str("z")),
+                ("n", vmap(d(vec![("k", Value::int(2)), ("j", Value::int(3))]))),
+                ("l", list_any(vec![Value::int(2)])),
+                ("m", Value::Nil),
+            ])
+        };
+        let mut m1 = dst.clone();
+        merge_into(&mut m1, &src("y"), false);
+        let j = crate::json::marshal(&vmap(m1), crate::json::MARSHAL).unwrap();
+        assert_eq!(j, r#"{"a":"x","b":"z","l":[1],"n":{"j":3,"k":1}}"#);
+        let mut m2 = dst;
+        merge_into(&mut m2, &src(""), true);
+        let j = crate::json::marshal(&vmap(m2), crate::json::MARSHAL).unwrap();
+        assert_eq!(j, r#"{"a":"","b":"z","l":[2],"m":null,"n":{"j":3,"k":2}}"#);
+    }
+}

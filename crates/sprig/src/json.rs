@@ -1,0 +1,215 @@
+//! Go's `encoding/json` as Sprig uses it: `json.Marshal` (sorted keys, HTML escaping,
+//! Go's float format), `MarshalIndent`, an `Encoder` without HTML escaping, and
+//! `json.Unmarshal` into `interface{}` (numbers become float64).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use gotemplate::{ListKind, MapKind, Value};
+
+use crate::conv::format_float;
+
+/// Options of one encoding run.
+#[derive(Clone, Copy)]
+pub(crate) struct Enc {
+    pub escape_html: bool,
+    /// `Some(indent)` for MarshalIndent with an empty prefix.
+    pub indent: Option<&'static str>,
+}
+
+pub(crate) const MARSHAL: Enc = Enc { escape_html: true, indent: None };
+pub(crate) const PRETTY: Enc = Enc { escape_html: true, indent: Some("  ") };
+pub(crate) const RAW: Enc = Enc { escape_html: false, indent: None };
+
+/// Go's json error text for a value it cannot encode.
+pub(crate) fn marshal(v: &Value, e: Enc) -> Result<String, String> {
+    let mut out = String::new();
+    write_value(&mut out, v, e, 0)?;
+    Ok(out)
+}
+
+fn newline(out: &mut String, e: Enc, depth: usize) {
+    if let Some(ind) = e.indent {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(ind);
+        }
+    }
+}
+
+fn write_value(out: &mut String, v: &Value, e: Enc, depth: usize) -> Result<(), String> {
+    match v {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n, _) => out.push_str(&n.to_string()),
+        Value::Float(x) => out.push_str(&json_float(*x)?),
+        Value::String(s) => write_string(out, s, e.escape_html),
+        Value::Bytes(b) => {
+            let enc = base64::engine::general_purpose::STANDARD.encode(b);
+            write_string(out, &enc, e.escape_html);
+        }
+        Value::List(l, _) => {
+            if l.is_empty() {
+                out.push_str("[]");
+                return Ok(());
+            }
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, e, depth + 1);
+                write_value(out, x, e, depth + 1)?;
+            }
+            newline(out, e, depth);
+            out.push(']');
+        }
+        Value::Map(m, _) => {
+            if m.is_empty() {
+                out.push_str("{}");
+                return Ok(());
+            }
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, e, depth + 1);
+                write_string(out, k, e.escape_html);
+                out.push(':');
+                if e.indent.is_some() {
+                    out.push(' ');
+                }
+                write_value(out, x, e, depth + 1)?;
+            }
+            newline(out, e, depth);
+            out.push('}');
+        }
+        Value::Object(o) => match o.to_data() {
+            Some(d) => write_value(out, &d, e, depth)?,
+            None => out.push_str("{}"),
+        },
+    }
+    Ok(())
+}
+
+/// encoding/json's float format: `'f'` unless the magnitude is below 1e-6 or at least
+/// 1e21, then `'e'` with a short exponent (`1e-07` becomes `1e-7`).
+fn json_float(x: f64) -> Result<String, String> {
+    if x.is_nan() || x.is_infinite() {
+        return Err(format!("json: unsupported value: {}", format_float(x, 'g')));
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let s = format_float(x, 'e');
+        // Go trims "e-07" to "e-7".
+        let n = s.len();
+        if n >= 4 && &s[n - 4..n - 2] == "e-" && &s[n - 2..n - 1] == "0" {
+            return Ok(format!("{}{}", &s[..n - 2], &s[n - 1..]));
+        }
+        Ok(s)
+    } else {
+        Ok(format_float(x, 'f'))
+    }
+}
+
+fn write_string(out: &mut String, s: &str, escape_html: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' if escape_html => {
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 0xf] as char);
+            }
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 0xf] as char);
+            }
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `json.Unmarshal` into `interface{}`.
+pub(crate) fn unmarshal(s: &str) -> Result<Value, String> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| go_json_error(s, &e))?;
+    Ok(from_serde(v))
+}
+
+fn go_json_error(src: &str, e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => "unexpected end of JSON input".into(),
+        _ => {
+            // Go names the offending character; find it from serde's line/column.
+            let line = e.line().saturating_sub(1);
+            let col = e.column().saturating_sub(1);
+            let ch = src.lines().nth(line).and_then(|l| l.chars().nth(col));
+            match ch {
+                Some(c) => format!("invalid character '{c}' looking for beginning of value"),
+                None => e.to_string(),
+            }
+        }
+    }
+}
+
+pub(crate) fn from_serde(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::String(s.into()),
+        serde_json::Value::Array(a) => Value::List(Arc::new(a.into_iter().map(from_serde).collect()), ListKind::Any),
+        serde_json::Value::Object(o) => {
+            let m: BTreeMap<String, Value> = o.into_iter().map(|(k, v)| (k, from_serde(v))).collect();
+            Value::Map(Arc::new(m), MapKind::Any)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: Vec<(&str, Value)>) -> Value {
+        Value::map(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    // helm-template: `{{ dict "b" (list 1 "<x>" 1.5 nil) "a" 1e-7 "c" 1e21 | toJson }}`
+    // → {"a":1e-7,"b":[1,"\u003cx\u003e",1.5,null],"c":1e+21}
+    #[test]
+    fn marshal_like_go() {
+        let v = m(vec![
+            ("b", Value::list(vec![Value::int(1), Value::str("<x>"), Value::Float(1.5), Value::Nil])),
+            ("a", Value::Float(1e-7)),
+            ("c", Value::Float(1e21)),
+        ]);
+        assert_eq!(marshal(&v, MARSHAL).unwrap(), r#"{"a":1e-7,"b":[1,"\u003cx\u003e",1.5,null],"c":1e+21}"#);
+        assert_eq!(marshal(&v, RAW).unwrap(), r#"{"a":1e-7,"b":[1,"<x>",1.5,null],"c":1e+21}"#);
+    }
+
+    // helm-template: `{{ dict "a" (list 1 2) "b" (dict) "c" (list) | toPrettyJson }}`
+    #[test]
+    fn pretty_like_go() {
+        let v = m(vec![
+            ("a", Value::list(vec![Value::int(1), Value::int(2)])),
+            ("b", m(vec![])),
+            ("c", Value::list(vec![])),
+        ]);
+        assert_eq!(marshal(&v, PRETTY).unwrap(), "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {},\n  \"c\": []\n}");
+    }
+}

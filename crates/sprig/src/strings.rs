@@ -1,0 +1,665 @@
+//! String functions: trimming, case, abbreviation, wrapping, quoting, splitting, joining,
+//! plus the goutils (`abbrev`, `wrap`, `initials`, `swapcase`, `untitle`, `nospace`) and
+//! xstrings (`snakecase`, `camelcase`, `kebabcase`, `shuffle`) helpers Sprig wraps.
+//! Go indexes strings by byte; cuts inside a UTF-8 sequence become U+FFFD here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gotemplate::gofmt::sprint_args;
+use gotemplate::{FuncError, FuncMap, MapKind, Param, Value};
+use rand::seq::SliceRandom;
+
+use crate::conv::{i, reg, s, strslice, strval, vstr, vstrings};
+
+use Param::{Any, Int, String as Str};
+
+/// `s[a:b]` on bytes.
+pub(crate) fn bslice(s: &str, a: usize, b: usize) -> String {
+    match s.get(a..b) {
+        Some(x) => x.to_string(),
+        None => String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
+    }
+}
+
+fn slice_panic(lo: i64, hi: i64, len: usize, which_hi: bool) -> FuncError {
+    if which_hi {
+        FuncError(format!("runtime error: slice bounds out of range [:{hi}] with length {len}"))
+    } else if lo < 0 {
+        FuncError(format!("runtime error: slice bounds out of range [{lo}:]"))
+    } else {
+        FuncError(format!("runtime error: slice bounds out of range [{lo}:{hi}]"))
+    }
+}
+
+/// Go's `unicode.IsSpace`.
+pub(crate) fn is_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}')
+        || (c as u32 > 0xff && c.is_whitespace())
+}
+
+/// Go's `unicode.IsPunct` (exact for ASCII and Latin-1, common ranges beyond).
+fn is_punct(c: char) -> bool {
+    match c as u32 {
+        0..=0x7f => "!\"#%&'()*,-./:;?@[\\]_{}".contains(c),
+        0xa1 | 0xa7 | 0xab | 0xb6 | 0xb7 | 0xbb | 0xbf => true,
+        0x2010..=0x2027 | 0x2030..=0x205e | 0x3001..=0x3003 | 0x3008..=0x3011 => true,
+        _ => false,
+    }
+}
+
+/// Go's `strings.Title` (deprecated but what Sprig calls).
+fn title(s: &str) -> String {
+    fn is_sep(c: char) -> bool {
+        if c.is_ascii() {
+            return !(c.is_ascii_alphanumeric() || c == '_');
+        }
+        if c.is_alphabetic() || c.is_numeric() {
+            return false;
+        }
+        is_space(c)
+    }
+    let mut prev = ' ';
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_sep(prev) {
+            out.extend(to_title(c));
+        } else {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out
+}
+
+fn to_title(c: char) -> impl Iterator<Item = char> {
+    // Title case equals upper case except for a few digraphs; single-char mapping like Go.
+    let mut up = c.to_uppercase();
+    let first = up.next().unwrap_or(c);
+    let single = up.next().is_none();
+    std::iter::once(if single { first } else { c })
+}
+
+fn to_upper1(c: char) -> char {
+    let mut up = c.to_uppercase();
+    let first = up.next().unwrap_or(c);
+    if up.next().is_none() { first } else { c }
+}
+
+fn to_lower1(c: char) -> char {
+    let mut lo = c.to_lowercase();
+    let first = lo.next().unwrap_or(c);
+    if lo.next().is_none() { first } else { c }
+}
+
+/// goutils `Uncapitalize` with whitespace delimiters: lower-case each word's first letter.
+fn untitle(s: &str) -> String {
+    let mut next = true;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_space(c) {
+            next = true;
+            out.push(c);
+        } else if next {
+            out.push(to_lower1(c));
+            next = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// goutils `SwapCase`.
+fn swapcase(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_uppercase() {
+                to_lower1(c)
+            } else if c.is_lowercase() {
+                to_upper1(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// goutils `Initials`: first byte of each whitespace-separated word (bytewise, as Go does).
+fn initials(s: &str) -> String {
+    let mut out = String::new();
+    let mut gap = true;
+    for &b in s.as_bytes() {
+        let c = b as char;
+        if is_space(c) {
+            gap = true;
+        } else if gap {
+            out.push(c);
+            gap = false;
+        }
+    }
+    out
+}
+
+/// goutils `AbbreviateFull`.
+fn abbreviate_full(s: &str, offset: i64, max: i64) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let len = s.len() as i64;
+    if len <= max {
+        return s.to_string();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max - 3 {
+        offset = len - (max - 3);
+    }
+    if offset <= 4 {
+        return bslice(s, 0, (max - 3) as usize) + "...";
+    }
+    if offset + max - 3 < len {
+        let rest = bslice(s, offset as usize, s.len());
+        return "...".to_string() + &abbreviate_full(&rest, 0, max - 3);
+    }
+    "...".to_string() + &bslice(s, (len - (max - 3)) as usize, s.len())
+}
+
+fn abbrev(width: i64, s: &str) -> String {
+    if width < 4 {
+        return s.to_string();
+    }
+    abbreviate_full(s, 0, width)
+}
+
+fn abbrevboth(left: i64, right: i64, s: &str) -> String {
+    if right < 4 || (left > 0 && right < 7) {
+        return s.to_string();
+    }
+    abbreviate_full(s, left, right)
+}
+
+/// goutils `WrapCustom`.
+pub(crate) fn wrap_custom(s: &str, width: i64, nl: &str, wrap_long: bool) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let nl = if nl.is_empty() { "\n" } else { nl };
+    let width = width.max(1) as usize;
+    let b = s.as_bytes();
+    let len = b.len();
+    let mut offset = 0usize;
+    let mut out = String::new();
+    while len - offset > width {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = (width + offset + 1).min(len);
+        let space = b[offset..end].iter().rposition(|&c| c == b' ');
+        if let Some(sp) = space {
+            let at = sp + offset;
+            out.push_str(&bslice(s, offset, at));
+            out.push_str(nl);
+            offset = at + 1;
+        } else if wrap_long {
+            out.push_str(&bslice(s, offset, width + offset));
+            out.push_str(nl);
+            offset += width;
+        } else {
+            let end = width + offset;
+            match b[end..].iter().position(|&c| c == b' ') {
+                None => {
+                    out.push_str(&bslice(s, offset, len));
+                    offset = len;
+                }
+                Some(idx) => {
+                    let at = idx + end;
+                    out.push_str(&bslice(s, offset, at));
+                    out.push_str(nl);
+                    offset = at + 1;
+                }
+            }
+        }
+    }
+    out.push_str(&bslice(s, offset, len));
+    out
+}
+
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || is_space(c)
+}
+
+fn is_alphabet(c: char) -> bool {
+    c.is_alphabetic()
+        && !matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
+}
+
+/// xstrings `ToPascalCase` logic (Sprig's `camelcase`).
+fn camelcase(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut idx = 0;
+    let mut r0 = '\0';
+    let mut first_upper = false;
+    let mut found = false;
+    while idx < chars.len() {
+        r0 = chars[idx];
+        idx += 1;
+        if !is_connector(r0) {
+            first_upper = r0.is_uppercase();
+            r0 = to_upper1(r0);
+            found = true;
+            break;
+        }
+        out.push(r0);
+    }
+    if idx >= chars.len() {
+        if found {
+            out.push(r0);
+        }
+        return out;
+    }
+    while idx < chars.len() {
+        let r1 = r0;
+        r0 = chars[idx];
+        idx += 1;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
+            continue;
+        }
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
+            r0 = to_upper1(r0);
+        } else {
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = to_lower1(r0);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
+        }
+    }
+    out.push(r0);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Invalid,
+    Number,
+    Upper,
+    Alpha,
+    Connector,
+    Punct,
+    Other,
+}
+
+/// xstrings `nextWord` over a char slice: (type, word, rest).
+fn next_word(s: &[char]) -> (Word, &[char], &[char]) {
+    if s.is_empty() {
+        return (Word::Invalid, s, s);
+    }
+    let r = s[0];
+    let mut off = 1;
+    let wt;
+    let take_while = |mut off: usize, pred: &dyn Fn(char) -> bool| {
+        while off < s.len() && pred(s[off]) {
+            off += 1;
+        }
+        off
+    };
+    if is_connector(r) {
+        wt = Word::Connector;
+        off = take_while(off, &is_connector);
+    } else if is_punct(r) {
+        wt = Word::Punct;
+        off = take_while(off, &is_punct);
+    } else if r.is_uppercase() {
+        wt = Word::Upper;
+        if off < s.len() {
+            let n = s[off];
+            if n.is_uppercase() {
+                let mut end = take_while(off, &|c: char| c.is_uppercase());
+                if end < s.len() && is_alphabet(s[end]) {
+                    end -= 1;
+                }
+                off = end;
+            } else if is_alphabet(n) {
+                off = take_while(off, &|c: char| is_alphabet(c) && !c.is_uppercase());
+            }
+        }
+    } else if is_alphabet(r) {
+        wt = Word::Alpha;
+        off = take_while(off, &|c: char| is_alphabet(c) && !c.is_uppercase());
+    } else if r.is_numeric() {
+        wt = Word::Number;
+        off = take_while(off, &|c: char| c.is_numeric());
+    } else {
+        wt = Word::Other;
+        off = take_while(off, &|c: char| !(is_connector(c) || is_alphabet(c) || c.is_numeric() || is_punct(c)));
+    }
+    (wt, &s[..off], &s[off..])
+}
+
+fn lower_word(out: &mut String, wt: Word, w: &[char], conn: char) {
+    if wt != Word::Upper && wt != Word::Connector {
+        out.extend(w.iter());
+        return;
+    }
+    for &c in w {
+        if is_connector(c) {
+            out.push(conn);
+        } else if c.is_uppercase() {
+            out.push(to_lower1(c));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// xstrings `camelCaseToLowerCase` (snakecase/kebabcase).
+fn to_lower_case(s: &str, conn: char) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let (mut wt, mut word, mut rem) = next_word(&chars);
+    while !rem.is_empty() {
+        if wt != Word::Connector {
+            lower_word(&mut out, wt, word, conn);
+        }
+        let prev = wt;
+        let last = word;
+        (wt, word, rem) = next_word(rem);
+        match prev {
+            Word::Number => {
+                while wt == Word::Alpha || wt == Word::Number {
+                    lower_word(&mut out, wt, word, conn);
+                    (wt, word, rem) = next_word(rem);
+                }
+                if wt != Word::Invalid && wt != Word::Punct && wt != Word::Connector {
+                    out.push(conn);
+                }
+            }
+            Word::Connector => lower_word(&mut out, prev, last, conn),
+            Word::Punct => {}
+            _ => {
+                if wt != Word::Number {
+                    if wt != Word::Connector && wt != Word::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                if rem.is_empty() {
+                    continue;
+                }
+                let last = word;
+                (wt, word, rem) = next_word(rem);
+                if wt != Word::Alpha {
+                    lower_word(&mut out, Word::Number, last, conn);
+                    if wt != Word::Connector && wt != Word::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                out.push(conn);
+                lower_word(&mut out, Word::Number, last, conn);
+                while wt == Word::Alpha || wt == Word::Number {
+                    lower_word(&mut out, wt, word, conn);
+                    (wt, word, rem) = next_word(rem);
+                }
+                if wt != Word::Invalid && wt != Word::Connector && wt != Word::Punct {
+                    out.push(conn);
+                }
+            }
+        }
+    }
+    lower_word(&mut out, wt, word, conn);
+    out
+}
+
+/// Go's `%q` of a string (strconv.Quote).
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{fffd}' => out.push('\u{fffd}'),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Approximates Go's `strconv.IsPrint` for non-ASCII runes.
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    !(matches!(u, 0x80..=0x9f | 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb)
+        || (0xe000..=0xf8ff).contains(&u)
+        || (0xd800..=0xdfff).contains(&u)
+        || u >= 0xf0000
+        || (c.is_whitespace() && c != ' ' && u > 0x7f && u != 0x3000 && !(0x2000..=0x200a).contains(&u)))
+}
+
+fn split_map(parts: Vec<&str>) -> Value {
+    let m: BTreeMap<String, Value> = parts.into_iter().enumerate().map(|(n, p)| (format!("_{n}"), vstr(p))).collect();
+    Value::Map(Arc::new(m), MapKind::String)
+}
+
+/// Go's `strings.Split` (an empty separator splits into UTF-8 sequences).
+fn go_split<'a>(s: &'a str, sep: &str, n: i64) -> Vec<&'a str> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if sep.is_empty() {
+        let mut v: Vec<&str> = Vec::new();
+        let idx: Vec<usize> = s.char_indices().map(|(p, _)| p).collect();
+        let limit = if n < 0 { idx.len() } else { (n as usize).min(idx.len()) };
+        for k in 0..limit {
+            let end = if k + 1 == limit { s.len() } else { idx[k + 1] };
+            v.push(&s[idx[k]..end]);
+        }
+        return v;
+    }
+    if n < 0 { s.split(sep).collect() } else { s.splitn(n as usize, sep).collect() }
+}
+
+pub(crate) fn register(m: &mut FuncMap) {
+    reg(m, "hello", &[], None, |_| Ok(vstr("Hello!")));
+    reg(m, "abbrev", &[Int, Str], None, |a| Ok(vstr(abbrev(i(&a[0]), s(&a[1])))));
+    reg(m, "abbrevboth", &[Int, Int, Str], None, |a| Ok(vstr(abbrevboth(i(&a[0]), i(&a[1]), s(&a[2])))));
+    reg(m, "trunc", &[Int, Str], None, |a| {
+        let (c, st) = (i(&a[0]), s(&a[1]));
+        let len = st.len() as i64;
+        Ok(vstr(if c < 0 && len + c > 0 {
+            bslice(st, (len + c) as usize, st.len())
+        } else if c >= 0 && len > c {
+            bslice(st, 0, c as usize)
+        } else {
+            st.to_string()
+        }))
+    });
+    reg(m, "trim", &[Str], None, |a| Ok(vstr(s(&a[0]).trim_matches(is_space))));
+    reg(m, "upper", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().map(to_upper1).collect::<String>())));
+    reg(m, "lower", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().map(to_lower1).collect::<String>())));
+    reg(m, "title", &[Str], None, |a| Ok(vstr(title(s(&a[0])))));
+    reg(m, "untitle", &[Str], None, |a| Ok(vstr(untitle(s(&a[0])))));
+    reg(m, "substr", &[Int, Int, Str], None, |a| {
+        let (start, end, st) = (i(&a[0]), i(&a[1]), s(&a[2]));
+        let len = st.len() as i64;
+        if start < 0 {
+            if end < 0 || end > len {
+                return Err(slice_panic(0, end, st.len(), true));
+            }
+            return Ok(vstr(bslice(st, 0, end as usize)));
+        }
+        if end < 0 || end > len {
+            if start > len {
+                return Err(FuncError(format!("runtime error: slice bounds out of range [{start}:{len}]")));
+            }
+            return Ok(vstr(bslice(st, start as usize, st.len())));
+        }
+        if start > end {
+            return Err(slice_panic(start, end, st.len(), false));
+        }
+        Ok(vstr(bslice(st, start as usize, end as usize)))
+    });
+    reg(m, "repeat", &[Int, Str], None, |a| {
+        let n = i(&a[0]);
+        if n < 0 {
+            return Err(FuncError("strings: negative Repeat count".into()));
+        }
+        Ok(vstr(s(&a[1]).repeat(n as usize)))
+    });
+    let trim_all = |a: &[Value]| {
+        let cut = s(&a[0]);
+        Ok(vstr(s(&a[1]).trim_matches(|c| cut.contains(c))))
+    };
+    reg(m, "trimall", &[Str, Str], None, trim_all);
+    reg(m, "trimAll", &[Str, Str], None, trim_all);
+    reg(m, "trimSuffix", &[Str, Str], None, |a| {
+        let (suf, st) = (s(&a[0]), s(&a[1]));
+        Ok(vstr(st.strip_suffix(suf).unwrap_or(st)))
+    });
+    reg(m, "trimPrefix", &[Str, Str], None, |a| {
+        let (pre, st) = (s(&a[0]), s(&a[1]));
+        Ok(vstr(st.strip_prefix(pre).unwrap_or(st)))
+    });
+    reg(m, "nospace", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().filter(|c| !is_space(*c)).collect::<String>())));
+    reg(m, "initials", &[Str], None, |a| Ok(vstr(initials(s(&a[0])))));
+    reg(m, "swapcase", &[Str], None, |a| Ok(vstr(swapcase(s(&a[0])))));
+    reg(m, "shuffle", &[Str], None, |a| {
+        let mut v: Vec<char> = s(&a[0]).chars().collect();
+        v.shuffle(&mut rand::rng());
+        Ok(vstr(v.into_iter().collect::<String>()))
+    });
+    reg(m, "snakecase", &[Str], None, |a| Ok(vstr(to_lower_case(s(&a[0]), '_'))));
+    reg(m, "kebabcase", &[Str], None, |a| Ok(vstr(to_lower_case(s(&a[0]), '-'))));
+    reg(m, "camelcase", &[Str], None, |a| Ok(vstr(camelcase(s(&a[0])))));
+    reg(m, "wrap", &[Int, Str], None, |a| Ok(vstr(wrap_custom(s(&a[1]), i(&a[0]), "\n", false))));
+    reg(m, "wrapWith", &[Int, Str, Str], None, |a| Ok(vstr(wrap_custom(s(&a[2]), i(&a[0]), s(&a[1]), true))));
+    reg(m, "contains", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).contains(s(&a[0])))));
+    reg(m, "hasPrefix", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0])))));
+    reg(m, "hasSuffix", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0])))));
+    reg(m, "quote", &[], Some(Any), |a| {
+        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| go_quote(&strval(x))).collect();
+        Ok(vstr(v.join(" ")))
+    });
+    reg(m, "squote", &[], Some(Any), |a| {
+        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| format!("'{}'", gotemplate::gofmt::sprint(x))).collect();
+        Ok(vstr(v.join(" ")))
+    });
+    reg(m, "cat", &[], Some(Any), |a| {
+        // fmt.Sprintf("%v %v ...") of the non-nil values: always space-separated.
+        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| sprint_args(std::slice::from_ref(x))).collect();
+        Ok(vstr(v.join(" ")))
+    });
+    reg(m, "indent", &[Int, Str], None, |a| {
+        let pad = " ".repeat(i(&a[0]).max(0) as usize);
+        Ok(vstr(format!("{pad}{}", s(&a[1]).replace('\n', &format!("\n{pad}")))))
+    });
+    reg(m, "nindent", &[Int, Str], None, |a| {
+        let pad = " ".repeat(i(&a[0]).max(0) as usize);
+        Ok(vstr(format!("\n{pad}{}", s(&a[1]).replace('\n', &format!("\n{pad}")))))
+    });
+    reg(m, "replace", &[Str, Str, Str], None, |a| Ok(vstr(go_replace(s(&a[2]), s(&a[0]), s(&a[1])))));
+    reg(m, "plural", &[Str, Str, Int], None, |a| Ok(if i(&a[2]) == 1 { a[0].clone() } else { a[1].clone() }));
+    reg(m, "toString", &[Any], None, |a| Ok(vstr(strval(&a[0]))));
+    reg(m, "split", &[Str, Str], None, |a| Ok(split_map(go_split(s(&a[1]), s(&a[0]), -1))));
+    reg(m, "splitList", &[Str, Str], None, |a| {
+        Ok(vstrings(go_split(s(&a[1]), s(&a[0]), -1).into_iter().map(String::from).collect()))
+    });
+    reg(m, "splitn", &[Str, Int, Str], None, |a| Ok(split_map(go_split(s(&a[2]), s(&a[0]), i(&a[1])))));
+    reg(m, "toStrings", &[Any], None, |a| Ok(vstrings(strslice(&a[0]))));
+    reg(m, "join", &[Str, Any], None, |a| Ok(vstr(strslice(&a[1]).join(s(&a[0])))));
+}
+
+/// Go's `strings.Replace(s, old, new, -1)`: an empty `old` inserts `new` around every rune.
+fn go_replace(s: &str, old: &str, new: &str) -> String {
+    if old.is_empty() {
+        let mut out = String::from(new);
+        for c in s.chars() {
+            out.push(c);
+            out.push_str(new);
+        }
+        return out;
+    }
+    s.replace(old, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Expected values from real Helm (/work/shared/tools/helm-template), template:
+    // `{{ list . (snakecase .) (kebabcase .) (camelcase .) (untitle .) (title .) (swapcase .)
+    //    (initials .) (nospace .) | toJson }}` over each input below.
+    const CASES: &[[&str; 9]] = &[
+        ["FirstName", "first_name", "first-name", "FirstName", "firstName", "FirstName", "fIRSTnAME", "F", "FirstName"],
+        ["HTTPServer", "http_server", "http-server", "Httpserver", "hTTPServer", "HTTPServer", "httpsERVER", "H", "HTTPServer"],
+        ["NoHTTPS", "no_https", "no-https", "NoHTTPS", "noHTTPS", "NoHTTPS", "nOhttps", "N", "NoHTTPS"],
+        ["GO_PATH", "go_path", "go-path", "GoPath", "gO_PATH", "GO_PATH", "go_path", "G", "GO_PATH"],
+        ["GO PATH", "go_path", "go-path", "GoPath", "gO pATH", "GO PATH", "go path", "GP", "GOPATH"],
+        ["GO-PATH", "go_path", "go-path", "GoPath", "gO-PATH", "GO-PATH", "go-path", "G", "GO-PATH"],
+        ["http2xx", "http_2xx", "http-2xx", "Http2xx", "http2xx", "Http2xx", "HTTP2XX", "h", "http2xx"],
+        ["HTTP20xOK", "http_20x_ok", "http-20x-ok", "Http20xOK", "hTTP20xOK", "HTTP20xOK", "http20Xok", "H", "HTTP20xOK"],
+        ["Duration2m3s", "duration_2m3s", "duration-2m3s", "Duration2m3s", "duration2m3s", "Duration2m3s", "dURATION2M3S", "D", "Duration2m3s"],
+        ["Bld4Floor3rd", "bld4_floor_3rd", "bld4-floor-3rd", "Bld4Floor3rd", "bld4Floor3rd", "Bld4Floor3rd", "bLD4fLOOR3RD", "B", "Bld4Floor3rd"],
+        ["a__b", "a__b", "a--b", "A_B", "a__b", "A__b", "A__B", "a", "a__b"],
+        ["_a", "_a", "-a", "_A", "_a", "_a", "_A", "_", "_a"],
+        ["ab_", "ab_", "ab-", "Ab_", "ab_", "Ab_", "AB_", "a", "ab_"],
+        ["foo_bar", "foo_bar", "foo-bar", "FooBar", "foo_bar", "Foo_bar", "FOO_BAR", "f", "foo_bar"],
+        ["foo-bar baz", "foo_bar_baz", "foo-bar-baz", "FooBarBaz", "foo-bar baz", "Foo-Bar Baz", "FOO-BAR BAZ", "fb", "foo-barbaz"],
+        ["fooBar", "foo_bar", "foo-bar", "FooBar", "fooBar", "FooBar", "FOObAR", "f", "fooBar"],
+        ["  x  y ", "__x__y_", "--x--y-", "  X Y ", "  x  y ", "  X  Y ", "  X  Y ", "xy", "xy"],
+        ["aBC", "a_bc", "a-bc", "ABC", "aBC", "ABC", "Abc", "a", "aBC"],
+        ["Abc.Def", "abc.def", "abc.def", "Abc.Def", "abc.Def", "Abc.Def", "aBC.dEF", "A", "Abc.Def"],
+        ["a1b2", "a_1b2", "a-1b2", "A1b2", "a1b2", "A1b2", "A1B2", "a", "a1b2"],
+        ["ID", "id", "id", "Id", "iD", "ID", "id", "I", "ID"],
+        ["myID", "my_id", "my-id", "MyID", "myID", "MyID", "MYid", "m", "myID"],
+        ["x__y__", "x__y__", "x--y--", "X_Y__", "x__y__", "X__y__", "X__Y__", "x", "x__y__"],
+        ["Hello World", "hello_world", "hello-world", "HelloWorld", "hello world", "Hello World", "hELLO wORLD", "HW", "HelloWorld"],
+        ["snake_Case", "snake_case", "snake-case", "SnakeCase", "snake_Case", "Snake_Case", "SNAKE_cASE", "s", "snake_Case"],
+        ["hello-world_foo bar", "hello_world_foo_bar", "hello-world-foo-bar", "HelloWorldFooBar", "hello-world_foo bar", "Hello-World_foo Bar", "HELLO-WORLD_FOO BAR", "hb", "hello-world_foobar"],
+        ["ABC", "abc", "abc", "Abc", "aBC", "ABC", "abc", "A", "ABC"],
+        ["a", "a", "a", "A", "a", "A", "A", "a", "a"],
+        ["ÀÉ", "àé", "àé", "Àé", "àÉ", "ÀÉ", "àé", "Ã", "ÀÉ"],
+    ];
+
+    #[test]
+    fn case_functions_match_helm() {
+        for c in CASES {
+            let x = c[0];
+            assert_eq!(to_lower_case(x, '_'), c[1], "snakecase {x}");
+            assert_eq!(to_lower_case(x, '-'), c[2], "kebabcase {x}");
+            assert_eq!(camelcase(x), c[3], "camelcase {x}");
+            assert_eq!(untitle(x), c[4], "untitle {x}");
+            assert_eq!(title(x), c[5], "title {x}");
+            assert_eq!(swapcase(x), c[6], "swapcase {x}");
+            assert_eq!(initials(x), c[7], "initials {x}");
+            assert_eq!(nospace(x), c[8], "nospace {x}");
+        }
+    }
+
+    fn nospace(x: &str) -> String {
+        x.chars().filter(|c| !is_space(*c)).collect()
+    }
+}
