@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use gotemplate::gofmt::sprint;
-use gotemplate::{CallContext, FuncError, FuncMap, FuncResult, Function, IntKind, ListKind, Param, Value};
+use gotemplate::{
+    CallContext, FuncError, FuncMap, FuncResult, Function, IntKind, ListKind, Param, Value,
+};
 
 /// Registers `name` with its Go signature.
 pub(crate) fn reg(
@@ -16,7 +18,14 @@ pub(crate) fn reg(
     variadic: Option<Param>,
     f: impl Fn(&[Value]) -> FuncResult + Send + Sync + 'static,
 ) {
-    m.insert(name, Function::new(params, variadic, move |_: &mut dyn CallContext, a: &[Value]| f(a)));
+    m.insert(
+        name,
+        Function::new(
+            params,
+            variadic,
+            move |_: &mut dyn CallContext, a: &[Value]| f(a),
+        ),
+    );
 }
 
 /// An argument the executor already converted to `string`.
@@ -51,7 +60,7 @@ pub(crate) fn vstrings(v: Vec<String>) -> Value {
 
 /// Go's `int64(f)` conversion of a float (amd64: out of range and NaN give MinInt64).
 pub(crate) fn f64_to_i64(x: f64) -> i64 {
-    if x.is_nan() || x >= 9.223_372_036_854_776e18 || x < -9.223_372_036_854_776e18 {
+    if x.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x) {
         i64::MIN
     } else {
         x.trunc() as i64
@@ -186,7 +195,11 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     if lower == "inf" || lower == "infinity" || lower == "nan" {
         return s.parse::<f64>().ok();
     }
-    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
         return None;
     }
     let x = s.parse::<f64>().ok()?;
@@ -210,13 +223,7 @@ pub(crate) fn to_float64(v: &Value) -> f64 {
         Value::Int(n, _) => *n as f64,
         Value::Float(x) => *x,
         Value::String(s) => parse_float(s).unwrap_or(0.0),
-        Value::Bool(b) => {
-            if *b {
-                1.0
-            } else {
-                0.0
-            }
-        }
+        Value::Bool(true) => 1.0,
         _ => 0.0,
     }
 }
@@ -270,7 +277,8 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Map(x, kx), Value::Map(y, ky)) => {
             kx == ky
                 && x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
         }
         (Value::Object(x), Value::Object(y)) => {
             Arc::ptr_eq(x, y) || (x.type_name() == y.type_name() && x.display() == y.display())
@@ -289,7 +297,11 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 pub(crate) fn slice_elems(v: &Value) -> Option<Vec<Value>> {
     match v {
         Value::List(l, _) => Some(l.as_ref().clone()),
-        Value::Bytes(b) => Some(b.iter().map(|x| Value::Int(*x as i64, IntKind::Uint8)).collect()),
+        Value::Bytes(b) => Some(
+            b.iter()
+                .map(|x| Value::Int(*x as i64, IntKind::Uint8))
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -303,64 +315,9 @@ pub(crate) fn list_any(v: Vec<Value>) -> Value {
     Value::List(Arc::new(v), ListKind::Any)
 }
 
-/// Go's `strconv.FormatFloat(x, fmt, -1, 64)` for `fmt` in `'f'`, `'e'`, `'g'`
-/// (shortest representation that round-trips).
+/// Go's `strconv.FormatFloat(x, fmt, -1, 64)` (shortest representation that round-trips).
 pub(crate) fn format_float(x: f64, fmt: char) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    // Shortest digits and decimal exponent from Rust's `{:e}` (also shortest round-trip).
-    let e = format!("{:e}", x);
-    let (mant, exp) = e.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("exponent is an integer");
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if neg { "-" } else { "" };
-    let use_e = match fmt {
-        'e' => true,
-        'f' => false,
-        // 'g' with the shortest precision decides with precision 6, as strconv does.
-        _ => !(-4..6).contains(&exp),
-    };
-    if use_e {
-        let mut out = String::from(sign);
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let a = exp.unsigned_abs();
-        if a < 10 {
-            out.push('0');
-        }
-        out.push_str(&a.to_string());
-        out
-    } else {
-        let mut out = String::from(sign);
-        let point = exp + 1; // digits before the decimal point
-        if point <= 0 {
-            out.push_str("0.");
-            for _ in 0..(-point) {
-                out.push('0');
-            }
-            out.push_str(&digits);
-        } else if point as usize >= digits.len() {
-            out.push_str(&digits);
-            for _ in 0..(point as usize - digits.len()) {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..point as usize]);
-            out.push('.');
-            out.push_str(&digits[point as usize..]);
-        }
-        out
-    }
+    gotemplate::gofmt::format_float(x, fmt, -1)
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn b32_encode(data: &[u8]) -> String {
 fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
     let clean: Vec<u8> = s.bytes().filter(|c| *c != b'\r' && *c != b'\n').collect();
     let err = |p: usize| format!("illegal base32 data at input byte {p}");
-    if clean.len() % 8 != 0 {
+    if !clean.len().is_multiple_of(8) {
         // Go reports the first bad quantum position; a short input fails at its start.
         let first_bad = clean.iter().position(|c| !B32.contains(c) && *c != b'=');
         return Err(err(first_bad.unwrap_or(clean.len() / 8 * 8)));
@@ -68,13 +68,19 @@ fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
         let mut len = 8;
         for (k, &c) in chunk.iter().enumerate() {
             if c == b'=' {
-                if q != clean.len() / 8 - 1 || !chunk[k..].iter().all(|&x| x == b'=') || !matches!(k, 2 | 4 | 5 | 7) {
+                if q != clean.len() / 8 - 1
+                    || !chunk[k..].iter().all(|&x| x == b'=')
+                    || !matches!(k, 2 | 4 | 5 | 7)
+                {
                     return Err(err(q * 8 + k));
                 }
                 len = k;
                 break;
             }
-            let v = B32.iter().position(|&b| b == c).ok_or_else(|| err(q * 8 + k))?;
+            let v = B32
+                .iter()
+                .position(|&b| b == c)
+                .ok_or_else(|| err(q * 8 + k))?;
             n |= (v as u64) << (35 - 5 * k);
         }
         let bytes = n.to_be_bytes();
@@ -102,38 +108,88 @@ pub(crate) fn register(m: &mut FuncMap) {
         })
     });
     reg(m, "empty", &[Any], None, |a| Ok(Value::Bool(empty(&a[0]))));
-    reg(m, "coalesce", &[], Some(Any), |a| Ok(a.iter().find(|x| !empty(x)).cloned().unwrap_or_default()));
-    reg(m, "all", &[], Some(Any), |a| Ok(Value::Bool(a.iter().all(|x| !empty(x)))));
-    reg(m, "any", &[], Some(Any), |a| Ok(Value::Bool(a.iter().any(|x| !empty(x)))));
-    reg(m, "ternary", &[Any, Any, Bool], None, |a| {
-        Ok(if matches!(a[2], Value::Bool(true)) { a[0].clone() } else { a[1].clone() })
+    reg(m, "coalesce", &[], Some(Any), |a| {
+        Ok(a.iter().find(|x| !empty(x)).cloned().unwrap_or_default())
     });
-    reg(m, "fromJson", &[Str], None, |a| Ok(json::unmarshal(s(&a[0])).unwrap_or_default()));
-    reg(m, "mustFromJson", &[Str], None, |a| json::unmarshal(s(&a[0])).map_err(FuncError));
-    reg(m, "toJson", &[Any], None, |a| Ok(vstr(json::marshal(&a[0], json::MARSHAL).unwrap_or_default())));
-    reg(m, "mustToJson", &[Any], None, |a| json::marshal(&a[0], json::MARSHAL).map(vstr).map_err(FuncError));
-    reg(m, "toPrettyJson", &[Any], None, |a| Ok(vstr(json::marshal(&a[0], json::PRETTY).unwrap_or_default())));
-    reg(m, "mustToPrettyJson", &[Any], None, |a| json::marshal(&a[0], json::PRETTY).map(vstr).map_err(FuncError));
-    reg(m, "toRawJson", &[Any], None, |a| Ok(vstr(json::marshal(&a[0], json::RAW).unwrap_or_default())));
-    reg(m, "mustToRawJson", &[Any], None, |a| json::marshal(&a[0], json::RAW).map(vstr).map_err(FuncError));
+    reg(m, "all", &[], Some(Any), |a| {
+        Ok(Value::Bool(a.iter().all(|x| !empty(x))))
+    });
+    reg(m, "any", &[], Some(Any), |a| {
+        Ok(Value::Bool(a.iter().any(|x| !empty(x))))
+    });
+    reg(m, "ternary", &[Any, Any, Bool], None, |a| {
+        Ok(if matches!(a[2], Value::Bool(true)) {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
+    });
+    reg(m, "fromJson", &[Str], None, |a| {
+        Ok(json::unmarshal(s(&a[0])).unwrap_or_default())
+    });
+    reg(m, "mustFromJson", &[Str], None, |a| {
+        json::unmarshal(s(&a[0])).map_err(FuncError)
+    });
+    reg(m, "toJson", &[Any], None, |a| {
+        Ok(vstr(
+            json::marshal(&a[0], json::MARSHAL).unwrap_or_default(),
+        ))
+    });
+    reg(m, "mustToJson", &[Any], None, |a| {
+        json::marshal(&a[0], json::MARSHAL)
+            .map(vstr)
+            .map_err(FuncError)
+    });
+    reg(m, "toPrettyJson", &[Any], None, |a| {
+        Ok(vstr(json::marshal(&a[0], json::PRETTY).unwrap_or_default()))
+    });
+    reg(m, "mustToPrettyJson", &[Any], None, |a| {
+        json::marshal(&a[0], json::PRETTY)
+            .map(vstr)
+            .map_err(FuncError)
+    });
+    reg(m, "toRawJson", &[Any], None, |a| {
+        Ok(vstr(json::marshal(&a[0], json::RAW).unwrap_or_default()))
+    });
+    reg(m, "mustToRawJson", &[Any], None, |a| {
+        json::marshal(&a[0], json::RAW).map(vstr).map_err(FuncError)
+    });
 
     reg(m, "typeOf", &[Any], None, |a| Ok(vstr(a[0].type_name())));
-    reg(m, "typeIs", &[Str, Any], None, |a| Ok(Value::Bool(s(&a[0]) == a[1].type_name())));
+    reg(m, "typeIs", &[Str, Any], None, |a| {
+        Ok(Value::Bool(s(&a[0]) == a[1].type_name()))
+    });
     reg(m, "typeIsLike", &[Str, Any], None, |a| {
         let t = a[1].type_name();
         let target = s(&a[0]);
         Ok(Value::Bool(target == t || format!("*{target}") == t))
     });
     reg(m, "kindOf", &[Any], None, |a| Ok(vstr(a[0].kind_name())));
-    reg(m, "kindIs", &[Str, Any], None, |a| Ok(Value::Bool(s(&a[0]) == a[1].kind_name())));
-    reg(m, "deepEqual", &[Any, Any], None, |a| Ok(Value::Bool(deep_equal(&a[0], &a[1]))));
+    reg(m, "kindIs", &[Str, Any], None, |a| {
+        Ok(Value::Bool(s(&a[0]) == a[1].kind_name()))
+    });
+    reg(m, "deepEqual", &[Any, Any], None, |a| {
+        Ok(Value::Bool(deep_equal(&a[0], &a[1])))
+    });
 
-    reg(m, "b64enc", &[Str], None, |a| Ok(vstr(base64::engine::general_purpose::STANDARD.encode(s(&a[0])))));
-    reg(m, "b64dec", &[Str], None, |a| Ok(vstr(b64_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e))));
-    reg(m, "b32enc", &[Str], None, |a| Ok(vstr(b32_encode(s(&a[0]).as_bytes()))));
-    reg(m, "b32dec", &[Str], None, |a| Ok(vstr(b32_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e))));
+    reg(m, "b64enc", &[Str], None, |a| {
+        Ok(vstr(
+            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+        ))
+    });
+    reg(m, "b64dec", &[Str], None, |a| {
+        Ok(vstr(b64_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e)))
+    });
+    reg(m, "b32enc", &[Str], None, |a| {
+        Ok(vstr(b32_encode(s(&a[0]).as_bytes())))
+    });
+    reg(m, "b32dec", &[Str], None, |a| {
+        Ok(vstr(b32_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e)))
+    });
 
-    reg(m, "fail", &[Str], None, |a| Err(FuncError(s(&a[0]).to_string())));
+    reg(m, "fail", &[Str], None, |a| {
+        Err(FuncError(s(&a[0]).to_string()))
+    });
     reg(m, "getHostByName", &[Str], None, |a| {
         use std::net::ToSocketAddrs;
         let addrs: Vec<String> = (s(&a[0]), 0u16)
@@ -157,11 +213,20 @@ mod tests {
     #[test]
     fn encodings_match_helm() {
         assert_eq!(b64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(b64_decode("!!").unwrap_err(), "illegal base64 data at input byte 0");
+        assert_eq!(
+            b64_decode("!!").unwrap_err(),
+            "illegal base64 data at input byte 0"
+        );
         assert_eq!(b32_encode(b"hi"), "NBUQ====");
         assert_eq!(b32_decode("NBUQ====").unwrap(), b"hi");
-        assert_eq!(b32_decode("x").unwrap_err(), "illegal base32 data at input byte 0");
+        assert_eq!(
+            b32_decode("x").unwrap_err(),
+            "illegal base32 data at input byte 0"
+        );
         assert_eq!(b32_encode(b"hello world"), "NBSWY3DPEB3W64TMMQ======");
-        assert_eq!(b32_decode("NBSWY3DPEB3W64TMMQ======").unwrap(), b"hello world");
+        assert_eq!(
+            b32_decode("NBSWY3DPEB3W64TMMQ======").unwrap(),
+            b"hello world"
+        );
     }
 }

@@ -64,7 +64,9 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
         }
     }
     for (idx, k) in keys.iter().enumerate() {
-        let Some(step) = cur.get(k.as_ref()) else { return Ok(def.clone()) };
+        let Some(step) = cur.get(k.as_ref()) else {
+            return Ok(def.clone());
+        };
         if idx == keys.len() - 1 {
             return Ok(step.clone());
         }
@@ -79,9 +81,14 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
 /// Go's failed type assertion panic text.
 fn conv_panic(v: &Value, want: &str) -> FuncError {
     if v.is_nil() {
-        FuncError(format!("interface conversion: interface {{}} is nil, not {want}"))
+        FuncError(format!(
+            "interface conversion: interface {{}} is nil, not {want}"
+        ))
     } else {
-        FuncError(format!("interface conversion: interface {{}} is {}, not {want}", v.type_name()))
+        FuncError(format!(
+            "interface conversion: interface {{}} is {}, not {want}",
+            v.type_name()
+        ))
     }
 }
 
@@ -95,7 +102,10 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(vmap(d))
     });
     reg(m, "get", &[PMap, Str], None, |a| {
-        Ok(a[0].as_map().and_then(|d| d.get(s(&a[1])).cloned()).unwrap_or_else(|| Value::str("")))
+        Ok(a[0]
+            .as_map()
+            .and_then(|d| d.get(s(&a[1])).cloned())
+            .unwrap_or_else(|| Value::str("")))
     });
     reg(m, "set", &[PMap, Str, Any], None, |a| {
         let mut d = map_of(&a[0]);
@@ -107,15 +117,34 @@ pub(crate) fn register(m: &mut FuncMap) {
         d.remove(s(&a[1]));
         Ok(vmap(d))
     });
-    reg(m, "hasKey", &[PMap, Str], None, |a| Ok(Value::Bool(a[0].as_map().is_some_and(|d| d.contains_key(s(&a[1]))))));
+    reg(m, "hasKey", &[PMap, Str], None, |a| {
+        Ok(Value::Bool(
+            a[0].as_map().is_some_and(|d| d.contains_key(s(&a[1]))),
+        ))
+    });
     reg(m, "pluck", &[Str], Some(PMap), |a| {
         let k = s(&a[0]);
-        Ok(list_any(a[1..].iter().filter_map(|d| d.as_map().and_then(|d| d.get(k).cloned())).collect()))
+        Ok(list_any(
+            a[1..]
+                .iter()
+                .filter_map(|d| d.as_map().and_then(|d| d.get(k).cloned()))
+                .collect(),
+        ))
     });
     reg(m, "keys", &[], Some(PMap), |a| {
-        Ok(vstrings(a.iter().flat_map(|d| d.as_map().into_iter().flat_map(|d| d.keys().cloned())).collect()))
+        Ok(vstrings(
+            a.iter()
+                .flat_map(|d| d.as_map().into_iter().flat_map(|d| d.keys().cloned()))
+                .collect(),
+        ))
     });
-    reg(m, "values", &[PMap], None, |a| Ok(list_any(a[0].as_map().map(|d| d.values().cloned().collect()).unwrap_or_default())));
+    reg(m, "values", &[PMap], None, |a| {
+        Ok(list_any(
+            a[0].as_map()
+                .map(|d| d.values().cloned().collect())
+                .unwrap_or_default(),
+        ))
+    });
     reg(m, "pick", &[PMap], Some(Str), |a| {
         let d = map_of(&a[0]);
         let mut out = Map::new();
@@ -134,7 +163,12 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(vmap(d))
     });
     reg(m, "dig", &[], Some(Any), dig);
-    for (name, ow) in [("merge", false), ("mustMerge", false), ("mergeOverwrite", true), ("mustMergeOverwrite", true)] {
+    for (name, ow) in [
+        ("merge", false),
+        ("mustMerge", false),
+        ("mergeOverwrite", true),
+        ("mustMergeOverwrite", true),
+    ] {
         reg(m, name, &[PMap], Some(PMap), move |a| {
             let mut d = map_of(&a[0]);
             for src in &a[1..] {
@@ -145,7 +179,9 @@ pub(crate) fn register(m: &mut FuncMap) {
     }
     let copy = |a: &[Value]| {
         if a[0].is_nil() {
-            return Err(FuncError("reflect: call of reflect.Value.Type on zero Value".into()));
+            return Err(FuncError(
+                "reflect: call of reflect.Value.Type on zero Value".into(),
+            ));
         }
         Ok(a[0].clone())
     };
@@ -177,7 +213,10 @@ mod tests {
             d(vec![
                 ("a", Value::str(a)),
                 ("b", Value::str("z")),
-                ("n", vmap(d(vec![("k", Value::int(2)), ("j", Value::int(3))]))),
+                (
+                    "n",
+                    vmap(d(vec![("k", Value::int(2)), ("j", Value::int(3))])),
+                ),
                 ("l", list_any(vec![Value::int(2)])),
                 ("m", Value::Nil),
             ])

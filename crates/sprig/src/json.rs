@@ -18,9 +18,18 @@ pub(crate) struct Enc {
     pub indent: Option<&'static str>,
 }
 
-pub(crate) const MARSHAL: Enc = Enc { escape_html: true, indent: None };
-pub(crate) const PRETTY: Enc = Enc { escape_html: true, indent: Some("  ") };
-pub(crate) const RAW: Enc = Enc { escape_html: false, indent: None };
+pub(crate) const MARSHAL: Enc = Enc {
+    escape_html: true,
+    indent: None,
+};
+pub(crate) const PRETTY: Enc = Enc {
+    escape_html: true,
+    indent: Some("  "),
+};
+pub(crate) const RAW: Enc = Enc {
+    escape_html: false,
+    indent: None,
+};
 
 /// Go's json error text for a value it cannot encode.
 pub(crate) fn marshal(v: &Value, e: Enc) -> Result<String, String> {
@@ -173,9 +182,13 @@ pub(crate) fn from_serde(v: serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Value::Bool(b),
         serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Value::String(s.into()),
-        serde_json::Value::Array(a) => Value::List(Arc::new(a.into_iter().map(from_serde).collect()), ListKind::Any),
+        serde_json::Value::Array(a) => Value::List(
+            Arc::new(a.into_iter().map(from_serde).collect()),
+            ListKind::Any,
+        ),
         serde_json::Value::Object(o) => {
-            let m: BTreeMap<String, Value> = o.into_iter().map(|(k, v)| (k, from_serde(v))).collect();
+            let m: BTreeMap<String, Value> =
+                o.into_iter().map(|(k, v)| (k, from_serde(v))).collect();
             Value::Map(Arc::new(m), MapKind::Any)
         }
     }
@@ -194,12 +207,26 @@ mod tests {
     #[test]
     fn marshal_like_go() {
         let v = m(vec![
-            ("b", Value::list(vec![Value::int(1), Value::str("<x>"), Value::Float(1.5), Value::Nil])),
+            (
+                "b",
+                Value::list(vec![
+                    Value::int(1),
+                    Value::str("<x>"),
+                    Value::Float(1.5),
+                    Value::Nil,
+                ]),
+            ),
             ("a", Value::Float(1e-7)),
             ("c", Value::Float(1e21)),
         ]);
-        assert_eq!(marshal(&v, MARSHAL).unwrap(), r#"{"a":1e-7,"b":[1,"\u003cx\u003e",1.5,null],"c":1e+21}"#);
-        assert_eq!(marshal(&v, RAW).unwrap(), r#"{"a":1e-7,"b":[1,"<x>",1.5,null],"c":1e+21}"#);
+        assert_eq!(
+            marshal(&v, MARSHAL).unwrap(),
+            r#"{"a":1e-7,"b":[1,"\u003cx\u003e",1.5,null],"c":1e+21}"#
+        );
+        assert_eq!(
+            marshal(&v, RAW).unwrap(),
+            r#"{"a":1e-7,"b":[1,"<x>",1.5,null],"c":1e+21}"#
+        );
     }
 
     // helm-template: `{{ dict "a" (list 1 2) "b" (dict) "c" (list) | toPrettyJson }}`
@@ -210,6 +237,9 @@ mod tests {
             ("b", m(vec![])),
             ("c", Value::list(vec![])),
         ]);
-        assert_eq!(marshal(&v, PRETTY).unwrap(), "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {},\n  \"c\": []\n}");
+        assert_eq!(
+            marshal(&v, PRETTY).unwrap(),
+            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {},\n  \"c\": []\n}"
+        );
     }
 }

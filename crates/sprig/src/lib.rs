@@ -17,6 +17,8 @@ mod dicts;
 mod json;
 mod lists;
 mod math;
+mod paths;
+mod regex;
 mod strings;
 
 use gotemplate::FuncMap;
@@ -29,5 +31,7 @@ pub fn funcs() -> FuncMap {
     dicts::register(&mut m);
     math::register(&mut m);
     defaults::register(&mut m);
+    regex::register(&mut m);
+    paths::register(&mut m);
     m
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use gotemplate::{FuncError, FuncMap, ListKind, Param, Value};
 
-use crate::conv::{deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice, to_int64, vstrings};
+use crate::conv::{
+    deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice, to_int64,
+    vstrings,
+};
 
 use Param::{Any, Int};
 
@@ -48,7 +51,12 @@ fn ints(v: Vec<i64>) -> Value {
 }
 
 fn seq(p: &[i64]) -> String {
-    let join = |v: Vec<i64>| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");
+    let join = |v: Vec<i64>| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     match p.len() {
         1 => {
             let (start, end) = (1, p[0]);
@@ -95,7 +103,9 @@ fn chunk(size: i64, list: &Value) -> Result<Value, FuncError> {
         for j in 0..clen {
             let ix = c * size + j;
             let x = l.get(ix as usize).ok_or_else(|| {
-                FuncError(format!("runtime error: index out of range [{ix}] with length {n}"))
+                FuncError(format!(
+                    "runtime error: index out of range [{ix}] with length {n}"
+                ))
             })?;
             part.push(x.clone());
         }
@@ -109,15 +119,24 @@ fn slice(list: &Value, idx: &[Value]) -> Result<Value, FuncError> {
         return Err(nil_kind_panic());
     }
     let Some(l) = slice_elems(list) else {
-        return Err(FuncError(format!("list should be type of slice or array but {}", kind(list))));
+        return Err(FuncError(format!(
+            "list should be type of slice or array but {}",
+            kind(list)
+        )));
     };
     if l.is_empty() {
         return Ok(Value::Nil);
     }
     let start = idx.first().map(to_int64).unwrap_or(0);
-    let end = if idx.len() < 2 { l.len() as i64 } else { to_int64(&idx[1]) };
+    let end = if idx.len() < 2 {
+        l.len() as i64
+    } else {
+        to_int64(&idx[1])
+    };
     if start < 0 || end < start || end > l.len() as i64 {
-        return Err(FuncError("reflect.Value.Slice: slice index out of bounds".into()));
+        return Err(FuncError(
+            "reflect.Value.Slice: slice index out of bounds".into(),
+        ));
     }
     let part = l[start as usize..end as usize].to_vec();
     Ok(match list {
@@ -156,8 +175,18 @@ pub(crate) fn register(m: &mut FuncMap) {
         l.insert(0, a[1].clone());
         Ok(list_any(l))
     });
-    both(m, "first", &[Any], None, |a| Ok(elems(&a[0], "Cannot find first on type")?.first().cloned().unwrap_or_default()));
-    both(m, "last", &[Any], None, |a| Ok(elems(&a[0], "Cannot find last on type")?.last().cloned().unwrap_or_default()));
+    both(m, "first", &[Any], None, |a| {
+        Ok(elems(&a[0], "Cannot find first on type")?
+            .first()
+            .cloned()
+            .unwrap_or_default())
+    });
+    both(m, "last", &[Any], None, |a| {
+        Ok(elems(&a[0], "Cannot find last on type")?
+            .last()
+            .cloned()
+            .unwrap_or_default())
+    });
     both(m, "rest", &[Any], None, |a| {
         let l = elems(&a[0], "Cannot find rest on type")?;
         Ok(list_any(l.into_iter().skip(1).collect()))
@@ -189,7 +218,11 @@ pub(crate) fn register(m: &mut FuncMap) {
     both(m, "without", &[Any], Some(Any), |a| {
         let l = elems(&a[0], "Cannot find without on type")?;
         let omit = &a[1..];
-        Ok(list_any(l.into_iter().filter(|x| !omit.iter().any(|o| deep_equal(x, o))).collect()))
+        Ok(list_any(
+            l.into_iter()
+                .filter(|x| !omit.iter().any(|o| deep_equal(x, o)))
+                .collect(),
+        ))
     });
     both(m, "has", &[Any, Any], None, |a| {
         if a[1].is_nil() {
@@ -227,8 +260,12 @@ pub(crate) fn register(m: &mut FuncMap) {
         let c = i(&a[0]);
         Ok(ints(until_step(0, c, if c < 0 { -1 } else { 1 })))
     });
-    reg(m, "untilStep", &[Int, Int, Int], None, |a| Ok(ints(until_step(i(&a[0]), i(&a[1]), i(&a[2])))));
-    reg(m, "seq", &[], Some(Int), |a| Ok(Value::str(seq(&a.iter().map(i).collect::<Vec<_>>()))));
+    reg(m, "untilStep", &[Int, Int, Int], None, |a| {
+        Ok(ints(until_step(i(&a[0]), i(&a[1]), i(&a[2]))))
+    });
+    reg(m, "seq", &[], Some(Int), |a| {
+        Ok(Value::str(seq(&a.iter().map(i).collect::<Vec<_>>())))
+    });
     let _ = ListKind::Any;
 }
 
@@ -251,7 +288,9 @@ mod tests {
     #[test]
     fn chunk_splits_like_sprig() {
         let l = list_any((1..=5).map(Value::int).collect());
-        let Value::List(c, _) = chunk(2, &l).unwrap() else { panic!("not a list") };
+        let Value::List(c, _) = chunk(2, &l).unwrap() else {
+            panic!("not a list")
+        };
         assert_eq!(c.len(), 3);
         assert_eq!(c[2].as_list().unwrap().len(), 1);
     }

@@ -61,14 +61,26 @@ fn round(a: f64, places: f64, on: f64) -> f64 {
     let pow = 10f64.powf(places);
     let digit = pow * a;
     let frac = digit.fract();
-    let r = if frac >= on { digit.ceil() } else { digit.floor() };
+    let r = if frac >= on {
+        digit.ceil()
+    } else {
+        digit.floor()
+    };
     r / pow
 }
 
 pub(crate) fn register(m: &mut FuncMap) {
-    reg(m, "add1", &[Any], None, |a| Ok(Value::int64(to_int64(&a[0]).wrapping_add(1))));
-    reg(m, "add", &[], Some(Any), |a| Ok(Value::int64(a.iter().fold(0i64, |acc, x| acc.wrapping_add(to_int64(x))))));
-    reg(m, "sub", &[Any, Any], None, |a| Ok(Value::int64(to_int64(&a[0]).wrapping_sub(to_int64(&a[1])))));
+    reg(m, "add1", &[Any], None, |a| {
+        Ok(Value::int64(to_int64(&a[0]).wrapping_add(1)))
+    });
+    reg(m, "add", &[], Some(Any), |a| {
+        Ok(Value::int64(
+            a.iter().fold(0i64, |acc, x| acc.wrapping_add(to_int64(x))),
+        ))
+    });
+    reg(m, "sub", &[Any, Any], None, |a| {
+        Ok(Value::int64(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
+    });
     reg(m, "div", &[Any, Any], None, |a| {
         let b = to_int64(&a[1]);
         if b == 0 {
@@ -84,7 +96,11 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(Value::int64(to_int64(&a[0]).wrapping_rem(b)))
     });
     reg(m, "mul", &[Any], Some(Any), |a| {
-        Ok(Value::int64(a[1..].iter().fold(to_int64(&a[0]), |acc, x| acc.wrapping_mul(to_int64(x)))))
+        Ok(Value::int64(
+            a[1..]
+                .iter()
+                .fold(to_int64(&a[0]), |acc, x| acc.wrapping_mul(to_int64(x))),
+        ))
     });
     reg(m, "randInt", &[Int, Int], None, |a| {
         let (lo, hi) = (i(&a[0]), i(&a[1]));
@@ -94,19 +110,55 @@ pub(crate) fn register(m: &mut FuncMap) {
         }
         Ok(Value::int(rand::rng().random_range(0..n) + lo))
     });
-    reg(m, "add1f", &[Any], None, |a| decimal_op(&a[0], &[Value::int(1)], Op::Add));
-    reg(m, "addf", &[], Some(Any), |a| decimal_op(&Value::Float(0.0), a, Op::Add));
-    reg(m, "subf", &[Any], Some(Any), |a| decimal_op(&a[0], &a[1..], Op::Sub));
-    reg(m, "divf", &[Any], Some(Any), |a| decimal_op(&a[0], &a[1..], Op::Div));
-    reg(m, "mulf", &[Any], Some(Any), |a| decimal_op(&a[0], &a[1..], Op::Mul));
-    let max = |a: &[Value]| Ok(Value::int64(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max)));
+    reg(m, "add1f", &[Any], None, |a| {
+        decimal_op(&a[0], &[Value::int(1)], Op::Add)
+    });
+    reg(m, "addf", &[], Some(Any), |a| {
+        decimal_op(&Value::Float(0.0), a, Op::Add)
+    });
+    reg(m, "subf", &[Any], Some(Any), |a| {
+        decimal_op(&a[0], &a[1..], Op::Sub)
+    });
+    reg(m, "divf", &[Any], Some(Any), |a| {
+        decimal_op(&a[0], &a[1..], Op::Div)
+    });
+    reg(m, "mulf", &[Any], Some(Any), |a| {
+        decimal_op(&a[0], &a[1..], Op::Mul)
+    });
+    let max = |a: &[Value]| {
+        Ok(Value::int64(
+            a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::max),
+        ))
+    };
     reg(m, "max", &[Any], Some(Any), max);
     reg(m, "biggest", &[Any], Some(Any), max);
-    reg(m, "min", &[Any], Some(Any), |a| Ok(Value::int64(a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::min))));
-    reg(m, "maxf", &[Any], Some(Any), |a| Ok(Value::Float(a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_max))));
-    reg(m, "minf", &[Any], Some(Any), |a| Ok(Value::Float(a[1..].iter().map(to_float64).fold(to_float64(&a[0]), go_min))));
-    reg(m, "floor", &[Any], None, |a| Ok(Value::Float(to_float64(&a[0]).floor())));
-    reg(m, "ceil", &[Any], None, |a| Ok(Value::Float(to_float64(&a[0]).ceil())));
+    reg(m, "min", &[Any], Some(Any), |a| {
+        Ok(Value::int64(
+            a[1..].iter().map(to_int64).fold(to_int64(&a[0]), i64::min),
+        ))
+    });
+    reg(m, "maxf", &[Any], Some(Any), |a| {
+        Ok(Value::Float(
+            a[1..]
+                .iter()
+                .map(to_float64)
+                .fold(to_float64(&a[0]), go_max),
+        ))
+    });
+    reg(m, "minf", &[Any], Some(Any), |a| {
+        Ok(Value::Float(
+            a[1..]
+                .iter()
+                .map(to_float64)
+                .fold(to_float64(&a[0]), go_min),
+        ))
+    });
+    reg(m, "floor", &[Any], None, |a| {
+        Ok(Value::Float(to_float64(&a[0]).floor()))
+    });
+    reg(m, "ceil", &[Any], None, |a| {
+        Ok(Value::Float(to_float64(&a[0]).ceil()))
+    });
     reg(m, "round", &[Any, Int], Some(Float64), |a| {
         let on = a.get(2).map(f).unwrap_or(0.5);
         Ok(Value::Float(round(to_float64(&a[0]), i(&a[1]) as f64, on)))
@@ -116,9 +168,13 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(Value::int64(parse_int(&text, 8).unwrap_or(0)))
     });
     reg(m, "atoi", &[Str], None, |a| Ok(Value::int(atoi(s(&a[0])))));
-    reg(m, "int64", &[Any], None, |a| Ok(Value::int64(to_int64(&a[0]))));
+    reg(m, "int64", &[Any], None, |a| {
+        Ok(Value::int64(to_int64(&a[0])))
+    });
     reg(m, "int", &[Any], None, |a| Ok(Value::int(to_int64(&a[0]))));
-    reg(m, "float64", &[Any], None, |a| Ok(Value::Float(to_float64(&a[0]))));
+    reg(m, "float64", &[Any], None, |a| {
+        Ok(Value::Float(to_float64(&a[0])))
+    });
 }
 
 /// `strconv.Atoi` with the error ignored (base 10, optional sign, no underscores).
@@ -171,12 +227,32 @@ mod tests {
     fn decimal_math_matches_helm() {
         let v = |x: f64| Value::Float(x);
         assert_eq!(fl(decimal_op(&v(1.0), &[v(0.1)], Op::Sub).unwrap()), 0.9);
-        assert_eq!(fl(decimal_op(&v(0.1), &[Value::int(3)], Op::Mul).unwrap()), 0.3);
-        assert_eq!(fl(decimal_op(&v(0.0), &[v(0.1), v(0.2)], Op::Add).unwrap()), 0.3);
-        assert_eq!(fl(decimal_op(&Value::int(10), &[Value::int(4), Value::int(2)], Op::Div).unwrap()), 1.25);
-        assert_eq!(fl(decimal_op(&Value::int(2), &[Value::int(3)], Op::Div).unwrap()), 0.6666666666666667);
-        assert_eq!(fl(decimal_op(&Value::int(-2), &[Value::int(3)], Op::Div).unwrap()), -0.6666666666666667);
-        assert_eq!(decimal_op(&Value::int(1), &[Value::int(0)], Op::Div).unwrap_err().0, "decimal division by 0");
+        assert_eq!(
+            fl(decimal_op(&v(0.1), &[Value::int(3)], Op::Mul).unwrap()),
+            0.3
+        );
+        assert_eq!(
+            fl(decimal_op(&v(0.0), &[v(0.1), v(0.2)], Op::Add).unwrap()),
+            0.3
+        );
+        assert_eq!(
+            fl(decimal_op(&Value::int(10), &[Value::int(4), Value::int(2)], Op::Div).unwrap()),
+            1.25
+        );
+        assert_eq!(
+            fl(decimal_op(&Value::int(2), &[Value::int(3)], Op::Div).unwrap()),
+            0.6666666666666667
+        );
+        assert_eq!(
+            fl(decimal_op(&Value::int(-2), &[Value::int(3)], Op::Div).unwrap()),
+            -0.6666666666666667
+        );
+        assert_eq!(
+            decimal_op(&Value::int(1), &[Value::int(0)], Op::Div)
+                .unwrap_err()
+                .0,
+            "decimal division by 0"
+        );
         assert_eq!(round(2.5, 0.0, 0.5), 3.0);
         assert_eq!(round(-2.5, 0.0, 0.5), -3.0);
         assert_eq!(round(1.005, 2.0, 0.5), 1.0);

@@ -24,18 +24,24 @@ pub(crate) fn bslice(s: &str, a: usize, b: usize) -> String {
 
 fn slice_panic(lo: i64, hi: i64, len: usize, which_hi: bool) -> FuncError {
     if which_hi {
-        FuncError(format!("runtime error: slice bounds out of range [:{hi}] with length {len}"))
+        FuncError(format!(
+            "runtime error: slice bounds out of range [:{hi}] with length {len}"
+        ))
     } else if lo < 0 {
         FuncError(format!("runtime error: slice bounds out of range [{lo}:]"))
     } else {
-        FuncError(format!("runtime error: slice bounds out of range [{lo}:{hi}]"))
+        FuncError(format!(
+            "runtime error: slice bounds out of range [{lo}:{hi}]"
+        ))
     }
 }
 
 /// Go's `unicode.IsSpace`.
 pub(crate) fn is_space(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}')
-        || (c as u32 > 0xff && c.is_whitespace())
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
+    ) || (c as u32 > 0xff && c.is_whitespace())
 }
 
 /// Go's `unicode.IsPunct` (exact for ASCII and Latin-1, common ranges beyond).
@@ -341,7 +347,9 @@ fn next_word(s: &[char]) -> (Word, &[char], &[char]) {
         off = take_while(off, &|c: char| c.is_numeric());
     } else {
         wt = Word::Other;
-        off = take_while(off, &|c: char| !(is_connector(c) || is_alphabet(c) || c.is_numeric() || is_punct(c)));
+        off = take_while(off, &|c: char| {
+            !(is_connector(c) || is_alphabet(c) || c.is_numeric() || is_punct(c))
+        });
     }
     (wt, &s[..off], &s[off..])
 }
@@ -426,41 +434,15 @@ fn to_lower_case(s: &str, conn: char) -> String {
 
 /// Go's `%q` of a string (strconv.Quote).
 pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{fffd}' => out.push('\u{fffd}'),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if is_printable(c) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Approximates Go's `strconv.IsPrint` for non-ASCII runes.
-fn is_printable(c: char) -> bool {
-    let u = c as u32;
-    !(matches!(u, 0x80..=0x9f | 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb)
-        || (0xe000..=0xf8ff).contains(&u)
-        || (0xd800..=0xdfff).contains(&u)
-        || u >= 0xf0000
-        || (c.is_whitespace() && c != ' ' && u > 0x7f && u != 0x3000 && !(0x2000..=0x200a).contains(&u)))
+    gotemplate::gofmt::quote(s)
 }
 
 fn split_map(parts: Vec<&str>) -> Value {
-    let m: BTreeMap<String, Value> = parts.into_iter().enumerate().map(|(n, p)| (format!("_{n}"), vstr(p))).collect();
+    let m: BTreeMap<String, Value> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(n, p)| (format!("_{n}"), vstr(p)))
+        .collect();
     Value::Map(Arc::new(m), MapKind::String)
 }
 
@@ -472,20 +454,32 @@ fn go_split<'a>(s: &'a str, sep: &str, n: i64) -> Vec<&'a str> {
     if sep.is_empty() {
         let mut v: Vec<&str> = Vec::new();
         let idx: Vec<usize> = s.char_indices().map(|(p, _)| p).collect();
-        let limit = if n < 0 { idx.len() } else { (n as usize).min(idx.len()) };
+        let limit = if n < 0 {
+            idx.len()
+        } else {
+            (n as usize).min(idx.len())
+        };
         for k in 0..limit {
             let end = if k + 1 == limit { s.len() } else { idx[k + 1] };
             v.push(&s[idx[k]..end]);
         }
         return v;
     }
-    if n < 0 { s.split(sep).collect() } else { s.splitn(n as usize, sep).collect() }
+    if n < 0 {
+        s.split(sep).collect()
+    } else {
+        s.splitn(n as usize, sep).collect()
+    }
 }
 
 pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "hello", &[], None, |_| Ok(vstr("Hello!")));
-    reg(m, "abbrev", &[Int, Str], None, |a| Ok(vstr(abbrev(i(&a[0]), s(&a[1])))));
-    reg(m, "abbrevboth", &[Int, Int, Str], None, |a| Ok(vstr(abbrevboth(i(&a[0]), i(&a[1]), s(&a[2])))));
+    reg(m, "abbrev", &[Int, Str], None, |a| {
+        Ok(vstr(abbrev(i(&a[0]), s(&a[1]))))
+    });
+    reg(m, "abbrevboth", &[Int, Int, Str], None, |a| {
+        Ok(vstr(abbrevboth(i(&a[0]), i(&a[1]), s(&a[2]))))
+    });
     reg(m, "trunc", &[Int, Str], None, |a| {
         let (c, st) = (i(&a[0]), s(&a[1]));
         let len = st.len() as i64;
@@ -497,9 +491,15 @@ pub(crate) fn register(m: &mut FuncMap) {
             st.to_string()
         }))
     });
-    reg(m, "trim", &[Str], None, |a| Ok(vstr(s(&a[0]).trim_matches(is_space))));
-    reg(m, "upper", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().map(to_upper1).collect::<String>())));
-    reg(m, "lower", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().map(to_lower1).collect::<String>())));
+    reg(m, "trim", &[Str], None, |a| {
+        Ok(vstr(s(&a[0]).trim_matches(is_space)))
+    });
+    reg(m, "upper", &[Str], None, |a| {
+        Ok(vstr(s(&a[0]).chars().map(to_upper1).collect::<String>()))
+    });
+    reg(m, "lower", &[Str], None, |a| {
+        Ok(vstr(s(&a[0]).chars().map(to_lower1).collect::<String>()))
+    });
     reg(m, "title", &[Str], None, |a| Ok(vstr(title(s(&a[0])))));
     reg(m, "untitle", &[Str], None, |a| Ok(vstr(untitle(s(&a[0])))));
     reg(m, "substr", &[Int, Int, Str], None, |a| {
@@ -513,7 +513,9 @@ pub(crate) fn register(m: &mut FuncMap) {
         }
         if end < 0 || end > len {
             if start > len {
-                return Err(FuncError(format!("runtime error: slice bounds out of range [{start}:{len}]")));
+                return Err(FuncError(format!(
+                    "runtime error: slice bounds out of range [{start}:{len}]"
+                )));
             }
             return Ok(vstr(bslice(st, start as usize, st.len())));
         }
@@ -543,53 +545,119 @@ pub(crate) fn register(m: &mut FuncMap) {
         let (pre, st) = (s(&a[0]), s(&a[1]));
         Ok(vstr(st.strip_prefix(pre).unwrap_or(st)))
     });
-    reg(m, "nospace", &[Str], None, |a| Ok(vstr(s(&a[0]).chars().filter(|c| !is_space(*c)).collect::<String>())));
-    reg(m, "initials", &[Str], None, |a| Ok(vstr(initials(s(&a[0])))));
-    reg(m, "swapcase", &[Str], None, |a| Ok(vstr(swapcase(s(&a[0])))));
+    reg(m, "nospace", &[Str], None, |a| {
+        Ok(vstr(
+            s(&a[0])
+                .chars()
+                .filter(|c| !is_space(*c))
+                .collect::<String>(),
+        ))
+    });
+    reg(m, "initials", &[Str], None, |a| {
+        Ok(vstr(initials(s(&a[0]))))
+    });
+    reg(m, "swapcase", &[Str], None, |a| {
+        Ok(vstr(swapcase(s(&a[0]))))
+    });
     reg(m, "shuffle", &[Str], None, |a| {
         let mut v: Vec<char> = s(&a[0]).chars().collect();
         v.shuffle(&mut rand::rng());
         Ok(vstr(v.into_iter().collect::<String>()))
     });
-    reg(m, "snakecase", &[Str], None, |a| Ok(vstr(to_lower_case(s(&a[0]), '_'))));
-    reg(m, "kebabcase", &[Str], None, |a| Ok(vstr(to_lower_case(s(&a[0]), '-'))));
-    reg(m, "camelcase", &[Str], None, |a| Ok(vstr(camelcase(s(&a[0])))));
-    reg(m, "wrap", &[Int, Str], None, |a| Ok(vstr(wrap_custom(s(&a[1]), i(&a[0]), "\n", false))));
-    reg(m, "wrapWith", &[Int, Str, Str], None, |a| Ok(vstr(wrap_custom(s(&a[2]), i(&a[0]), s(&a[1]), true))));
-    reg(m, "contains", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).contains(s(&a[0])))));
-    reg(m, "hasPrefix", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0])))));
-    reg(m, "hasSuffix", &[Str, Str], None, |a| Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0])))));
+    reg(m, "snakecase", &[Str], None, |a| {
+        Ok(vstr(to_lower_case(s(&a[0]), '_')))
+    });
+    reg(m, "kebabcase", &[Str], None, |a| {
+        Ok(vstr(to_lower_case(s(&a[0]), '-')))
+    });
+    reg(m, "camelcase", &[Str], None, |a| {
+        Ok(vstr(camelcase(s(&a[0]))))
+    });
+    reg(m, "wrap", &[Int, Str], None, |a| {
+        Ok(vstr(wrap_custom(s(&a[1]), i(&a[0]), "\n", false)))
+    });
+    reg(m, "wrapWith", &[Int, Str, Str], None, |a| {
+        Ok(vstr(wrap_custom(s(&a[2]), i(&a[0]), s(&a[1]), true)))
+    });
+    reg(m, "contains", &[Str, Str], None, |a| {
+        Ok(Value::Bool(s(&a[1]).contains(s(&a[0]))))
+    });
+    reg(m, "hasPrefix", &[Str, Str], None, |a| {
+        Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0]))))
+    });
+    reg(m, "hasSuffix", &[Str, Str], None, |a| {
+        Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))))
+    });
     reg(m, "quote", &[], Some(Any), |a| {
-        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| go_quote(&strval(x))).collect();
+        let v: Vec<String> = a
+            .iter()
+            .filter(|x| !x.is_nil())
+            .map(|x| go_quote(&strval(x)))
+            .collect();
         Ok(vstr(v.join(" ")))
     });
     reg(m, "squote", &[], Some(Any), |a| {
-        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| format!("'{}'", gotemplate::gofmt::sprint(x))).collect();
+        let v: Vec<String> = a
+            .iter()
+            .filter(|x| !x.is_nil())
+            .map(|x| format!("'{}'", gotemplate::gofmt::sprint(x)))
+            .collect();
         Ok(vstr(v.join(" ")))
     });
     reg(m, "cat", &[], Some(Any), |a| {
         // fmt.Sprintf("%v %v ...") of the non-nil values: always space-separated.
-        let v: Vec<String> = a.iter().filter(|x| !x.is_nil()).map(|x| sprint_args(std::slice::from_ref(x))).collect();
+        let v: Vec<String> = a
+            .iter()
+            .filter(|x| !x.is_nil())
+            .map(|x| sprint_args(std::slice::from_ref(x)))
+            .collect();
         Ok(vstr(v.join(" ")))
     });
     reg(m, "indent", &[Int, Str], None, |a| {
         let pad = " ".repeat(i(&a[0]).max(0) as usize);
-        Ok(vstr(format!("{pad}{}", s(&a[1]).replace('\n', &format!("\n{pad}")))))
+        Ok(vstr(format!(
+            "{pad}{}",
+            s(&a[1]).replace('\n', &format!("\n{pad}"))
+        )))
     });
     reg(m, "nindent", &[Int, Str], None, |a| {
         let pad = " ".repeat(i(&a[0]).max(0) as usize);
-        Ok(vstr(format!("\n{pad}{}", s(&a[1]).replace('\n', &format!("\n{pad}")))))
+        Ok(vstr(format!(
+            "\n{pad}{}",
+            s(&a[1]).replace('\n', &format!("\n{pad}"))
+        )))
     });
-    reg(m, "replace", &[Str, Str, Str], None, |a| Ok(vstr(go_replace(s(&a[2]), s(&a[0]), s(&a[1])))));
-    reg(m, "plural", &[Str, Str, Int], None, |a| Ok(if i(&a[2]) == 1 { a[0].clone() } else { a[1].clone() }));
+    reg(m, "replace", &[Str, Str, Str], None, |a| {
+        Ok(vstr(go_replace(s(&a[2]), s(&a[0]), s(&a[1]))))
+    });
+    reg(m, "plural", &[Str, Str, Int], None, |a| {
+        Ok(if i(&a[2]) == 1 {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
+    });
     reg(m, "toString", &[Any], None, |a| Ok(vstr(strval(&a[0]))));
-    reg(m, "split", &[Str, Str], None, |a| Ok(split_map(go_split(s(&a[1]), s(&a[0]), -1))));
-    reg(m, "splitList", &[Str, Str], None, |a| {
-        Ok(vstrings(go_split(s(&a[1]), s(&a[0]), -1).into_iter().map(String::from).collect()))
+    reg(m, "split", &[Str, Str], None, |a| {
+        Ok(split_map(go_split(s(&a[1]), s(&a[0]), -1)))
     });
-    reg(m, "splitn", &[Str, Int, Str], None, |a| Ok(split_map(go_split(s(&a[2]), s(&a[0]), i(&a[1])))));
-    reg(m, "toStrings", &[Any], None, |a| Ok(vstrings(strslice(&a[0]))));
-    reg(m, "join", &[Str, Any], None, |a| Ok(vstr(strslice(&a[1]).join(s(&a[0])))));
+    reg(m, "splitList", &[Str, Str], None, |a| {
+        Ok(vstrings(
+            go_split(s(&a[1]), s(&a[0]), -1)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        ))
+    });
+    reg(m, "splitn", &[Str, Int, Str], None, |a| {
+        Ok(split_map(go_split(s(&a[2]), s(&a[0]), i(&a[1]))))
+    });
+    reg(m, "toStrings", &[Any], None, |a| {
+        Ok(vstrings(strslice(&a[0])))
+    });
+    reg(m, "join", &[Str, Any], None, |a| {
+        Ok(vstr(strslice(&a[1]).join(s(&a[0]))))
+    });
 }
 
 /// Go's `strings.Replace(s, old, new, -1)`: an empty `old` inserts `new` around every rune.
@@ -613,32 +681,157 @@ mod tests {
     // `{{ list . (snakecase .) (kebabcase .) (camelcase .) (untitle .) (title .) (swapcase .)
     //    (initials .) (nospace .) | toJson }}` over each input below.
     const CASES: &[[&str; 9]] = &[
-        ["FirstName", "first_name", "first-name", "FirstName", "firstName", "FirstName", "fIRSTnAME", "F", "FirstName"],
-        ["HTTPServer", "http_server", "http-server", "Httpserver", "hTTPServer", "HTTPServer", "httpsERVER", "H", "HTTPServer"],
-        ["NoHTTPS", "no_https", "no-https", "NoHTTPS", "noHTTPS", "NoHTTPS", "nOhttps", "N", "NoHTTPS"],
-        ["GO_PATH", "go_path", "go-path", "GoPath", "gO_PATH", "GO_PATH", "go_path", "G", "GO_PATH"],
-        ["GO PATH", "go_path", "go-path", "GoPath", "gO pATH", "GO PATH", "go path", "GP", "GOPATH"],
-        ["GO-PATH", "go_path", "go-path", "GoPath", "gO-PATH", "GO-PATH", "go-path", "G", "GO-PATH"],
-        ["http2xx", "http_2xx", "http-2xx", "Http2xx", "http2xx", "Http2xx", "HTTP2XX", "h", "http2xx"],
-        ["HTTP20xOK", "http_20x_ok", "http-20x-ok", "Http20xOK", "hTTP20xOK", "HTTP20xOK", "http20Xok", "H", "HTTP20xOK"],
-        ["Duration2m3s", "duration_2m3s", "duration-2m3s", "Duration2m3s", "duration2m3s", "Duration2m3s", "dURATION2M3S", "D", "Duration2m3s"],
-        ["Bld4Floor3rd", "bld4_floor_3rd", "bld4-floor-3rd", "Bld4Floor3rd", "bld4Floor3rd", "Bld4Floor3rd", "bLD4fLOOR3RD", "B", "Bld4Floor3rd"],
-        ["a__b", "a__b", "a--b", "A_B", "a__b", "A__b", "A__B", "a", "a__b"],
+        [
+            "FirstName",
+            "first_name",
+            "first-name",
+            "FirstName",
+            "firstName",
+            "FirstName",
+            "fIRSTnAME",
+            "F",
+            "FirstName",
+        ],
+        [
+            "HTTPServer",
+            "http_server",
+            "http-server",
+            "Httpserver",
+            "hTTPServer",
+            "HTTPServer",
+            "httpsERVER",
+            "H",
+            "HTTPServer",
+        ],
+        [
+            "NoHTTPS", "no_https", "no-https", "NoHTTPS", "noHTTPS", "NoHTTPS", "nOhttps", "N",
+            "NoHTTPS",
+        ],
+        [
+            "GO_PATH", "go_path", "go-path", "GoPath", "gO_PATH", "GO_PATH", "go_path", "G",
+            "GO_PATH",
+        ],
+        [
+            "GO PATH", "go_path", "go-path", "GoPath", "gO pATH", "GO PATH", "go path", "GP",
+            "GOPATH",
+        ],
+        [
+            "GO-PATH", "go_path", "go-path", "GoPath", "gO-PATH", "GO-PATH", "go-path", "G",
+            "GO-PATH",
+        ],
+        [
+            "http2xx", "http_2xx", "http-2xx", "Http2xx", "http2xx", "Http2xx", "HTTP2XX", "h",
+            "http2xx",
+        ],
+        [
+            "HTTP20xOK",
+            "http_20x_ok",
+            "http-20x-ok",
+            "Http20xOK",
+            "hTTP20xOK",
+            "HTTP20xOK",
+            "http20Xok",
+            "H",
+            "HTTP20xOK",
+        ],
+        [
+            "Duration2m3s",
+            "duration_2m3s",
+            "duration-2m3s",
+            "Duration2m3s",
+            "duration2m3s",
+            "Duration2m3s",
+            "dURATION2M3S",
+            "D",
+            "Duration2m3s",
+        ],
+        [
+            "Bld4Floor3rd",
+            "bld4_floor_3rd",
+            "bld4-floor-3rd",
+            "Bld4Floor3rd",
+            "bld4Floor3rd",
+            "Bld4Floor3rd",
+            "bLD4fLOOR3RD",
+            "B",
+            "Bld4Floor3rd",
+        ],
+        [
+            "a__b", "a__b", "a--b", "A_B", "a__b", "A__b", "A__B", "a", "a__b",
+        ],
         ["_a", "_a", "-a", "_A", "_a", "_a", "_A", "_", "_a"],
         ["ab_", "ab_", "ab-", "Ab_", "ab_", "Ab_", "AB_", "a", "ab_"],
-        ["foo_bar", "foo_bar", "foo-bar", "FooBar", "foo_bar", "Foo_bar", "FOO_BAR", "f", "foo_bar"],
-        ["foo-bar baz", "foo_bar_baz", "foo-bar-baz", "FooBarBaz", "foo-bar baz", "Foo-Bar Baz", "FOO-BAR BAZ", "fb", "foo-barbaz"],
-        ["fooBar", "foo_bar", "foo-bar", "FooBar", "fooBar", "FooBar", "FOObAR", "f", "fooBar"],
-        ["  x  y ", "__x__y_", "--x--y-", "  X Y ", "  x  y ", "  X  Y ", "  X  Y ", "xy", "xy"],
-        ["aBC", "a_bc", "a-bc", "ABC", "aBC", "ABC", "Abc", "a", "aBC"],
-        ["Abc.Def", "abc.def", "abc.def", "Abc.Def", "abc.Def", "Abc.Def", "aBC.dEF", "A", "Abc.Def"],
-        ["a1b2", "a_1b2", "a-1b2", "A1b2", "a1b2", "A1b2", "A1B2", "a", "a1b2"],
+        [
+            "foo_bar", "foo_bar", "foo-bar", "FooBar", "foo_bar", "Foo_bar", "FOO_BAR", "f",
+            "foo_bar",
+        ],
+        [
+            "foo-bar baz",
+            "foo_bar_baz",
+            "foo-bar-baz",
+            "FooBarBaz",
+            "foo-bar baz",
+            "Foo-Bar Baz",
+            "FOO-BAR BAZ",
+            "fb",
+            "foo-barbaz",
+        ],
+        [
+            "fooBar", "foo_bar", "foo-bar", "FooBar", "fooBar", "FooBar", "FOObAR", "f", "fooBar",
+        ],
+        [
+            "  x  y ", "__x__y_", "--x--y-", "  X Y ", "  x  y ", "  X  Y ", "  X  Y ", "xy", "xy",
+        ],
+        [
+            "aBC", "a_bc", "a-bc", "ABC", "aBC", "ABC", "Abc", "a", "aBC",
+        ],
+        [
+            "Abc.Def", "abc.def", "abc.def", "Abc.Def", "abc.Def", "Abc.Def", "aBC.dEF", "A",
+            "Abc.Def",
+        ],
+        [
+            "a1b2", "a_1b2", "a-1b2", "A1b2", "a1b2", "A1b2", "A1B2", "a", "a1b2",
+        ],
         ["ID", "id", "id", "Id", "iD", "ID", "id", "I", "ID"],
-        ["myID", "my_id", "my-id", "MyID", "myID", "MyID", "MYid", "m", "myID"],
-        ["x__y__", "x__y__", "x--y--", "X_Y__", "x__y__", "X__y__", "X__Y__", "x", "x__y__"],
-        ["Hello World", "hello_world", "hello-world", "HelloWorld", "hello world", "Hello World", "hELLO wORLD", "HW", "HelloWorld"],
-        ["snake_Case", "snake_case", "snake-case", "SnakeCase", "snake_Case", "Snake_Case", "SNAKE_cASE", "s", "snake_Case"],
-        ["hello-world_foo bar", "hello_world_foo_bar", "hello-world-foo-bar", "HelloWorldFooBar", "hello-world_foo bar", "Hello-World_foo Bar", "HELLO-WORLD_FOO BAR", "hb", "hello-world_foobar"],
+        [
+            "myID", "my_id", "my-id", "MyID", "myID", "MyID", "MYid", "m", "myID",
+        ],
+        [
+            "x__y__", "x__y__", "x--y--", "X_Y__", "x__y__", "X__y__", "X__Y__", "x", "x__y__",
+        ],
+        [
+            "Hello World",
+            "hello_world",
+            "hello-world",
+            "HelloWorld",
+            "hello world",
+            "Hello World",
+            "hELLO wORLD",
+            "HW",
+            "HelloWorld",
+        ],
+        [
+            "snake_Case",
+            "snake_case",
+            "snake-case",
+            "SnakeCase",
+            "snake_Case",
+            "Snake_Case",
+            "SNAKE_cASE",
+            "s",
+            "snake_Case",
+        ],
+        [
+            "hello-world_foo bar",
+            "hello_world_foo_bar",
+            "hello-world-foo-bar",
+            "HelloWorldFooBar",
+            "hello-world_foo bar",
+            "Hello-World_foo Bar",
+            "HELLO-WORLD_FOO BAR",
+            "hb",
+            "hello-world_foobar",
+        ],
         ["ABC", "abc", "abc", "Abc", "aBC", "ABC", "abc", "A", "ABC"],
         ["a", "a", "a", "A", "a", "A", "A", "a", "a"],
         ["ÀÉ", "àé", "àé", "Àé", "àÉ", "ÀÉ", "àé", "Ã", "ÀÉ"],
