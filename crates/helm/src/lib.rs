@@ -5,3 +5,8 @@
 //! template functions, and rendering to manifests in Helm's order.
 //!
 //! May call: `gotemplate`. Pure apart from reading chart files.
+
+pub mod chart;
+pub mod ignore;
+pub mod semver;
+pub mod yaml;

@@ -1,0 +1,611 @@
+//! Reading YAML as Helm does: `sigs.k8s.io/yaml` on top of go-yaml v2.
+//!
+//! go-yaml v2 resolves plain scalars with YAML 1.1 rules (`yes`/`on`/`y` are booleans,
+//! `0755` is octal, `1_000` is an integer, `<<` merges, timestamps stay strings), then
+//! sigs.k8s.io/yaml round-trips the result through JSON, so every number a template sees
+//! from a values file is a Go `float64` and every map key is a string. This module owns
+//! that conversion ([`parse`], [`parse_all`]) and the event-level parsing it needs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gotemplate::{Map, Value};
+use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Tag};
+
+/// A YAML syntax or conversion error, with go-yaml's 1-based line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    /// 1-based line of the problem, when known.
+    pub line: Option<usize>,
+    /// The message as sigs.k8s.io/yaml words it (`error converting YAML to JSON: yaml: line N: ...`).
+    pub message: String,
+}
+
+impl YamlError {
+    fn syntax(line: usize, what: &str) -> Self {
+        YamlError {
+            line: Some(line),
+            message: format!("error converting YAML to JSON: yaml: line {line}: {what}"),
+        }
+    }
+    fn convert(what: String) -> Self {
+        YamlError {
+            line: None,
+            message: format!("error converting YAML to JSON: {what}"),
+        }
+    }
+}
+
+/// A node before JSON conversion: go-yaml's `interface{}` result.
+#[derive(Clone, Debug)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(Arc<str>),
+    Seq(Vec<Node>),
+    /// Keys in document order; duplicates resolved later-wins at conversion.
+    Map(Vec<(Node, Node)>),
+}
+
+fn parser_options() -> Options {
+    let mut o = Options::default();
+    o.block_scalar_eof_without_line_feed = true;
+    o.bom_inside_document_as_content = true;
+    o
+}
+
+/// Parse every document of a YAML stream into go-yaml nodes.
+fn parse_nodes(text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut parser = Parser::new_from_str_with_options(text, parser_options());
+    let mut docs = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Stack of open collections: (node being built, pending key for maps, anchor id).
+    enum Open {
+        Seq(Vec<Node>, usize),
+        Map(Vec<(Node, Node)>, Option<Node>, usize),
+    }
+    let mut stack: Vec<Open> = Vec::new();
+    let mut current_doc: Option<Node> = None;
+    let mut depth_guard = 0usize;
+
+    fn push(stack: &mut Vec<Open>, doc: &mut Option<Node>, node: Node) {
+        match stack.last_mut() {
+            Some(Open::Seq(items, _)) => items.push(node),
+            Some(Open::Map(entries, key, _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+            None => *doc = Some(node),
+        }
+    }
+
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = match ev {
+            Ok(e) => e,
+            Err(e) => {
+                let line = e.marker().line();
+                return Err(YamlError::syntax(line.max(1), &e.info()));
+            }
+        };
+        let line = span.start.line();
+        match event {
+            Event::DocumentStart(..) => {
+                anchors.clear();
+                current_doc = None;
+            }
+            Event::DocumentEnd => {
+                docs.push(current_doc.take().unwrap_or(Node::Null));
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = resolve_scalar(&text, style, tag.as_deref())
+                    .map_err(|m| YamlError::syntax(line, &m))?;
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                push(&mut stack, &mut current_doc, node);
+            }
+            Event::Alias(id) => {
+                let node = anchors.get(&id).cloned().unwrap_or(Node::Null);
+                push(&mut stack, &mut current_doc, node);
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                depth_guard += 1;
+                if depth_guard > 10_000 {
+                    return Err(YamlError::syntax(line, "exceeded max depth"));
+                }
+                stack.push(Open::Seq(Vec::new(), anchor));
+            }
+            Event::MappingStart(_, anchor, _) => {
+                depth_guard += 1;
+                if depth_guard > 10_000 {
+                    return Err(YamlError::syntax(line, "exceeded max depth"));
+                }
+                stack.push(Open::Map(Vec::new(), None, anchor));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                depth_guard = depth_guard.saturating_sub(1);
+                let (node, anchor) = match stack.pop() {
+                    Some(Open::Seq(items, a)) => (Node::Seq(items), a),
+                    Some(Open::Map(entries, _, a)) => (Node::Map(entries), a),
+                    None => return Err(YamlError::syntax(line, "unbalanced collection")),
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                push(&mut stack, &mut current_doc, node);
+            }
+            _ => {}
+        }
+    }
+    Ok(docs)
+}
+
+fn is_core_tag(tag: &Tag, suffix: &str) -> bool {
+    tag.is_yaml_core_schema_tag(suffix)
+}
+
+/// go-yaml v2's `resolve` for one scalar.
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Node, String> {
+    if let Some(tag) = tag {
+        if is_core_tag(tag, "str") {
+            return Ok(Node::Str(text.into()));
+        }
+        if is_core_tag(tag, "binary") {
+            return Ok(Node::Str(text.into()));
+        }
+        if is_core_tag(tag, "null")
+            || is_core_tag(tag, "bool")
+            || is_core_tag(tag, "int")
+            || is_core_tag(tag, "float")
+        {
+            let n = resolve_plain(text);
+            return Ok(n);
+        }
+        if is_core_tag(tag, "map") || is_core_tag(tag, "seq") {
+            return Err(format!(
+                "cannot decode !!str `{text}` as a {}",
+                tag.suffix()
+            ));
+        }
+    }
+    match style {
+        ScalarStyle::Plain => Ok(resolve_plain(text)),
+        _ => Ok(Node::Str(text.into())),
+    }
+}
+
+/// Resolution of an untagged plain scalar (YAML 1.1 as go-yaml v2 does it).
+pub(crate) fn resolve_plain_value(text: &str) -> PlainKind {
+    match resolve_plain(text) {
+        Node::Null => PlainKind::Null,
+        Node::Bool(_) => PlainKind::Bool,
+        Node::Int(_) => PlainKind::Int,
+        Node::Float(_) => PlainKind::Float,
+        _ => PlainKind::Str,
+    }
+}
+
+/// What a plain scalar resolves to, for the emitter's quoting decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlainKind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+}
+
+fn resolve_plain(text: &str) -> Node {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Node::Null,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Node::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Node::Bool(false);
+        }
+        ".nan" | ".NaN" | ".NAN" => return Node::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Node::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Node::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if first.is_ascii_digit() || first == b'+' || first == b'-' || first == b'.' {
+        if looks_like_timestamp(text) {
+            return Node::Str(text.into());
+        }
+        let plain: String = text.chars().filter(|&c| c != '_').collect();
+        if let Some(i) = go_parse_int(&plain) {
+            return Node::Int(i);
+        }
+        if is_yaml_float(&plain) {
+            if let Ok(f) = plain.parse::<f64>() {
+                return Node::Float(f);
+            }
+        }
+        if let Some(rest) = plain.strip_prefix("0b") {
+            if let Ok(i) = i128::from_str_radix(rest, 2) {
+                return Node::Int(i);
+            }
+        }
+        if let Some(rest) = plain.strip_prefix("-0b") {
+            if let Ok(i) = i128::from_str_radix(rest, 2) {
+                return Node::Int(-i);
+            }
+        }
+    }
+    Node::Str(text.into())
+}
+
+/// go-yaml v2's timestamp forms (kept as strings when decoded into `interface{}`).
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    // YYYY-M?M-D?D then optional [Tt ]time...
+    let mut i = 0;
+    let digits = |i: &mut usize, min: usize, max: usize| -> bool {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        *i - start >= min
+    };
+    if !digits(&mut i, 4, 4) || b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    if !digits(&mut i, 1, 2) || b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    if !digits(&mut i, 1, 2) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    // A time part: go parses with a fixed set of layouts; accept the common shape.
+    let rest = &s[i..];
+    let rest = rest.strip_prefix(['T', 't', ' ']).unwrap_or("");
+    let rest = rest.trim_start();
+    let rb = rest.as_bytes();
+    rb.len() >= 5 && rb[0].is_ascii_digit() && rest.contains(':')
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (with ParseUint fallback), on an underscore-free string.
+fn go_parse_int(s: &str) -> Option<i128> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'+' => (false, &s[1..]),
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -v } else { v };
+    if v < i64::MIN as i128 || v > u64::MAX as i128 || (neg && v < i64::MIN as i128) {
+        return None;
+    }
+    Some(v)
+}
+
+/// go-yaml v2's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let count = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if count(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if count(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            count(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if count(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
+pub fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    format_g_digits(&format!("{f:e}"))
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: shortest digits of the float32.
+pub fn format_float_g32(f: f32) -> String {
+    if !f.is_finite() || f == 0.0 {
+        return format_float_g(f as f64);
+    }
+    format_g_digits(&format!("{f:e}"))
+}
+
+/// `%g` layout from Rust's shortest `{:e}` rendering.
+fn format_g_digits(e: &str) -> String {
+    let (mant, exp) = e.split_once('e').expect("`{:e}` always has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let (neg, mant) = mant.strip_prefix('-').map_or((false, mant), |m| (true, m));
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let sign = if neg { "-" } else { "" };
+    if !(-4..6).contains(&exp) {
+        // %e form with at least two exponent digits.
+        let mut m = digits[..1].to_string();
+        if digits.len() > 1 {
+            m.push('.');
+            m.push_str(&digits[1..]);
+        }
+        let (es, ea) = if exp < 0 { ('-', -exp) } else { ('+', exp) };
+        format!("{sign}{m}e{es}{ea:02}")
+    } else if exp < 0 {
+        format!("{sign}0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            format!("{sign}{}{}", digits, "0".repeat(int_len - digits.len()))
+        } else {
+            format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+        }
+    }
+}
+
+/// Convert a go-yaml node to what `json.Unmarshal` into `interface{}` gives:
+/// numbers become float64, keys strings.
+fn to_json_value(node: Node, depth: usize) -> Result<Value, YamlError> {
+    if depth > 10_000 {
+        return Err(YamlError::convert("exceeded max depth".into()));
+    }
+    Ok(match node {
+        Node::Null => Value::Nil,
+        Node::Bool(b) => Value::Bool(b),
+        Node::Int(i) => Value::Float(i as f64),
+        Node::Float(f) => {
+            if !f.is_finite() {
+                return Err(YamlError::convert(format!(
+                    "json: unsupported value: {}",
+                    format_float_g(f)
+                )));
+            }
+            Value::Float(f)
+        }
+        Node::Str(s) => Value::String(s),
+        Node::Seq(items) => Value::list(
+            items
+                .into_iter()
+                .map(|n| to_json_value(n, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Node::Map(entries) => {
+            let mut m = Map::new();
+            merge_into(&mut m, entries, depth)?;
+            Value::map(m)
+        }
+    })
+}
+
+fn merge_into(m: &mut Map, entries: Vec<(Node, Node)>, depth: usize) -> Result<(), YamlError> {
+    for (k, v) in entries {
+        if matches!(&k, Node::Str(s) if &**s == "<<") {
+            match v {
+                Node::Map(inner) => merge_into(m, inner, depth + 1)?,
+                Node::Seq(items) => {
+                    for item in items {
+                        if let Node::Map(inner) = item {
+                            merge_into(m, inner, depth + 1)?;
+                        } else {
+                            return Err(YamlError::convert(
+                                "yaml: map merge requires map or sequence of maps as the value"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(YamlError::convert(
+                        "yaml: map merge requires map or sequence of maps as the value".into(),
+                    ));
+                }
+            }
+            continue;
+        }
+        let key = key_string(&k)?;
+        m.insert(key, to_json_value(v, depth + 1)?);
+    }
+    Ok(())
+}
+
+fn key_string(k: &Node) -> Result<String, YamlError> {
+    Ok(match k {
+        Node::Str(s) => s.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::Bool(b) => b.to_string(),
+        Node::Float(f) => {
+            // sigs.k8s.io/yaml formats float keys with 32-bit precision.
+            let s = format_float_g32(*f as f32);
+            match s.as_str() {
+                "+Inf" => ".inf".into(),
+                "-Inf" => "-.inf".into(),
+                "NaN" => ".nan".into(),
+                _ => s,
+            }
+        }
+        Node::Null => "null".into(),
+        other => {
+            return Err(YamlError::convert(format!(
+                "unsupported map key of type: {}",
+                node_kind(other)
+            )));
+        }
+    })
+}
+
+fn node_kind(n: &Node) -> &'static str {
+    match n {
+        Node::Seq(_) => "[]interface {}",
+        Node::Map(_) => "map[interface {}]interface {}",
+        _ => "scalar",
+    }
+}
+
+/// Parse the first document of `text` as Helm reads YAML into `interface{}`.
+/// An empty document is `Nil`.
+pub fn parse(text: &str) -> Result<Value, YamlError> {
+    let mut docs = parse_nodes(text)?;
+    if docs.is_empty() {
+        return Ok(Value::Nil);
+    }
+    to_json_value(docs.swap_remove(0), 0)
+}
+
+/// Parse a values-like document: must be a map (or empty). Helm's `ReadValues`.
+pub fn parse_map(text: &str) -> Result<Map, YamlError> {
+    match parse(text)? {
+        Value::Nil => Ok(Map::new()),
+        Value::Map(m, _) => Ok(Arc::unwrap_or_clone(m)),
+        other => Err(YamlError::convert(format!(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// Every document of a stream (Helm's `fromYamlArray` reads only one; this serves tests and CRDs).
+pub fn parse_all(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_nodes(text)?
+        .into_iter()
+        .map(|n| to_json_value(n, 0))
+        .collect()
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::List(..) => "array",
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Float(_) | Value::Int(..) => "number",
+        _ => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get<'a>(m: &'a Map, k: &str) -> &'a Value {
+        m.get(k).expect("key present")
+    }
+
+    #[test]
+    fn yaml11_scalars_resolve_like_go_yaml_v2() {
+        let m = parse_map(
+            "a: yes\nb: off\nc: 0755\nd: 1_000\ne: 0x1F\nf: 2001-12-14\ng: '123'\nh: ~\ni: 1.5e3\nj: y\nk: 08\nl: .5\n",
+        )
+        .unwrap();
+        assert!(matches!(get(&m, "a"), Value::Bool(true)));
+        assert!(matches!(get(&m, "b"), Value::Bool(false)));
+        assert!(matches!(get(&m, "c"), Value::Float(f) if *f == 493.0));
+        assert!(matches!(get(&m, "d"), Value::Float(f) if *f == 1000.0));
+        assert!(matches!(get(&m, "e"), Value::Float(f) if *f == 31.0));
+        assert_eq!(get(&m, "f").as_str(), Some("2001-12-14"));
+        assert_eq!(get(&m, "g").as_str(), Some("123"));
+        assert!(get(&m, "h").is_nil());
+        assert!(matches!(get(&m, "i"), Value::Float(f) if *f == 1500.0));
+        assert!(matches!(get(&m, "j"), Value::Bool(true)));
+        assert!(matches!(get(&m, "k"), Value::Float(f) if *f == 8.0));
+        assert!(matches!(get(&m, "l"), Value::Float(f) if *f == 0.5));
+    }
+
+    #[test]
+    fn merge_keys_anchors_and_key_conversion() {
+        let m = parse_map("base: &b {x: 1, z: 2}\nd:\n  <<: *b\n  z: 3\n1: one\nyes: t\n").unwrap();
+        let d = get(&m, "d").as_map().unwrap();
+        assert!(matches!(d.get("x"), Some(Value::Float(f)) if *f == 1.0));
+        assert!(matches!(d.get("z"), Some(Value::Float(f)) if *f == 3.0));
+        assert_eq!(get(&m, "1").as_str(), Some("one"));
+        assert_eq!(get(&m, "true").as_str(), Some("t"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse_map("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(e.line.is_some());
+        assert!(
+            e.message
+                .starts_with("error converting YAML to JSON: yaml: line"),
+            "{}",
+            e.message
+        );
+        assert!(parse_map("- 1\n- 2\n").is_err());
+    }
+
+    #[test]
+    fn go_float_formatting() {
+        assert_eq!(format_float_g(1e6), "1e+06");
+        assert_eq!(format_float_g(3.0), "3");
+        assert_eq!(format_float_g(0.0001), "0.0001");
+        assert_eq!(format_float_g(0.00001), "1e-05");
+        assert_eq!(format_float_g(123456.0), "123456");
+        assert_eq!(format_float_g(1.5), "1.5");
+        assert_eq!(format_float_g(1e20), "1e+20");
+        assert_eq!(format_float_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_float_g(-2.5e-7), "-2.5e-07");
+    }
+}
