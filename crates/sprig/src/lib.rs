@@ -19,6 +19,7 @@ mod lists;
 mod math;
 mod paths;
 mod regex;
+pub mod semver;
 mod strings;
 
 use gotemplate::FuncMap;
@@ -33,5 +34,6 @@ pub fn funcs() -> FuncMap {
     defaults::register(&mut m);
     regex::register(&mut m);
     paths::register(&mut m);
+    semver::register(&mut m);
     m
 }
