@@ -12,6 +12,7 @@
 //! May call: `gotemplate` (its value model and `fmt`). Helm adds its own functions on top.
 
 mod conv;
+pub mod date;
 mod defaults;
 mod dicts;
 mod json;
@@ -35,5 +36,6 @@ pub fn funcs() -> FuncMap {
     regex::register(&mut m);
     paths::register(&mut m);
     semver::register(&mut m);
+    date::register(&mut m);
     m
 }

@@ -27,8 +27,11 @@ static VERSION_RE: LazyLock<Regex> = LazyLock::new(|| {
 static CONSTRAINT_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"^\s*({OPS})\s*({CV})\s*$")));
 static RANGE_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"\s*({CV})\s+-\s+({CV})\s*")));
 static FIND_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"({OPS})\s*({CV})")));
-static VALID_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(format!(r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$")));
+static VALID_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(format!(
+        r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$"
+    ))
+});
 
 /// A parsed version (`*semver.Version`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +65,14 @@ impl Version {
                 return Err("Version segment starts with 0".into());
             }
         }
-        Ok(Version { major: seg(1)?, minor: seg(2)?, patch: seg(3)?, pre, metadata, original: v.to_string() })
+        Ok(Version {
+            major: seg(1)?,
+            minor: seg(2)?,
+            patch: seg(3)?,
+            pre,
+            metadata,
+            original: v.to_string(),
+        })
     }
 
     fn string(&self) -> String {
@@ -80,14 +90,14 @@ impl Version {
 
     /// `(*Version).Compare`.
     pub fn compare(&self, o: &Version) -> Ordering {
-        (self.major, self.minor, self.patch).cmp(&(o.major, o.minor, o.patch)).then_with(|| {
-            match (self.pre.is_empty(), o.pre.is_empty()) {
+        (self.major, self.minor, self.patch)
+            .cmp(&(o.major, o.minor, o.patch))
+            .then_with(|| match (self.pre.is_empty(), o.pre.is_empty()) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
                 (false, false) => compare_prerelease(&self.pre, &o.pre),
-            }
-        })
+            })
     }
 }
 
@@ -95,7 +105,10 @@ fn compare_prerelease(a: &str, b: &str) -> Ordering {
     let ap: Vec<&str> = a.split('.').collect();
     let bp: Vec<&str> = b.split('.').collect();
     for i in 0..ap.len().max(bp.len()) {
-        let d = compare_pre_part(ap.get(i).copied().unwrap_or(""), bp.get(i).copied().unwrap_or(""));
+        let d = compare_pre_part(
+            ap.get(i).copied().unwrap_or(""),
+            bp.get(i).copied().unwrap_or(""),
+        );
         if d != Ordering::Equal {
             return d;
         }
@@ -109,10 +122,18 @@ fn compare_pre_part(s: &str, o: &str) -> Ordering {
     }
     let num = |x: &str| x.parse::<u64>().ok().filter(|_| !x.starts_with('+'));
     if o.is_empty() {
-        return if num(s).is_some() { Ordering::Greater } else { Ordering::Less };
+        return if num(s).is_some() {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
     }
     if s.is_empty() {
-        return if num(o).is_some() { Ordering::Less } else { Ordering::Greater };
+        return if num(o).is_some() {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     match (num(s), num(o)) {
         (None, None) => s.cmp(o),
@@ -148,7 +169,9 @@ fn is_x(s: &str) -> bool {
 }
 
 fn parse_constraint(c: &str) -> Result<Constraint, String> {
-    let m = CONSTRAINT_RE.captures(c).ok_or_else(|| format!("improper constraint: {c}"))?;
+    let m = CONSTRAINT_RE
+        .captures(c)
+        .ok_or_else(|| format!("improper constraint: {c}"))?;
     let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
     let op = match g(1) {
         "" | "=" => Op::TildeOrEqual,
@@ -176,7 +199,13 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         g(2).to_string()
     };
     let con = Version::parse(&ver).map_err(|_| "constraint Parser Error".to_string())?;
-    Ok(Constraint { con, op, minor_dirty, patch_dirty, dirty })
+    Ok(Constraint {
+        con,
+        op,
+        minor_dirty,
+        patch_dirty,
+        dirty,
+    })
 }
 
 /// `semver.NewConstraint`: OR groups of AND constraints.
@@ -185,7 +214,13 @@ fn parse_constraints(c: &str) -> Result<Vec<Vec<Constraint>>, String> {
     let mut text = c.to_string();
     let ranges: Vec<(String, String, String)> = RANGE_RE
         .captures_iter(c)
-        .map(|m| (m[0].to_string(), m[1].to_string(), m.get(11).map_or("", |x| x.as_str()).to_string()))
+        .map(|m| {
+            (
+                m[0].to_string(),
+                m[1].to_string(),
+                m.get(11).map_or("", |x| x.as_str()).to_string(),
+            )
+        })
         .collect();
     for (all, a, b) in ranges {
         text = text.replacen(&all, &format!(">= {a}, <= {b}"), 1);
@@ -197,7 +232,12 @@ fn parse_constraints(c: &str) -> Result<Vec<Vec<Constraint>>, String> {
         }
         let found: Vec<&str> = FIND_RE.find_iter(part).map(|m| m.as_str()).collect();
         let items = if found.is_empty() { vec![part] } else { found };
-        out.push(items.into_iter().map(parse_constraint).collect::<Result<Vec<_>, _>>()?);
+        out.push(
+            items
+                .into_iter()
+                .map(parse_constraint)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
     }
     Ok(out)
 }
@@ -298,7 +338,7 @@ fn tilde(v: &Version, c: &Constraint) -> bool {
     if v.major != con.major {
         return false;
     }
-    !(v.minor != con.minor && !c.minor_dirty)
+    v.minor == con.minor || c.minor_dirty
 }
 
 /// `semverCompare constraint version`.
@@ -313,7 +353,11 @@ struct VersionObj(Version, bool);
 
 impl Object for VersionObj {
     fn type_name(&self) -> &str {
-        if self.1 { "*semver.Version" } else { "semver.Version" }
+        if self.1 {
+            "*semver.Version"
+        } else {
+            "semver.Version"
+        }
     }
     fn field(&self, name: &str) -> Option<Value> {
         let v = &self.0;
@@ -376,10 +420,16 @@ impl Object for VersionObj {
         let other = || -> Result<Version, String> {
             match args.first() {
                 Some(Value::Object(o)) if o.type_name().ends_with("semver.Version") => {
-                    let s = o.field("String").and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default();
+                    let s = o
+                        .field("String")
+                        .and_then(|s| s.as_str().map(str::to_string))
+                        .unwrap_or_default();
                     Version::parse(&s)
                 }
-                Some(v) => Err(format!("wrong type for value; expected *semver.Version; got {}", v.type_name())),
+                Some(v) => Err(format!(
+                    "wrong type for value; expected *semver.Version; got {}",
+                    v.type_name()
+                )),
                 None => Err(format!("wrong number of args for {name}: want 1 got 0")),
             }
         };
@@ -388,11 +438,18 @@ impl Object for VersionObj {
             "LessThan" => other().map(|o| Value::Bool(self.0.compare(&o) == Ordering::Less)),
             "GreaterThan" => other().map(|o| Value::Bool(self.0.compare(&o) == Ordering::Greater)),
             "Equal" => other().map(|o| Value::Bool(self.0.compare(&o) == Ordering::Equal)),
-            "LessThanEqual" => other().map(|o| Value::Bool(self.0.compare(&o) != Ordering::Greater)),
-            "GreaterThanEqual" => other().map(|o| Value::Bool(self.0.compare(&o) != Ordering::Less)),
+            "LessThanEqual" => {
+                other().map(|o| Value::Bool(self.0.compare(&o) != Ordering::Greater))
+            }
+            "GreaterThanEqual" => {
+                other().map(|o| Value::Bool(self.0.compare(&o) != Ordering::Less))
+            }
             _ => {
                 if !args.is_empty() {
-                    return Some(Err(format!("wrong number of args for {name}: want 0 got {}", args.len())));
+                    return Some(Err(format!(
+                        "wrong number of args for {name}: want 0 got {}",
+                        args.len()
+                    )));
                 }
                 return self.field(name).map(Ok);
             }
@@ -413,11 +470,21 @@ fn version_value(v: Version, ptr: bool) -> Value {
 
 pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "semver", &[Param::String], None, |a| {
-        Version::parse(s(&a[0])).map(|v| version_value(v, true)).map_err(FuncError)
+        Version::parse(s(&a[0]))
+            .map(|v| version_value(v, true))
+            .map_err(FuncError)
     });
-    reg(m, "semverCompare", &[Param::String, Param::String], None, |a| {
-        semver_compare(s(&a[0]), s(&a[1])).map(Value::Bool).map_err(FuncError)
-    });
+    reg(
+        m,
+        "semverCompare",
+        &[Param::String, Param::String],
+        None,
+        |a| {
+            semver_compare(s(&a[0]), s(&a[1]))
+                .map(Value::Bool)
+                .map_err(FuncError)
+        },
+    );
 }
 
 #[cfg(test)]
@@ -471,11 +538,23 @@ mod tests {
     #[test]
     fn errors_match_helm() {
         assert_eq!(Version::parse("1.2.3.4").unwrap_err(), INVALID);
-        assert_eq!(Version::parse("1.2.3-01").unwrap_err(), "Version segment starts with 0");
-        assert_eq!(semver_compare("foo", "1.2.3").unwrap_err(), "improper constraint: foo");
-        assert_eq!(semver_compare("", "1.2.3").unwrap_err(), "improper constraint: ");
+        assert_eq!(
+            Version::parse("1.2.3-01").unwrap_err(),
+            "Version segment starts with 0"
+        );
+        assert_eq!(
+            semver_compare("foo", "1.2.3").unwrap_err(),
+            "improper constraint: foo"
+        );
+        assert_eq!(
+            semver_compare("", "1.2.3").unwrap_err(),
+            "improper constraint: "
+        );
         assert_eq!(semver_compare(">1", "x").unwrap_err(), INVALID);
         assert_eq!(Version::parse("01.2.3").unwrap().string(), "1.2.3");
-        assert_eq!(Version::parse("v1.2.3-beta.1+build.5").unwrap().string(), "1.2.3-beta.1+build.5");
+        assert_eq!(
+            Version::parse("v1.2.3-beta.1+build.5").unwrap().string(),
+            "1.2.3-beta.1+build.5"
+        );
     }
 }
