@@ -8,5 +8,8 @@
 
 pub mod chart;
 pub mod ignore;
+pub mod json;
 pub mod semver;
+pub mod strvals;
 pub mod yaml;
+pub mod yaml_emit;
