@@ -61,6 +61,22 @@ pub trait CallContext {
     ) -> Result<String, FuncError>;
     /// Name of the template being executed (`.Template.Name` style helpers).
     fn template_name(&self) -> &str;
+    /// Like [`CallContext::parse_and_execute`] (Helm's `tpl`), but tells a parse failure
+    /// (Helm wraps it as `cannot parse template ...`) from an execution failure (Helm:
+    /// `error during tpl function execution for ...`).
+    fn tpl(&mut self, name: &str, text: &str, data: &Value) -> Result<String, TplError> {
+        self.parse_and_execute(name, text, data)
+            .map_err(|e| TplError::Exec(e.0))
+    }
+}
+
+/// Failure of [`CallContext::tpl`], carrying Go's error text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TplError {
+    /// The text did not parse (`template: NAME:LINE: ...`).
+    Parse(String),
+    /// Executing it failed (`template: NAME:LINE:COL: executing ...`).
+    Exec(String),
 }
 
 pub type FuncImpl = dyn Fn(&mut dyn CallContext, &[Value]) -> FuncResult + Send + Sync;

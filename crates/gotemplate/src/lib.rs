@@ -10,9 +10,15 @@
 //! May call: nothing else in Trellis. Pure: no file, network or clock access except
 //! where Sprig's contract demands it (`now`, random functions).
 
+mod exec;
 pub mod func;
 pub mod gofmt;
+mod lex;
+mod parse;
+mod set;
 pub mod value;
 
-pub use func::{CallContext, FuncError, FuncMap, FuncResult, Function, Param};
+pub use exec::{query_escape, value_truth};
+pub use func::{CallContext, FuncError, FuncMap, FuncResult, Function, Param, TplError};
+pub use set::{Error, ExecOptions, Result, TemplateSet};
 pub use value::{IntKind, ListKind, Map, MapKind, Object, Value};

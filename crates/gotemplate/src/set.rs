@@ -1,0 +1,183 @@
+//! Template sets: what a host parses files into and executes (Go's `*template.Template`
+//! with its associated templates), the execution options and limits, and the error type.
+//!
+//! A set is built by `parse` calls (Helm parses every chart file into one set, so
+//! `define`s are global) and then shared immutably (`Arc`, `Send + Sync`) between any
+//! number of concurrent executions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::exec::{BUILTIN_NAMES, Rv, Shared, State};
+use crate::func::FuncMap;
+use crate::gofmt;
+use crate::parse::{self, Tree};
+use crate::value::Value;
+
+/// A template failure; `Display` is Go's error text.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// Parsing failed: `template: NAME:LINE: MESSAGE`.
+    #[error("{0}")]
+    Parse(String),
+    /// Execution failed: `template: NAME:LINE:COL: executing "NAME" at <NODE>: MESSAGE`,
+    /// or `template: no template "x" associated with template "y"`.
+    #[error("{0}")]
+    Exec(String),
+    /// A safety limit of [`ExecOptions`] was hit (depth, output size, iterations).
+    #[error("{0}")]
+    Limit(String),
+    /// The cancellation flag of [`ExecOptions`] was set.
+    #[error("template execution cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Limits and hooks of one execution. The defaults never bind a sane chart.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// Maximum nesting of `template`/`include`/`tpl` calls.
+    pub max_depth: usize,
+    /// Maximum bytes of output of any one template execution.
+    pub max_output: usize,
+    /// Maximum total `range` iterations of one execution (including nested ones).
+    pub max_range_iterations: u64,
+    /// Set it to `true` from another thread to stop the execution (checked in loops
+    /// and at each template call).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            max_depth: 10_000,
+            max_output: 256 << 20,
+            max_range_iterations: 50_000_000,
+            cancel: None,
+        }
+    }
+}
+
+/// The shared, immutable part of a set.
+#[derive(Clone, Debug)]
+pub(crate) struct SetInner {
+    pub funcs: Arc<FuncMap>,
+    pub templates: HashMap<String, Arc<Tree>>,
+    /// Name of the root template (Helm: `gotpl`), used in "no template associated" errors.
+    pub root_name: String,
+}
+
+impl SetInner {
+    /// Parses `text` as template `name` into this set (Go's `t.New(name).Parse(text)`) and
+    /// returns the tree of `name` as parsed (even if the set kept an earlier definition).
+    pub(crate) fn parse_into(&mut self, name: &str, text: &str) -> Result<Arc<Tree>> {
+        let funcs = self.funcs.clone();
+        let has_func = |n: &str| funcs.contains(n) || BUILTIN_NAMES.contains(&n);
+        let trees = parse::parse(name, text, &has_func).map_err(|e| Error::Parse(e.0))?;
+        let mut mine = None;
+        for (tname, tree) in trees {
+            let tree = Arc::new(tree);
+            if tname == name {
+                mine = Some(tree.clone());
+            }
+            // Go's `associate`: an empty definition never replaces an existing template.
+            let keep_old = self.templates.contains_key(&tname) && parse::is_empty_list(&tree.root);
+            if !keep_old {
+                self.templates.insert(tname, tree);
+            }
+        }
+        let mine = match mine {
+            Some(t) => t,
+            None => self
+                .templates
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Error::Parse(format!("template: {name}: no tree")))?,
+        };
+        Ok(mine)
+    }
+}
+
+/// A parsed set of templates plus the functions they may call.
+///
+/// ```
+/// use gotemplate::{ExecOptions, FuncMap, TemplateSet, Value};
+/// let mut set = TemplateSet::new(FuncMap::new());
+/// set.parse("a.tpl", r#"{{ define "greet" }}hi {{ . }}{{ end }}"#).unwrap();
+/// set.parse("main", r#"{{ template "greet" "you" }}!"#).unwrap();
+/// assert_eq!(set.execute("main", &Value::Nil, &ExecOptions::default()).unwrap(), "hi you!");
+/// ```
+#[derive(Clone, Debug)]
+pub struct TemplateSet {
+    inner: Arc<SetInner>,
+}
+
+impl TemplateSet {
+    /// An empty set whose templates may call `funcs` (plus Go's builtins). The root
+    /// template is named `gotpl`, as in Helm.
+    pub fn new(funcs: FuncMap) -> Self {
+        Self::with_root_name(funcs, "gotpl")
+    }
+
+    /// Like [`TemplateSet::new`] with another root template name (only seen in the
+    /// `no template "x" associated with template "ROOT"` error).
+    pub fn with_root_name(funcs: FuncMap, root: &str) -> Self {
+        TemplateSet {
+            inner: Arc::new(SetInner {
+                funcs: Arc::new(funcs),
+                templates: HashMap::new(),
+                root_name: root.to_string(),
+            }),
+        }
+    }
+
+    /// Parses `text` as template `name`, adding it and every `define`/`block` in it to
+    /// the set. A later non-empty definition of a name replaces an earlier one; an empty
+    /// one never does. On error the set is unchanged.
+    pub fn parse(&mut self, name: &str, text: &str) -> Result<()> {
+        let mut inner = (*self.inner).clone();
+        inner.parse_into(name, text)?;
+        self.inner = Arc::new(inner);
+        Ok(())
+    }
+
+    /// True if a template of that name is in the set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.inner.templates.contains_key(name)
+    }
+
+    /// Names of all templates in the set (unordered).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.inner.templates.keys().map(String::as_str)
+    }
+
+    /// Executes template `name` with `data` as dot and `$` (Go's `ExecuteTemplate`).
+    /// A missing value prints as `<no value>`, as Go does.
+    pub fn execute(&self, name: &str, data: &Value, opts: &ExecOptions) -> Result<String> {
+        let Some(tree) = self.inner.templates.get(name) else {
+            return Err(Error::Exec(format!(
+                "template: no template {} associated with template {}",
+                gofmt::quote(name),
+                gofmt::quote(&self.inner.root_name)
+            )));
+        };
+        let mut shared = Shared {
+            opts,
+            iterations: 0,
+            include_counts: HashMap::new(),
+            fatal: None,
+        };
+        let dot = match data {
+            Value::Nil => Rv::Invalid,
+            v => Rv::Val(v.clone()),
+        };
+        let state = State::new(&self.inner, tree, &tree.name, dot.clone(), 0, &mut shared);
+        let r = stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || state.run(dot));
+        if let Some(e) = shared.fatal.take() {
+            return Err(e);
+        }
+        r
+    }
+}
