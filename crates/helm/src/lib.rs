@@ -11,5 +11,6 @@ pub mod ignore;
 pub mod json;
 pub mod semver;
 pub mod strvals;
+pub mod values;
 pub mod yaml;
 pub mod yaml_emit;

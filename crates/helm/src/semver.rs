@@ -159,6 +159,9 @@ fn parse_partial(s: &str) -> Option<(Version, usize)> {
 
 impl Constraint {
     pub fn parse(s: &str) -> Option<Constraint> {
+        if s.trim().is_empty() {
+            return None;
+        }
         let mut any = Vec::new();
         for alt in s.split("||") {
             let mut all = Vec::new();

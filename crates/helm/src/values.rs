@@ -1,0 +1,525 @@
+//! Values as Helm computes them: the user's values from `-f` files and `--set*` flags
+//! ([`ValueOptions::merge`]), dependency processing (`condition`, `tags`, `alias`,
+//! `import-values`; Helm's `ProcessDependenciesWithMerge`), and coalescing chart
+//! defaults with user values down the subchart tree, `global` flowing down and `null`
+//! deleting a key (Helm's `CoalesceValues`/`MergeValues`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gotemplate::{Map, Value};
+
+use crate::chart::{Chart, Dependency};
+use crate::semver::is_compatible_range;
+use crate::strvals;
+
+/// An error computing values; the text is Helm's.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValuesError {
+    /// A `-f` file could not be read.
+    #[error("open {path}: {message}")]
+    Read { path: String, message: String },
+    /// A `-f` file is not valid YAML: Helm's `failed to parse FILE: ...`.
+    #[error("failed to parse {path}: {message}")]
+    Parse {
+        path: String,
+        message: String,
+        line: Option<usize>,
+    },
+    #[error("failed parsing --set data: {0}")]
+    Set(String),
+    #[error("failed parsing --set-string data: {0}")]
+    SetString(String),
+    #[error("failed parsing --set-file data: {0}")]
+    SetFile(String),
+    #[error("failed parsing --set-json data {0}")]
+    SetJson(String),
+    #[error("failed parsing --set-literal data: {0}")]
+    SetLiteral(String),
+    #[error("type mismatch on {name}: %!t({kind}={value})")]
+    TypeMismatch {
+        name: String,
+        kind: String,
+        value: String,
+    },
+}
+
+/// The value flags of `helm template`, in the order given on the command line per kind.
+#[derive(Debug, Clone, Default)]
+pub struct ValueOptions {
+    /// `-f/--values` files (`-` is standard input).
+    pub value_files: Vec<PathBuf>,
+    pub set_json: Vec<String>,
+    pub set: Vec<String>,
+    pub set_string: Vec<String>,
+    pub set_file: Vec<String>,
+    pub set_literal: Vec<String>,
+}
+
+fn read_source(path: &Path) -> Result<Vec<u8>, ValuesError> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| {
+            ValuesError::Read {
+                path: "-".into(),
+                message: e.to_string(),
+            }
+        })?;
+        return Ok(buf);
+    }
+    std::fs::read(path).map_err(|e| ValuesError::Read {
+        path: path.display().to_string(),
+        message: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".into(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+            _ => e.to_string(),
+        },
+    })
+}
+
+impl ValueOptions {
+    /// Helm's `values.Options.MergeValues`: files merged in order, then `--set-json`,
+    /// `--set`, `--set-string`, `--set-file`, `--set-literal`.
+    pub fn merge(&self) -> Result<Map, ValuesError> {
+        let mut base = Map::new();
+        for path in &self.value_files {
+            let bytes = read_source(path)?;
+            let text = String::from_utf8_lossy(&bytes);
+            let current = crate::yaml::parse_map(&text).map_err(|e| ValuesError::Parse {
+                path: path.display().to_string(),
+                message: e.message,
+                line: e.line,
+            })?;
+            base = strvals::merge_maps(&base, &current);
+        }
+        for s in &self.set_json {
+            strvals::parse_json(s, &mut base).map_err(|_| ValuesError::SetJson(s.clone()))?;
+        }
+        for s in &self.set {
+            strvals::parse_into(s, &mut base).map_err(|e| ValuesError::Set(e.0))?;
+        }
+        for s in &self.set_string {
+            strvals::parse_into_string(s, &mut base).map_err(|e| ValuesError::SetString(e.0))?;
+        }
+        let read = |p: &str| -> Result<String, String> {
+            read_source(Path::new(p))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| e.to_string())
+        };
+        for s in &self.set_file {
+            strvals::parse_into_file(s, &mut base, &read).map_err(|e| ValuesError::SetFile(e.0))?;
+        }
+        for s in &self.set_literal {
+            strvals::parse_literal_into(s, &mut base).map_err(|e| ValuesError::SetLiteral(e.0))?;
+        }
+        Ok(base)
+    }
+}
+
+fn is_table(v: &Value) -> bool {
+    matches!(v, Value::Map(..))
+}
+
+/// A map value as an owned table (copy-on-write).
+fn table_of(v: &Value) -> Option<Map> {
+    v.as_map().cloned()
+}
+
+fn table_mut(v: &mut Value) -> Option<&mut Map> {
+    match v {
+        Value::Map(m, _) => Some(Arc::make_mut(m)),
+        _ => None,
+    }
+}
+
+/// Helm's `coalesceTablesFullKey`: `dst` is authoritative.
+fn coalesce_tables(dst: &mut Map, mut src: Map, merge: bool) {
+    for (k, v) in dst.iter() {
+        if v.is_nil() {
+            src.insert(k.clone(), Value::Nil);
+        }
+    }
+    for (key, val) in src {
+        match dst.get_mut(&key) {
+            Some(dv) if !merge && dv.is_nil() => {
+                dst.remove(&key);
+            }
+            None => {
+                dst.insert(key, val);
+            }
+            Some(dv) => {
+                if let Value::Map(vm, _) = val {
+                    if let Some(dm) = table_mut(dv) {
+                        coalesce_tables(dm, Arc::unwrap_or_clone(vm), merge);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `MergeTables`/`CoalesceTables` as a value-returning helper.
+fn tables(mut dst: Map, src: Map, merge: bool) -> Map {
+    coalesce_tables(&mut dst, src, merge);
+    dst
+}
+
+/// Helm's `coalesceGlobals`: the parent's `global` wins over the subchart's.
+fn coalesce_globals(dest: &mut Map, src: &Map) {
+    let mut dg = match dest.get("global") {
+        None => Map::new(),
+        Some(Value::Map(m, _)) => (**m).clone(),
+        Some(_) => return,
+    };
+    let sg = match src.get("global") {
+        None => Map::new(),
+        Some(Value::Map(m, _)) => (**m).clone(),
+        Some(_) => return,
+    };
+    for (key, val) in sg {
+        if let Value::Map(vm, _) = &val {
+            let mut vv = (**vm).clone();
+            match dg.get(&key) {
+                None => {
+                    dg.insert(key, Value::map(vv));
+                }
+                Some(Value::Map(destv, _)) => {
+                    coalesce_tables(&mut vv, (**destv).clone(), true);
+                    dg.insert(key, Value::map(vv));
+                }
+                Some(_) => {}
+            }
+        } else if dg.get(&key).is_some_and(is_table) {
+            // A table in the subchart is not replaced by a scalar.
+        } else {
+            dg.insert(key, val);
+        }
+    }
+    dest.insert("global".into(), Value::map(dg));
+}
+
+fn coalesce_values(c: &Chart, v: &mut Map, merge: bool) {
+    for (key, val) in &c.values {
+        match v.get_mut(key) {
+            Some(value) => {
+                if value.is_nil() && !merge {
+                    v.remove(key);
+                } else if let Some(dest) = table_mut(value) {
+                    if let Some(src) = table_of(val) {
+                        let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
+                        coalesce_tables(dest, src, merge);
+                    }
+                }
+            }
+            None => {
+                v.insert(key.clone(), val.clone());
+            }
+        }
+    }
+}
+
+fn go_kind_value(v: &Value) -> (String, String) {
+    (v.type_name(), gotemplate::gofmt::sprint(v))
+}
+
+fn coalesce_deps(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesError> {
+    for sub in &c.dependencies {
+        let name = sub.name().to_string();
+        let mut dv = match dest.remove(&name) {
+            None => Map::new(),
+            Some(Value::Map(m, _)) => Arc::unwrap_or_clone(m),
+            Some(other) => {
+                let (kind, value) = go_kind_value(&other);
+                return Err(ValuesError::TypeMismatch { name, kind, value });
+            }
+        };
+        coalesce_globals(&mut dv, dest);
+        coalesce(sub, &mut dv, merge)?;
+        dest.insert(name, Value::map(dv));
+    }
+    Ok(())
+}
+
+fn coalesce(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesError> {
+    coalesce_values(c, dest, merge);
+    coalesce_deps(c, dest, merge)
+}
+
+/// Helm's `CoalesceValues`: chart defaults under `vals`, nulls deleting keys.
+pub fn coalesce_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
+    let mut v = vals.clone();
+    coalesce(c, &mut v, false)?;
+    Ok(v)
+}
+
+/// Helm's `MergeValues`: like coalescing but nulls are kept.
+pub fn merge_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
+    let mut v = vals.clone();
+    coalesce(c, &mut v, true)?;
+    Ok(v)
+}
+
+/// Helm's `Values.Table`: a nested table by dotted path.
+pub fn table<'a>(v: &'a Map, path: &str) -> Option<&'a Map> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part)?.as_map()?;
+    }
+    Some(cur)
+}
+
+/// Helm's `Values.PathValue`: a non-table value by dotted path.
+fn path_value<'a>(v: &'a Map, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return None;
+    }
+    let (parent, key) = match path.rsplit_once('.') {
+        Some((p, k)) => (table(v, p)?, k),
+        None => (v, path),
+    };
+    parent.get(key).filter(|x| !is_table(x))
+}
+
+fn process_tags(reqs: &mut [Dependency], cvals: &Map) {
+    let Some(vt) = table(cvals, "tags") else {
+        return;
+    };
+    for r in reqs {
+        let (mut has_true, mut has_false) = (false, false);
+        for k in &r.tags {
+            if let Some(Value::Bool(b)) = vt.get(k) {
+                if *b {
+                    has_true = true;
+                } else {
+                    has_false = true;
+                }
+            }
+        }
+        if !has_true && has_false {
+            r.enabled = false;
+        } else if has_true || !has_false {
+            r.enabled = true;
+        }
+    }
+}
+
+fn process_conditions(reqs: &mut [Dependency], cvals: &Map, cpath: &str) {
+    for r in reqs {
+        for c in r.condition.trim().split(',') {
+            if c.is_empty() {
+                continue;
+            }
+            if let Some(Value::Bool(b)) = path_value(cvals, &format!("{cpath}{c}")) {
+                r.enabled = *b;
+                break;
+            }
+        }
+    }
+}
+
+fn alias_dependency(charts: &[Chart], dep: &Dependency) -> Option<Chart> {
+    let c = charts
+        .iter()
+        .find(|c| c.name() == dep.name && is_compatible_range(&dep.version, &c.metadata.version))?;
+    let mut out = c.clone();
+    if !dep.alias.is_empty() {
+        out.metadata.name = dep.alias.clone();
+    }
+    Some(out)
+}
+
+/// Helm's `processDependencyEnabled`.
+fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), ValuesError> {
+    if c.metadata.dependencies.is_empty() {
+        return Ok(());
+    }
+    let mut deps: Vec<Chart> = Vec::new();
+    for existing in &c.dependencies {
+        let declared = c.metadata.dependencies.iter().any(|r| {
+            existing.name() == r.name && is_compatible_range(&r.version, &existing.metadata.version)
+        });
+        if !declared {
+            deps.push(existing.clone());
+        }
+    }
+    for req in c.metadata.dependencies.iter_mut() {
+        if let Some(d) = alias_dependency(&c.dependencies, req) {
+            deps.push(d);
+        }
+        if !req.alias.is_empty() {
+            req.name = req.alias.clone();
+        }
+    }
+    c.dependencies = deps;
+    for r in c.metadata.dependencies.iter_mut() {
+        r.enabled = true;
+    }
+    let cvals = coalesce_values_for(c, v)?;
+    process_tags(&mut c.metadata.dependencies, &cvals);
+    process_conditions(&mut c.metadata.dependencies, &cvals, path);
+    let rm: Vec<String> = c
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|r| !r.enabled)
+        .map(|r| r.name.clone())
+        .collect();
+    c.dependencies.retain(|d| !rm.contains(&d.metadata.name));
+    c.metadata.dependencies.retain(|d| !rm.contains(&d.name));
+    for t in c.dependencies.iter_mut() {
+        let subpath = format!("{path}{}.", t.metadata.name);
+        process_enabled(t, &cvals, &subpath)?;
+    }
+    Ok(())
+}
+
+/// `pathToMap`: `a.b` + data → `{a: {b: data}}`; `.` is the data itself.
+fn path_to_map(path: &str, data: Map) -> Map {
+    if path == "." {
+        return data;
+    }
+    let mut out = data;
+    for part in path.split('.').rev() {
+        let mut m = Map::new();
+        m.insert(part.to_string(), Value::map(out));
+        out = m;
+    }
+    out
+}
+
+fn trim_nil(m: Map) -> Map {
+    m.into_iter()
+        .filter(|(_, v)| !v.is_nil())
+        .map(|(k, v)| match v {
+            Value::Map(inner, kind) => (
+                k,
+                Value::Map(Arc::new(trim_nil(Arc::unwrap_or_clone(inner))), kind),
+            ),
+            other => (k, other),
+        })
+        .collect()
+}
+
+/// Helm's `processImportValues` for one chart.
+fn process_import_values(c: &mut Chart, merge: bool) -> Result<(), ValuesError> {
+    if c.metadata.dependencies.is_empty() {
+        return Ok(());
+    }
+    let cvals = if merge {
+        merge_values_for(c, &Map::new())?
+    } else {
+        coalesce_values_for(c, &Map::new())?
+    };
+    let mut b = Map::new();
+    for r in c.metadata.dependencies.iter_mut() {
+        let mut out = Vec::new();
+        for riv in &r.import_values {
+            let (child, parent) = match riv {
+                Value::Map(m, _) => {
+                    let child = m
+                        .get("child")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let parent = m
+                        .get("parent")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    (child, parent)
+                }
+                Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                _ => continue,
+            };
+            let mut entry = Map::new();
+            entry.insert("child".into(), Value::str(child.clone()));
+            entry.insert("parent".into(), Value::str(parent.clone()));
+            out.push(Value::map(entry));
+            let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
+                continue;
+            };
+            b = tables(b, path_to_map(&parent, vv.clone()), merge);
+        }
+        r.import_values = out;
+    }
+    c.values = if merge {
+        tables(cvals, b, true)
+    } else {
+        tables(trim_nil(cvals), b, false)
+    };
+    Ok(())
+}
+
+fn process_import_values_rec(c: &mut Chart, merge: bool) -> Result<(), ValuesError> {
+    for d in c.dependencies.iter_mut() {
+        process_import_values_rec(d, merge)?;
+    }
+    process_import_values(c, merge)
+}
+
+/// Helm's `ProcessDependenciesWithMerge`: prune disabled subcharts, apply aliases,
+/// import values. Mutates the chart (callers work on a copy).
+pub fn process_dependencies(c: &mut Chart, vals: &Map) -> Result<(), ValuesError> {
+    process_enabled(c, vals, "")?;
+    process_import_values_rec(c, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::{File, load_files};
+
+    fn f(name: &str, data: &str) -> File {
+        File {
+            name: name.into(),
+            data: data.as_bytes().into(),
+        }
+    }
+
+    fn parent() -> Chart {
+        load_files(
+            vec![
+                f(
+                    "Chart.yaml",
+                    "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: '>=0.1.0'\n  condition: sub.enabled\n- name: sub\n  alias: other\n  version: '*'\n  import-values:\n  - child: data\n    parent: imported\n",
+                ),
+                f("values.yaml", "global:\n  g: 1\nsub:\n  enabled: true\n  a: parent\nother:\n  enabled: false\nkeep: 1\ndrop: 2\n"),
+                f("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n"),
+                f("charts/sub/values.yaml", "a: child\nb: child\ndata:\n  x: 1\nglobal:\n  g: 0\n  h: 2\n"),
+            ],
+            0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn aliases_conditions_imports_and_coalescing() {
+        let mut c = parent();
+        let mut user = Map::new();
+        strvals::parse_into("drop=null,sub.b=user", &mut user).unwrap();
+        process_dependencies(&mut c, &user).unwrap();
+        let names: Vec<&str> = c.dependencies.iter().map(Chart::name).collect();
+        assert_eq!(names, ["sub", "other"]);
+        let v = coalesce_values_for(&c, &user).unwrap();
+        assert!(!v.contains_key("drop"));
+        let sub = v["sub"].as_map().unwrap();
+        assert_eq!(sub["a"].as_str(), Some("parent"));
+        assert_eq!(sub["b"].as_str(), Some("user"));
+        // The parent's global wins; the child's extra global key stays.
+        let g = sub["global"].as_map().unwrap();
+        assert!(matches!(g["g"], Value::Float(f) if f == 1.0));
+        assert!(matches!(g["h"], Value::Float(f) if f == 2.0));
+        // import-values child/parent form.
+        assert!(matches!(v["imported"].as_map().unwrap()["x"], Value::Float(f) if f == 1.0));
+    }
+
+    #[test]
+    fn condition_false_removes_subchart() {
+        let mut c = parent();
+        let mut user = Map::new();
+        strvals::parse_into("sub.enabled=false", &mut user).unwrap();
+        process_dependencies(&mut c, &user).unwrap();
+        let names: Vec<&str> = c.dependencies.iter().map(Chart::name).collect();
+        assert_eq!(names, ["other"]);
+    }
+}
