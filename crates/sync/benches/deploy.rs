@@ -1,0 +1,135 @@
+//! Benchmark: deploy a 100-service environment (100 copies of a corpus chart rendered by real Helm,
+//! under different release names) into an empty namespace until every application is Healthy, then
+//! re-sync all of them with no change. Reports wall time, API requests and peak memory.
+//!
+//! Run: `cargo bench -p sync --bench deploy` (local API server in-process, or a real cluster via
+//! `TRELLIS_REAL_KUBECONFIG`). `TRELLIS_BENCH_COPIES` changes the number of services.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sync::cache::ClusterCache;
+use sync::cluster::Cluster;
+use sync::engine::{App, Engine, Progress, SyncOptions};
+use sync::health::HealthStatus;
+use sync::lua::CustomHealth;
+use sync::object::{Manifest, manifests_from_yaml};
+use sync::state::{OpPhase, StateStore};
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn corpus(copies: usize) -> Vec<(String, Vec<Manifest>)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/corpus-expected/default-bitnami-redis.stdout"
+    );
+    let text =
+        std::fs::read_to_string(path).expect("corpus chart rendering (testdata/corpus-expected)");
+    (0..copies)
+        .map(|i| {
+            let name = format!("svc{i:03}");
+            let rendered = text.replace("myrel", &name);
+            (
+                name,
+                manifests_from_yaml(&rendered, path).expect("corpus parses"),
+            )
+        })
+        .collect()
+}
+
+async fn connect() -> Option<(Arc<Cluster>, Box<dyn std::any::Any>)> {
+    if let Ok(k) = std::env::var("TRELLIS_REAL_KUBECONFIG") {
+        let c = Cluster::connect(Some(std::path::Path::new(&k)))
+            .await
+            .expect("connect");
+        return Some((Arc::new(c), Box::new(())));
+    }
+    eprintln!(
+        "SKIPPED: the local API server is not available in this build and TRELLIS_REAL_KUBECONFIG is not set"
+    );
+    None
+}
+
+async fn sync_all(engine: &Arc<Engine>, apps: &[(App, Vec<Manifest>)]) -> (usize, usize) {
+    let futs = apps.iter().map(|(app, ms)| {
+        let engine = engine.clone();
+        async move { engine.sync(app, ms, &Progress::default()).await }
+    });
+    let results = futures::future::join_all(futs).await;
+    let mut healthy = 0;
+    let mut objects = 0;
+    for (r, (app, _)) in results.into_iter().zip(apps) {
+        match r {
+            Ok(o) if o.phase == OpPhase::Succeeded && o.health.status == HealthStatus::Healthy => {
+                healthy += 1;
+                objects += o.results.len();
+            }
+            Ok(o) => eprintln!(
+                "{}: {:?} {} / {} {}",
+                app.name, o.phase, o.message, o.health.status, o.health.message
+            ),
+            Err(e) => eprintln!("{}: error {e}", app.name),
+        }
+    }
+    (healthy, objects)
+}
+
+fn main() {
+    let copies: usize = std::env::var("TRELLIS_BENCH_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let Some((cluster, _guard)) = connect().await else { return };
+        let ns = format!("bench-{}", std::process::id());
+        let cache = Arc::new(ClusterCache::new(cluster.clone()));
+        let engine = Arc::new(Engine::new(cache.clone(), StateStore::ConfigMap(cluster.clone()), CustomHealth::empty()));
+        let apps: Vec<(App, Vec<Manifest>)> = corpus(copies)
+            .into_iter()
+            .map(|(name, ms)| {
+                let options = SyncOptions { create_namespace: true, timeout: Duration::from_secs(120), ..SyncOptions::default() };
+                (App { name, namespace: ns.clone(), revision: "bench".into(), options, ignore: vec![] }, ms)
+            })
+            .collect();
+        let total_objects: usize = apps.iter().map(|(_, m)| m.len()).sum();
+        let stats = cluster.stats().clone();
+
+        let t = Instant::now();
+        let (healthy, _) = sync_all(&engine, &apps).await;
+        let first = t.elapsed();
+        let (req1, reads1, writes1, dry1) = stats.snapshot();
+        println!(
+            "first sync: {copies} services, {total_objects} objects, {healthy}/{copies} Healthy in {:.2}s; {req1} API requests ({reads1} reads, {writes1} writes, {dry1} dry runs); cache holds {} objects",
+            first.as_secs_f64(),
+            cache.len()
+        );
+
+        let t = Instant::now();
+        let (healthy2, _) = sync_all(&engine, &apps).await;
+        let second = t.elapsed();
+        let (req2, reads2, writes2, dry2) = stats.snapshot();
+        println!(
+            "no-change re-sync: {healthy2}/{copies} Healthy in {:.3}s; {} API requests ({} reads, {} writes, {} dry runs)",
+            second.as_secs_f64(),
+            req2 - req1,
+            reads2 - reads1,
+            writes2 - writes1,
+            dry2 - dry1
+        );
+        println!("peak memory (VmHWM): {} MiB", peak_rss_kib() / 1024);
+    });
+}

@@ -1,0 +1,1659 @@
+//! The sync engine: diff an application's desired objects against the cluster cache, and sync them —
+//! PreSync hooks, resources wave by wave (server-side apply, waiting for health between waves, CRDs
+//! established before their custom resources), prune, PostSync hooks, SyncFail hooks on failure —
+//! recording the operation so a restarted process resumes it, and retrying with exponential backoff.
+//! Application deletion runs PreDelete/PostDelete hooks around the removal of tracked objects.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::cache::ClusterCache;
+use crate::cluster::{Cluster, Propagation, Resolved};
+use crate::diff::{self, IgnoreRule, SyncStatus};
+use crate::error::{Error, Result};
+use crate::health::{self, Health, HealthStatus};
+use crate::lua::CustomHealth;
+use crate::object::{
+    APPLIED_DIGEST, ARGO_HOOK, DeletePolicy, HELM_HOOK, Hook, Manifest, ObjKey, ObjectOptions,
+    Phase, TRACKING_ID, TrackingId, set_annotation, str_at, sync_wave,
+};
+use crate::order::{Plan, Step, Task, TaskKind, kind_rank, order_key};
+use crate::state::{
+    AppState, ObjectResult, OpPhase, Operation, ResultCode, StateStore, now_rfc3339,
+};
+
+/// Retry policy for failed syncs: `limit` more attempts, waiting `duration`, then `duration * factor`
+/// ... at most `max_duration` between attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first (0: no retry).
+    pub limit: u32,
+    /// First delay.
+    pub duration: Duration,
+    /// Growth factor.
+    pub factor: u32,
+    /// Largest delay.
+    pub max_duration: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            limit: 0,
+            duration: Duration::from_secs(5),
+            factor: 2,
+            max_duration: Duration::from_secs(180),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry number `n` (1-based).
+    pub fn delay(&self, n: u32) -> Duration {
+        let mut d = self.duration;
+        for _ in 1..n {
+            d = d.saturating_mul(self.factor.max(1));
+            if d >= self.max_duration {
+                return self.max_duration;
+            }
+        }
+        d.min(self.max_duration)
+    }
+}
+
+/// Application-level sync options (Argo CD's `syncOptions` plus the sync policy's knobs).
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Delete tracked objects that are no longer desired.
+    pub prune: bool,
+    /// Create the destination namespace when missing.
+    pub create_namespace: bool,
+    /// Server-side field validation (`Validate=false` turns it off).
+    pub validate: bool,
+    /// Replace instead of server-side apply.
+    pub replace: bool,
+    /// Prune after everything else, PostSync hooks included.
+    pub prune_last: bool,
+    /// Only write objects that are out of sync (the default; `false` applies everything).
+    pub apply_out_of_sync_only: bool,
+    /// Propagation policy for pruning.
+    pub prune_propagation: Propagation,
+    /// Deadline for the whole operation, waits included.
+    pub timeout: Duration,
+    /// Wait for the application to be Healthy (or Degraded) before returning.
+    pub wait_healthy: bool,
+    /// Retries of a failed sync.
+    pub retry: RetryPolicy,
+    /// Objects applied concurrently within one kind of one wave.
+    pub concurrency: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            prune: false,
+            create_namespace: false,
+            validate: true,
+            replace: false,
+            prune_last: false,
+            apply_out_of_sync_only: true,
+            prune_propagation: Propagation::Foreground,
+            timeout: Duration::from_secs(300),
+            wait_healthy: true,
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+        }
+    }
+}
+
+impl SyncOptions {
+    /// Apply Argo CD-style `Key=Value` options (`CreateNamespace=true`, `Validate=false`,
+    /// `Replace=true`, `PruneLast=true`, `ApplyOutOfSyncOnly=false`, `PrunePropagationPolicy=background`).
+    pub fn apply_strings<'a>(&mut self, opts: impl IntoIterator<Item = &'a str>) {
+        for o in opts {
+            let Some((k, v)) = o.split_once('=') else {
+                continue;
+            };
+            let b = v.trim().eq_ignore_ascii_case("true");
+            match k.trim() {
+                "CreateNamespace" => self.create_namespace = b,
+                "Validate" => self.validate = b,
+                "Replace" => self.replace = b,
+                "PruneLast" => self.prune_last = b,
+                "ApplyOutOfSyncOnly" => self.apply_out_of_sync_only = b,
+                "Prune" => self.prune = b,
+                "PrunePropagationPolicy" => {
+                    if let Some(p) = Propagation::parse(v.trim()) {
+                        self.prune_propagation = p;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An application as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Name (part of every tracking id).
+    pub name: String,
+    /// Destination namespace for namespaced objects that name none; also where state is kept.
+    pub namespace: String,
+    /// Revision being synced (recorded).
+    pub revision: String,
+    /// Options.
+    pub options: SyncOptions,
+    /// Differences to ignore.
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// Something that happened during a sync, for progress display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The operation started (or resumed).
+    Started {
+        /// Resources and hooks to process.
+        total: usize,
+        /// Whether an interrupted operation is being resumed.
+        resumed: bool,
+        /// Whether this is the application's first sync.
+        first_sync: bool,
+    },
+    /// A phase/wave started.
+    Step {
+        /// Phase.
+        phase: Phase,
+        /// Wave.
+        wave: i64,
+        /// Objects in it.
+        objects: usize,
+    },
+    /// An object was processed.
+    Object {
+        /// The object.
+        key: ObjKey,
+        /// Outcome.
+        result: ResultCode,
+        /// Message.
+        message: String,
+    },
+    /// Waiting for something (health, a hook).
+    Waiting(String),
+    /// A warning (forced conflict...).
+    Warning(String),
+    /// Retrying after a failure.
+    Retrying {
+        /// Attempt number about to start.
+        attempt: u32,
+        /// Delay before it.
+        delay: Duration,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where progress events go (nowhere by default).
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
+
+impl Progress {
+    /// Send events to a channel.
+    pub fn channel() -> (Progress, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Progress(Some(tx)), rx)
+    }
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(e);
+        }
+    }
+}
+
+/// The comparison of one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectDiff {
+    /// The object.
+    pub key: ObjKey,
+    /// Synced, OutOfSync, Missing or Extra.
+    pub status: SyncStatus,
+    /// Unified diff (live → desired), Secret values masked; empty when in sync.
+    pub diff: String,
+    /// Extra information (dry-run errors, ownership conflicts).
+    pub message: String,
+}
+
+/// The result of a sync.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    /// How the operation ended.
+    pub phase: OpPhase,
+    /// Summary (first failure's reason).
+    pub message: String,
+    /// Application health at the end.
+    pub health: Health,
+    /// Per-object results.
+    pub results: Vec<ObjectResult>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Whether an interrupted operation was resumed.
+    pub resumed: bool,
+    /// Whether it was the first sync.
+    pub first_sync: bool,
+}
+
+/// A desired object ready to apply.
+#[derive(Debug, Clone)]
+struct Prepared {
+    key: ObjKey,
+    obj: Value,
+    digest: String,
+    res: Option<Resolved>,
+}
+
+/// What the engine expects to see in the cache after its own write.
+#[derive(Debug, Clone)]
+struct Written {
+    uid: Option<String>,
+    generation: Option<i64>,
+}
+
+/// A written object (or why not) with a conflict warning, and the verb to report.
+type WriteResult = (ObjKey, Result<(Value, Option<String>)>, String);
+
+/// Mutable state of one running operation.
+struct OpCtx {
+    state: AppState,
+    op: Operation,
+    persisted: bool,
+    written: HashMap<ObjKey, Written>,
+    deadline: Instant,
+}
+
+/// The engine: shared by every application of a process.
+pub struct Engine {
+    cache: Arc<ClusterCache>,
+    store: StateStore,
+    health: CustomHealth,
+    dry_runs: Mutex<HashMap<(String, String), Arc<Value>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cache", &self.cache)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most dry-run results kept before the memo is cleared.
+const DRY_RUN_MEMO_LIMIT: usize = 20_000;
+
+fn is_hook_obj(o: &Value) -> bool {
+    crate::object::annotation(o, HELM_HOOK).is_some()
+        || crate::object::annotation(o, ARGO_HOOK).is_some()
+}
+
+fn uid_of(o: &Value) -> Option<String> {
+    o.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn generation_of(o: &Value) -> Option<i64> {
+    o.pointer("/metadata/generation").and_then(Value::as_i64)
+}
+
+fn hook_id(phase: Phase, key: &ObjKey) -> String {
+    format!("{phase}:{key}")
+}
+
+impl Engine {
+    /// An engine over a cache, keeping state in `store`, with custom health checks.
+    pub fn new(cache: Arc<ClusterCache>, store: StateStore, health: CustomHealth) -> Engine {
+        Engine {
+            cache,
+            store,
+            health,
+            dry_runs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        self.cache.cluster()
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Arc<ClusterCache> {
+        &self.cache
+    }
+
+    /// Health of a live object: custom Lua check first, then the built-in rule, else Healthy.
+    pub fn object_health(&self, obj: &Value) -> Health {
+        match self.health.assess(obj) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => Health {
+                status: HealthStatus::Unknown,
+                message: e.to_string(),
+            },
+            None => health::builtin_health(obj).unwrap_or_else(Health::healthy),
+        }
+    }
+
+    /// Resolve kinds, fill namespaces, add the tracking id and digest.
+    async fn prepare(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<Prepared>> {
+        // Scopes of CRDs in the same set, for custom resources whose kind is not served yet.
+        let mut crd_scopes: HashMap<(String, String), bool> = HashMap::new();
+        for m in manifests
+            .iter()
+            .filter(|m| m.kind() == "CustomResourceDefinition")
+        {
+            let g = str_at(&m.obj, &["spec", "group"])
+                .unwrap_or_default()
+                .to_string();
+            let k = str_at(&m.obj, &["spec", "names", "kind"])
+                .unwrap_or_default()
+                .to_string();
+            crd_scopes.insert(
+                (g, k),
+                str_at(&m.obj, &["spec", "scope"]) != Some("Cluster"),
+            );
+        }
+        let cluster = self.cluster();
+        let mut out = Vec::with_capacity(manifests.len());
+        let mut seen = HashSet::new();
+        for m in manifests {
+            let res = cluster.resolve(m.api_version(), m.kind()).await?;
+            let key0 = m.key();
+            let namespaced = match &res {
+                Some(r) => r.namespaced,
+                None => crd_scopes
+                    .get(&(key0.group.clone(), key0.kind.clone()))
+                    .copied()
+                    .unwrap_or(true),
+            };
+            let mut obj = m.obj.clone();
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                if namespaced {
+                    if meta
+                        .get("namespace")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
+                        meta.insert("namespace".into(), Value::String(app.namespace.clone()));
+                    }
+                } else {
+                    meta.remove("namespace");
+                }
+            }
+            if let Some(o) = obj.as_object_mut() {
+                o.remove("status");
+            }
+            let key = ObjKey::of(&obj);
+            if !seen.insert(key.clone()) {
+                return Err(Error::InvalidManifest {
+                    source_path: m.source.clone(),
+                    message: format!("{key} is defined more than once"),
+                });
+            }
+            set_annotation(&mut obj, TRACKING_ID, &key.tracking_id(&app.name));
+            let digest = diff::digest(&obj);
+            set_annotation(&mut obj, APPLIED_DIGEST, &digest);
+            out.push(Prepared {
+                key,
+                obj,
+                digest,
+                res,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Make sure every kind in `prepared` (and those the application used before) is watched, plus
+    /// ReplicaSets and Pods when workloads are present.
+    async fn watch_kinds(
+        &self,
+        prepared: &[Prepared],
+        previous: &BTreeSet<(String, String)>,
+    ) -> Result<()> {
+        let cluster = self.cluster();
+        let mut seen = HashSet::new();
+        let mut workloads = false;
+        for p in prepared {
+            if let Some(r) = &p.res
+                && seen.insert((r.ar.group.clone(), r.ar.kind.clone()))
+            {
+                workloads |= matches!(
+                    r.ar.kind.as_str(),
+                    "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job"
+                );
+                self.cache.ensure(r).await?;
+            }
+        }
+        let mut extra: Vec<(String, String)> = previous.iter().cloned().collect();
+        if workloads {
+            extra.push(("apps/v1".into(), "ReplicaSet".into()));
+            extra.push(("v1".into(), "Pod".into()));
+        }
+        for (av, kind) in extra {
+            if let Some(r) = cluster.resolve(&av, &kind).await?
+                && seen.insert((r.ar.group.clone(), r.ar.kind.clone()))
+            {
+                self.cache.ensure(&r).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare one prepared object with its live version. `want_text` renders the diff.
+    async fn compare(
+        &self,
+        app: &App,
+        p: &Prepared,
+        live: Option<&Value>,
+        want_text: bool,
+    ) -> (SyncStatus, String, String) {
+        let label = p.key.to_string();
+        let Some(live) = live else {
+            let text = if want_text {
+                let (_, d) = diff::mask_secrets(None, Some(&diff::normalize(&p.obj, &app.ignore)));
+                diff::unified(&label, "", &diff::to_yaml(d.as_ref()))
+            } else {
+                String::new()
+            };
+            return (SyncStatus::Missing, text, String::new());
+        };
+        if let Some(owner) = TrackingId::of_live(live).filter(|t| t.app != app.name) {
+            return (
+                SyncStatus::OutOfSync,
+                String::new(),
+                format!("tracked by application {}", owner.app),
+            );
+        }
+        let fast = crate::object::annotation(live, APPLIED_DIGEST) == Some(p.digest.as_str())
+            && diff::is_subset(&diff::normalize(&p.obj, &app.ignore), live);
+        if fast && !want_text {
+            return (SyncStatus::Synced, String::new(), String::new());
+        }
+        if fast {
+            return (SyncStatus::Synced, String::new(), String::new());
+        }
+        let rv = live
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let memo_key = (p.digest.clone(), format!("{}@{rv}", p.key));
+        let cached = self
+            .dry_runs
+            .lock()
+            .expect("memo lock poisoned")
+            .get(&memo_key)
+            .cloned();
+        let dry = match cached {
+            Some(d) => d,
+            None => {
+                let Some(res) = &p.res else {
+                    return (
+                        SyncStatus::OutOfSync,
+                        String::new(),
+                        "kind not served yet".into(),
+                    );
+                };
+                let validate = ObjectOptions::of(&p.obj)
+                    .validate
+                    .unwrap_or(app.options.validate);
+                match self
+                    .cluster()
+                    .apply(res, &p.obj, true, true, validate)
+                    .await
+                {
+                    Ok(d) => {
+                        let d = Arc::new(diff::normalize(&d, &app.ignore));
+                        let mut memo = self.dry_runs.lock().expect("memo lock poisoned");
+                        if memo.len() >= DRY_RUN_MEMO_LIMIT {
+                            memo.clear();
+                        }
+                        memo.insert(memo_key, d.clone());
+                        d
+                    }
+                    Err(e) => {
+                        // Fall back to comparing the chart's fields only.
+                        let synced = diff::is_subset(&diff::normalize(&p.obj, &app.ignore), live);
+                        let status = if synced {
+                            SyncStatus::Synced
+                        } else {
+                            SyncStatus::OutOfSync
+                        };
+                        return (status, String::new(), format!("dry run failed: {e}"));
+                    }
+                }
+            }
+        };
+        let nlive = diff::normalize(live, &app.ignore);
+        if *dry == nlive {
+            return (SyncStatus::Synced, String::new(), String::new());
+        }
+        let text = if want_text {
+            let (l, d) = diff::mask_secrets(Some(&nlive), Some(&dry));
+            diff::unified(
+                &label,
+                &diff::to_yaml(l.as_ref()),
+                &diff::to_yaml(d.as_ref()),
+            )
+        } else {
+            String::new()
+        };
+        (SyncStatus::OutOfSync, text, String::new())
+    }
+
+    /// Diff desired against live: one entry per desired resource (hooks excluded) and per tracked
+    /// object no longer desired (Extra).
+    pub async fn diff(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<ObjectDiff>> {
+        let prepared = self.prepare(app, manifests).await?;
+        let state = self.store.load(&app.name, &app.namespace).await?;
+        self.watch_kinds(&prepared, &state_kinds(&state)).await?;
+        let plan = plan_of(&prepared, !state.synced_once);
+        let by_key: HashMap<&ObjKey, &Prepared> = prepared.iter().map(|p| (&p.key, p)).collect();
+        let mut out = Vec::new();
+        for t in plan.resources() {
+            let Some(p) = by_key.get(&t.key) else {
+                continue;
+            };
+            let mut live = self.cache.get(&p.key).map(|o| (*o).clone());
+            if live.is_none()
+                && let Some(res) = &p.res
+            {
+                live = self
+                    .cluster()
+                    .get(res, &p.key.namespace, &p.key.name)
+                    .await?;
+            }
+            let (status, diff, message) = self.compare(app, p, live.as_ref(), true).await;
+            out.push(ObjectDiff {
+                key: p.key.clone(),
+                status,
+                diff,
+                message,
+            });
+        }
+        let desired: HashSet<&ObjKey> = prepared.iter().map(|p| &p.key).collect();
+        for (key, live) in self.cache.tracked_by(&app.name) {
+            if desired.contains(&key) || is_hook_obj(&live) {
+                continue;
+            }
+            let (l, _) = diff::mask_secrets(Some(&diff::normalize(&live, &app.ignore)), None);
+            let text = diff::unified(&key.to_string(), &diff::to_yaml(l.as_ref()), "");
+            out.push(ObjectDiff {
+                key,
+                status: SyncStatus::Extra,
+                diff: text,
+                message: String::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sync an application, retrying failed attempts per `app.options.retry`.
+    pub async fn sync(
+        &self,
+        app: &App,
+        manifests: &[Manifest],
+        progress: &Progress,
+    ) -> Result<SyncOutcome> {
+        let mut attempt = 0;
+        loop {
+            let out = self.sync_once(app, manifests, progress, attempt > 0).await;
+            let reason = match &out {
+                Ok(o) if o.phase != OpPhase::Succeeded => o.message.clone(),
+                Err(e) if e.is_retryable() => e.to_string(),
+                _ => return out,
+            };
+            if attempt >= app.options.retry.limit {
+                return out;
+            }
+            attempt += 1;
+            let delay = app.options.retry.delay(attempt);
+            progress.emit(Event::Retrying {
+                attempt: attempt + 1,
+                delay,
+                reason,
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Persist the state if the operation has been made visible already (or `force`).
+    async fn checkpoint(&self, app: &App, ctx: &mut OpCtx, force: bool) -> Result<()> {
+        if ctx.persisted || force {
+            ctx.state.operation = Some(ctx.op.clone());
+            self.store
+                .save(&app.name, &app.namespace, &ctx.state)
+                .await?;
+            ctx.persisted = true;
+        }
+        Ok(())
+    }
+
+    /// One attempt; `resume_failed` continues a failed operation of the same desired state (a retry).
+    async fn sync_once(
+        &self,
+        app: &App,
+        manifests: &[Manifest],
+        progress: &Progress,
+        resume_failed: bool,
+    ) -> Result<SyncOutcome> {
+        let started = Instant::now();
+        let cluster = self.cluster().clone();
+        if app.options.create_namespace {
+            self.ensure_namespace(&app.namespace).await?;
+        }
+        let prepared = self.prepare(app, manifests).await?;
+        let mut all = String::new();
+        for p in &prepared {
+            all.push_str(&p.digest);
+        }
+        let desired_digest = diff::digest(&json!([app.revision, all]));
+        let state = self.store.load(&app.name, &app.namespace).await?;
+        let resume = state.operation.as_ref().filter(|op| {
+            op.desired_digest == desired_digest
+                && (op.phase == OpPhase::Running || (resume_failed && op.phase == OpPhase::Failed))
+        });
+        let resumed = resume.is_some_and(|op| op.phase == OpPhase::Running);
+        let op = match resume {
+            Some(op) => Operation {
+                attempts: op.attempts + 1,
+                phase: OpPhase::Running,
+                ..op.clone()
+            },
+            None => Operation {
+                revision: app.revision.clone(),
+                desired_digest,
+                first_sync: !state.synced_once,
+                phase: OpPhase::Running,
+                message: String::new(),
+                started_at: now_rfc3339(),
+                finished_at: None,
+                completed_hooks: BTreeSet::new(),
+                results: Vec::new(),
+                attempts: 1,
+                warnings: Vec::new(),
+            },
+        };
+        let persisted = resume.is_some();
+        let previous_kinds = state_kinds(&state);
+        let mut ctx = OpCtx {
+            state,
+            op,
+            persisted,
+            written: HashMap::new(),
+            deadline: started + app.options.timeout,
+        };
+        ctx.op.results.clear();
+        let plan = plan_of(&prepared, ctx.op.first_sync);
+        let total = plan.steps.iter().map(|s| s.tasks.len()).sum();
+        progress.emit(Event::Started {
+            total,
+            resumed,
+            first_sync: ctx.op.first_sync,
+        });
+        self.watch_kinds(&prepared, &previous_kinds).await?;
+        let by_key: HashMap<ObjKey, Prepared> = prepared
+            .iter()
+            .map(|p| (p.key.clone(), p.clone()))
+            .collect();
+
+        let run = self.run_plan(app, &plan, &by_key, &mut ctx, progress).await;
+        let failure = run.err();
+        if let Some(err) = &failure {
+            ctx.op.phase = if matches!(err, Error::Transport { .. }) {
+                OpPhase::Error
+            } else {
+                OpPhase::Failed
+            };
+            ctx.op.message = err.to_string();
+            // SyncFail hooks; their own failure is only recorded.
+            if !plan.fail_steps.is_empty()
+                && let Err(e) = self
+                    .run_steps(app, &plan.fail_steps, &by_key, &mut ctx, progress, false)
+                    .await
+            {
+                ctx.op.warnings.push(format!("SyncFail hook failed: {e}"));
+            }
+        } else {
+            ctx.op.phase = OpPhase::Succeeded;
+            ctx.op.message = "successfully synced".into();
+        }
+        // Final health: all desired resources.
+        let resources: Vec<ObjKey> = plan.resources().map(|t| t.key.clone()).collect();
+        let health = if failure.is_none() && app.options.wait_healthy {
+            self.wait_app_health(&resources, &ctx, progress).await
+        } else {
+            self.app_health(&resources, &ctx)
+        };
+        ctx.op.finished_at = Some(now_rfc3339());
+        let mut kinds = previous_kinds;
+        for p in &prepared {
+            kinds.insert((
+                p.obj["apiVersion"].as_str().unwrap_or_default().to_string(),
+                p.key.kind.clone(),
+            ));
+        }
+        let first_or_changed = !ctx.state.synced_once || ctx.persisted;
+        if ctx.op.phase == OpPhase::Succeeded {
+            ctx.state.synced_once = true;
+        }
+        if first_or_changed {
+            ctx.state.kinds = kinds;
+            let op = ctx.op.clone();
+            ctx.state.push_history(&op);
+            self.checkpoint(app, &mut ctx, true).await?;
+        }
+        let _ = cluster;
+        Ok(SyncOutcome {
+            phase: ctx.op.phase,
+            message: ctx.op.message.clone(),
+            health,
+            results: ctx.op.results.clone(),
+            warnings: ctx.op.warnings.clone(),
+            resumed,
+            first_sync: ctx.op.first_sync,
+        })
+    }
+
+    async fn ensure_namespace(&self, ns: &str) -> Result<()> {
+        let cluster = self.cluster();
+        let Some(res) = cluster.resolve("v1", "Namespace").await? else {
+            return Err(Error::State("the server does not serve Namespaces".into()));
+        };
+        if cluster.get(&res, "", ns).await?.is_none() {
+            cluster
+                .apply(
+                    &res,
+                    &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                    false,
+                    false,
+                    true,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// PreSync/Sync/PostSync steps with prune between Sync and PostSync, prune-last at the end.
+    async fn run_plan(
+        &self,
+        app: &App,
+        plan: &Plan,
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+    ) -> Result<()> {
+        let first_post = plan
+            .steps
+            .iter()
+            .position(|s| s.phase == Phase::PostSync)
+            .unwrap_or(plan.steps.len());
+        let (before, after) = plan.steps.split_at(first_post);
+        self.run_steps(app, before, by_key, ctx, progress, !after.is_empty())
+            .await?;
+        self.prune(app, by_key, ctx, progress, false).await?;
+        self.run_steps(app, after, by_key, ctx, progress, false)
+            .await?;
+        self.prune(app, by_key, ctx, progress, true).await?;
+        Ok(())
+    }
+
+    /// Run steps in order; between steps (and after the last one when `wait_after_last`), wait for
+    /// the step's resources to be healthy.
+    async fn run_steps(
+        &self,
+        app: &App,
+        steps: &[Step],
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+        wait_after_last: bool,
+    ) -> Result<()> {
+        for (i, step) in steps.iter().enumerate() {
+            progress.emit(Event::Step {
+                phase: step.phase,
+                wave: step.wave,
+                objects: step.tasks.len(),
+            });
+            let mut groups: Vec<&[Task]> = Vec::new();
+            let mut start = 0;
+            for j in 1..=step.tasks.len() {
+                if j == step.tasks.len()
+                    || kind_rank(&step.tasks[j].key.kind) != kind_rank(&step.tasks[start].key.kind)
+                    || step.tasks[j].key.kind != step.tasks[start].key.kind
+                {
+                    groups.push(&step.tasks[start..j]);
+                    start = j;
+                }
+            }
+            let mut applied = Vec::new();
+            for group in groups {
+                // Hooks run one after another, in order.
+                for t in group {
+                    if let TaskKind::Hook(h) = &t.kind {
+                        self.run_hook(app, step.phase, t, h, by_key, ctx, progress)
+                            .await?;
+                    }
+                }
+                let resources: Vec<&Task> = group
+                    .iter()
+                    .filter(|t| t.kind == TaskKind::Resource)
+                    .collect();
+                if resources.is_empty() {
+                    continue;
+                }
+                self.apply_resources(app, step, &resources, by_key, ctx, progress)
+                    .await?;
+                applied.extend(resources.iter().map(|t| t.key.clone()));
+                if resources[0].key.kind == "CustomResourceDefinition"
+                    && resources[0].key.group == "apiextensions.k8s.io"
+                {
+                    let keys: Vec<ObjKey> = resources.iter().map(|t| t.key.clone()).collect();
+                    progress.emit(Event::Waiting(format!(
+                        "{} CustomResourceDefinitions to be established",
+                        keys.len()
+                    )));
+                    self.wait_healthy(&keys, ctx, progress).await?;
+                    self.cluster().forget_missing_kinds();
+                }
+            }
+            let last = i + 1 == steps.len();
+            if !applied.is_empty() && (!last || wait_after_last) {
+                progress.emit(Event::Waiting(format!(
+                    "{} wave {}: {} objects to become healthy",
+                    step.phase,
+                    step.wave,
+                    applied.len()
+                )));
+                self.wait_healthy(&applied, ctx, progress).await?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+        phase: Phase,
+        wave: i64,
+        key: &ObjKey,
+        result: ResultCode,
+        message: String,
+    ) {
+        progress.emit(Event::Object {
+            key: key.clone(),
+            result,
+            message: message.clone(),
+        });
+        ctx.op.results.push(ObjectResult {
+            key: key.clone(),
+            phase,
+            wave,
+            result,
+            message,
+        });
+    }
+
+    /// Resolve a kind again if it was not served at preparation time (a CRD installed since).
+    async fn resolved(&self, p: &Prepared) -> Result<Resolved> {
+        if let Some(r) = &p.res {
+            return Ok(r.clone());
+        }
+        let av = p.obj["apiVersion"].as_str().unwrap_or_default();
+        match self.cluster().resolve(av, &p.key.kind).await? {
+            Some(r) => {
+                self.cache.ensure(&r).await?;
+                Ok(r)
+            }
+            None => Err(Error::UnknownKind {
+                key: Box::new(p.key.clone()),
+                kind: p.key.kind.clone(),
+                api_version: av.to_string(),
+            }),
+        }
+    }
+
+    /// Apply the resources of one kind of one wave, concurrently; any failure fails the step after
+    /// all of them were attempted.
+    async fn apply_resources(
+        &self,
+        app: &App,
+        step: &Step,
+        tasks: &[&Task],
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+    ) -> Result<()> {
+        // Decide what needs writing (no writes yet).
+        let futs: Vec<_> = tasks
+            .iter()
+            .map(|t| self.decide(app, t.key.clone(), by_key))
+            .collect();
+        let decisions: Vec<(ObjKey, Result<Option<Resolved>>, String)> =
+            futures::stream::iter(futs)
+                .buffered(app.options.concurrency.max(1))
+                .collect()
+                .await;
+        let mut to_write = Vec::new();
+        let mut failed: Option<Error> = None;
+        for (key, d, verb) in decisions {
+            match d {
+                Ok(None) => self.record(
+                    ctx,
+                    progress,
+                    step.phase,
+                    step.wave,
+                    &key,
+                    ResultCode::Unchanged,
+                    verb,
+                ),
+                Ok(Some(res)) => to_write.push((key, res, verb)),
+                Err(e) => {
+                    self.record(
+                        ctx,
+                        progress,
+                        step.phase,
+                        step.wave,
+                        &key,
+                        ResultCode::SyncFailed,
+                        e.to_string(),
+                    );
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if !to_write.is_empty() {
+            self.checkpoint(app, ctx, true).await?;
+        }
+        let futs: Vec<_> = to_write
+            .into_iter()
+            .map(|(key, res, verb)| self.write(app, key, res, verb, by_key))
+            .collect();
+        let results: Vec<WriteResult> = futures::stream::iter(futs)
+            .buffered(app.options.concurrency.max(1))
+            .collect()
+            .await;
+        for (key, r, verb) in results {
+            match r {
+                Ok((obj, warning)) => {
+                    self.cache.observe_write(&obj);
+                    ctx.written.insert(
+                        key.clone(),
+                        Written {
+                            uid: uid_of(&obj),
+                            generation: generation_of(&obj),
+                        },
+                    );
+                    if let Some(w) = warning {
+                        progress.emit(Event::Warning(w.clone()));
+                        ctx.op.warnings.push(w);
+                    }
+                    self.record(
+                        ctx,
+                        progress,
+                        step.phase,
+                        step.wave,
+                        &key,
+                        ResultCode::Synced,
+                        verb,
+                    );
+                }
+                Err(e) => {
+                    self.record(
+                        ctx,
+                        progress,
+                        step.phase,
+                        step.wave,
+                        &key,
+                        ResultCode::SyncFailed,
+                        e.to_string(),
+                    );
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        self.checkpoint(app, ctx, false).await?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a resource needs writing: `Ok(None)` when it is in sync (and only out-of-sync objects
+    /// are applied), `Ok(Some(resource))` to write it, `Err` when it cannot be applied.
+    async fn decide(
+        &self,
+        app: &App,
+        key: ObjKey,
+        by_key: &HashMap<ObjKey, Prepared>,
+    ) -> (ObjKey, Result<Option<Resolved>>, String) {
+        let Some(p) = by_key.get(&key) else {
+            return (
+                key.clone(),
+                Err(Error::State(format!("{key} not prepared"))),
+                String::new(),
+            );
+        };
+        let res = match self.resolved(p).await {
+            Ok(r) => r,
+            Err(e) => return (key, Err(e), String::new()),
+        };
+        let live = self.cache.get(&p.key);
+        if let Some(owner) = live
+            .as_deref()
+            .and_then(TrackingId::of_live)
+            .filter(|o| o.app != app.name)
+        {
+            let e = Error::State(format!("{} is tracked by application {}", p.key, owner.app));
+            return (key, Err(e), String::new());
+        }
+        if app.options.apply_out_of_sync_only && live.is_some() {
+            let p = Prepared {
+                res: Some(res.clone()),
+                ..p.clone()
+            };
+            let (status, _, _) = self.compare(app, &p, live.as_deref(), false).await;
+            if status == SyncStatus::Synced {
+                return (key, Ok(None), "unchanged".into());
+            }
+        }
+        let verb = if live.is_some() {
+            "configured"
+        } else {
+            "created"
+        };
+        (key, Ok(Some(res)), verb.to_string())
+    }
+
+    /// Write one resource: server-side apply (forcing over conflicts, with a warning) or replace.
+    async fn write(
+        &self,
+        app: &App,
+        key: ObjKey,
+        res: Resolved,
+        verb: String,
+        by_key: &HashMap<ObjKey, Prepared>,
+    ) -> WriteResult {
+        let Some(p) = by_key.get(&key) else {
+            return (
+                key.clone(),
+                Err(Error::State(format!("{key} not prepared"))),
+                verb,
+            );
+        };
+        let opts = ObjectOptions::of(&p.obj);
+        let validate = opts.validate.unwrap_or(app.options.validate);
+        let replace = opts.replace.unwrap_or(app.options.replace);
+        let r = if replace {
+            self.cluster()
+                .replace(&res, &p.obj)
+                .await
+                .map(|o| (o, None))
+        } else {
+            match self
+                .cluster()
+                .apply(&res, &p.obj, false, false, validate)
+                .await
+            {
+                Err(Error::Api {
+                    code: 409, message, ..
+                }) => {
+                    let warning =
+                        format!("{key}: forced server-side apply over a field conflict: {message}");
+                    self.cluster()
+                        .apply(&res, &p.obj, true, false, validate)
+                        .await
+                        .map(|o| (o, Some(warning)))
+                }
+                other => other.map(|o| (o, None)),
+            }
+        };
+        (key, r, verb)
+    }
+
+    /// Create a hook, wait for it to finish, apply its delete policies.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_hook(
+        &self,
+        app: &App,
+        phase: Phase,
+        task: &Task,
+        hook: &Hook,
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+    ) -> Result<()> {
+        let id = hook_id(phase, &task.key);
+        if ctx.op.completed_hooks.contains(&id) {
+            self.record(
+                ctx,
+                progress,
+                phase,
+                task.wave,
+                &task.key,
+                ResultCode::HookSucceeded,
+                "already completed".into(),
+            );
+            return Ok(());
+        }
+        let p = by_key
+            .get(&task.key)
+            .ok_or_else(|| Error::State(format!("{} not prepared", task.key)))?;
+        let res = match self.resolved(p).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(
+                    ctx,
+                    progress,
+                    phase,
+                    task.wave,
+                    &task.key,
+                    ResultCode::HookFailed,
+                    e.to_string(),
+                );
+                return Err(e);
+            }
+        };
+        self.checkpoint(app, ctx, true).await?;
+        let cluster = self.cluster();
+        if hook
+            .delete_policies
+            .contains(&DeletePolicy::BeforeHookCreation)
+        {
+            let old = self.cache.get(&p.key).and_then(|o| uid_of(&o));
+            if cluster
+                .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
+                .await?
+            {
+                self.wait_gone(&p.key, old.as_deref(), &res, ctx.deadline)
+                    .await?;
+            }
+        }
+        let created = match cluster
+            .apply(&res, &p.obj, true, false, app.options.validate)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                self.record(
+                    ctx,
+                    progress,
+                    phase,
+                    task.wave,
+                    &task.key,
+                    ResultCode::HookFailed,
+                    e.to_string(),
+                );
+                return Err(e);
+            }
+        };
+        self.cache.observe_write(&created);
+        let uid = uid_of(&created);
+        progress.emit(Event::Waiting(format!("hook {} ({phase})", task.key)));
+        let deadline = Instant::now() + hook.timeout;
+        let mut rx = self.cache.subscribe();
+        let outcome: std::result::Result<String, String> = loop {
+            let live = self.cache.get(&p.key).filter(|o| uid_of(o) == uid);
+            if let Some(live) = live {
+                let h = self.object_health(&live);
+                let kind = p.key.kind.as_str();
+                let is_pod = kind == "Pod" && p.key.group.is_empty();
+                let is_job = kind == "Job" && p.key.group == "batch";
+                let pod_phase = str_at(&live, &["status", "phase"]);
+                match h.status {
+                    HealthStatus::Degraded => break Err(h.message),
+                    _ if is_pod && pod_phase == Some("Succeeded") => {
+                        break Ok("pod succeeded".into());
+                    }
+                    _ if is_pod && pod_phase == Some("Failed") => break Err(h.message),
+                    HealthStatus::Healthy if !is_pod => {
+                        break Ok(if is_job { h.message } else { "created".into() });
+                    }
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(format!(
+                    "timed out after {:?} waiting for the hook to complete",
+                    hook.timeout
+                ));
+            }
+            let _ = tokio::time::timeout(deadline - now, rx.changed()).await;
+        };
+        match outcome {
+            Ok(msg) => {
+                ctx.op.completed_hooks.insert(id);
+                self.record(
+                    ctx,
+                    progress,
+                    phase,
+                    task.wave,
+                    &task.key,
+                    ResultCode::HookSucceeded,
+                    msg,
+                );
+                self.checkpoint(app, ctx, true).await?;
+                if hook.delete_policies.contains(&DeletePolicy::HookSucceeded) {
+                    cluster
+                        .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
+                        .await?;
+                    self.cache.observe_delete(&p.key);
+                }
+                Ok(())
+            }
+            Err(msg) => {
+                self.record(
+                    ctx,
+                    progress,
+                    phase,
+                    task.wave,
+                    &task.key,
+                    ResultCode::HookFailed,
+                    msg.clone(),
+                );
+                if hook.delete_policies.contains(&DeletePolicy::HookFailed) {
+                    cluster
+                        .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
+                        .await?;
+                    self.cache.observe_delete(&p.key);
+                }
+                Err(Error::HookFailed {
+                    key: Box::new(task.key.clone()),
+                    message: msg,
+                })
+            }
+        }
+    }
+
+    /// Wait until the object with `old_uid` has left the cache (or a GET says it is gone).
+    async fn wait_gone(
+        &self,
+        key: &ObjKey,
+        old_uid: Option<&str>,
+        res: &Resolved,
+        deadline: Instant,
+    ) -> Result<()> {
+        let mut rx = self.cache.subscribe();
+        loop {
+            let still = self
+                .cache
+                .get(key)
+                .is_some_and(|o| old_uid.is_none_or(|u| uid_of(&o).as_deref() == Some(u)));
+            if !still {
+                // The cache may not have held it at all: confirm with the server once.
+                match self.cluster().get(res, &key.namespace, &key.name).await? {
+                    None => return Ok(()),
+                    Some(o) if old_uid.is_some() && uid_of(&o).as_deref() != old_uid => {
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(format!("waiting for {key} to be deleted")));
+            }
+            let _ =
+                tokio::time::timeout((deadline - now).min(Duration::from_secs(1)), rx.changed())
+                    .await;
+        }
+    }
+
+    /// Health of one desired object as the cache shows it, taking the engine's own writes into
+    /// account (an older version in the cache counts as Progressing).
+    fn health_of(&self, key: &ObjKey, ctx: &OpCtx) -> Health {
+        let Some(live) = self.cache.get(key) else {
+            return Health {
+                status: HealthStatus::Missing,
+                message: "not found in the cluster".into(),
+            };
+        };
+        if let Some(w) = ctx.written.get(key) {
+            let stale = (w.uid.is_some() && uid_of(&live) != w.uid)
+                || matches!((w.generation, generation_of(&live)), (Some(a), Some(b)) if b < a);
+            if stale {
+                return Health {
+                    status: HealthStatus::Progressing,
+                    message: "waiting for the watch to catch up".into(),
+                };
+            }
+        }
+        self.object_health(&live)
+    }
+
+    fn app_health(&self, keys: &[ObjKey], ctx: &OpCtx) -> Health {
+        let hs: Vec<(String, Health)> = keys
+            .iter()
+            .map(|k| (k.to_string(), self.health_of(k, ctx)))
+            .collect();
+        health::aggregate(hs.iter().map(|(n, h)| (n.as_str(), h)))
+    }
+
+    /// Wait until all `keys` are Healthy (or Suspended); Degraded fails at once, the deadline fails
+    /// with the first unhealthy object.
+    async fn wait_healthy(&self, keys: &[ObjKey], ctx: &OpCtx, progress: &Progress) -> Result<()> {
+        let mut rx = self.cache.subscribe();
+        let _ = progress;
+        loop {
+            let mut pending = None;
+            for k in keys {
+                let h = self.health_of(k, ctx);
+                match h.status {
+                    HealthStatus::Healthy | HealthStatus::Suspended | HealthStatus::Unknown => {}
+                    HealthStatus::Degraded => {
+                        return Err(Error::Api {
+                            context: format!("{k} is Degraded"),
+                            message: h.message,
+                            reason: "Degraded".into(),
+                            code: 0,
+                        });
+                    }
+                    _ => {
+                        pending.get_or_insert((k.clone(), h));
+                    }
+                }
+            }
+            let Some((k, h)) = pending else { return Ok(()) };
+            let now = Instant::now();
+            if now >= ctx.deadline {
+                return Err(Error::Timeout(format!(
+                    "{k} is {}: {}",
+                    h.status, h.message
+                )));
+            }
+            let _ = tokio::time::timeout(ctx.deadline - now, rx.changed()).await;
+        }
+    }
+
+    /// Wait for the application to settle: Healthy, Degraded, or the deadline.
+    async fn wait_app_health(&self, keys: &[ObjKey], ctx: &OpCtx, progress: &Progress) -> Health {
+        let mut rx = self.cache.subscribe();
+        let mut announced = false;
+        loop {
+            let h = self.app_health(keys, ctx);
+            if matches!(
+                h.status,
+                HealthStatus::Healthy | HealthStatus::Degraded | HealthStatus::Suspended
+            ) {
+                return h;
+            }
+            if !announced {
+                progress.emit(Event::Waiting(format!(
+                    "application to become healthy ({})",
+                    h.message
+                )));
+                announced = true;
+            }
+            let now = Instant::now();
+            if now >= ctx.deadline {
+                return h;
+            }
+            let _ = tokio::time::timeout(ctx.deadline - now, rx.changed()).await;
+        }
+    }
+
+    /// Delete tracked objects that are no longer desired, in reverse sync order. `last` selects the
+    /// PruneLast pass.
+    async fn prune(
+        &self,
+        app: &App,
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+        last: bool,
+    ) -> Result<()> {
+        let mut extras: Vec<(ObjKey, Arc<Value>)> = self
+            .cache
+            .tracked_by(&app.name)
+            .into_iter()
+            .filter(|(k, o)| !by_key.contains_key(k) && !is_hook_obj(o))
+            .collect();
+        extras.sort_by_key(|(k, o)| std::cmp::Reverse(order_key(sync_wave(o), k)));
+        for (key, live) in extras {
+            let opts = ObjectOptions::of(&live);
+            let wave = sync_wave(&live);
+            if (opts.prune_last || app.options.prune_last) != last {
+                continue;
+            }
+            if !app.options.prune {
+                self.record(
+                    ctx,
+                    progress,
+                    Phase::Sync,
+                    wave,
+                    &key,
+                    ResultCode::PruneSkipped,
+                    "ignored (requires pruning)".into(),
+                );
+                continue;
+            }
+            if !opts.prune {
+                self.record(
+                    ctx,
+                    progress,
+                    Phase::Sync,
+                    wave,
+                    &key,
+                    ResultCode::PruneSkipped,
+                    "ignored (Prune=false)".into(),
+                );
+                continue;
+            }
+            let av = live
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(res) = self.cluster().resolve(av, &key.kind).await? else {
+                continue;
+            };
+            self.checkpoint(app, ctx, true).await?;
+            match self
+                .cluster()
+                .delete(
+                    &res,
+                    &key.namespace,
+                    &key.name,
+                    app.options.prune_propagation,
+                )
+                .await
+            {
+                Ok(_) => {
+                    self.cache.observe_delete(&key);
+                    self.record(
+                        ctx,
+                        progress,
+                        Phase::Sync,
+                        wave,
+                        &key,
+                        ResultCode::Pruned,
+                        "pruned".into(),
+                    );
+                }
+                Err(e) => {
+                    self.record(
+                        ctx,
+                        progress,
+                        Phase::Sync,
+                        wave,
+                        &key,
+                        ResultCode::SyncFailed,
+                        e.to_string(),
+                    );
+                    return Err(e);
+                }
+            }
+        }
+        self.checkpoint(app, ctx, false).await
+    }
+
+    /// Delete an application: PreDelete hooks, then every tracked object in reverse order (except
+    /// `Delete=false` / `helm.sh/resource-policy: keep`), waiting until they are gone, then
+    /// PostDelete hooks; finally its state.
+    pub async fn delete_app(
+        &self,
+        app: &App,
+        manifests: &[Manifest],
+        progress: &Progress,
+    ) -> Result<Vec<ObjectResult>> {
+        let prepared = self.prepare(app, manifests).await?;
+        let state = self.store.load(&app.name, &app.namespace).await?;
+        let previous = state_kinds(&state);
+        self.watch_kinds(&prepared, &previous).await?;
+        let plan = plan_of(&prepared, false);
+        let by_key: HashMap<ObjKey, Prepared> = prepared
+            .iter()
+            .map(|p| (p.key.clone(), p.clone()))
+            .collect();
+        let op = Operation {
+            revision: app.revision.clone(),
+            desired_digest: String::new(),
+            first_sync: false,
+            phase: OpPhase::Running,
+            message: "deleting".into(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            completed_hooks: BTreeSet::new(),
+            results: Vec::new(),
+            attempts: 1,
+            warnings: Vec::new(),
+        };
+        let mut ctx = OpCtx {
+            state,
+            op,
+            persisted: false,
+            written: HashMap::new(),
+            deadline: Instant::now() + app.options.timeout,
+        };
+        let pre: Vec<Step> = plan
+            .delete_steps
+            .iter()
+            .filter(|s| s.phase == Phase::PreDelete)
+            .cloned()
+            .collect();
+        let post: Vec<Step> = plan
+            .delete_steps
+            .iter()
+            .filter(|s| s.phase == Phase::PostDelete)
+            .cloned()
+            .collect();
+        self.run_steps(app, &pre, &by_key, &mut ctx, progress, false)
+            .await?;
+        let mut victims: Vec<(ObjKey, Arc<Value>)> = self
+            .cache
+            .tracked_by(&app.name)
+            .into_iter()
+            .filter(|(_, o)| !is_hook_obj(o))
+            .collect();
+        victims.sort_by_key(|(k, o)| std::cmp::Reverse(order_key(sync_wave(o), k)));
+        for (key, live) in &victims {
+            if !ObjectOptions::of(live).delete {
+                self.record(
+                    &mut ctx,
+                    progress,
+                    Phase::PreDelete,
+                    0,
+                    key,
+                    ResultCode::PruneSkipped,
+                    "kept (Delete=false)".into(),
+                );
+                continue;
+            }
+            let av = live
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(res) = self.cluster().resolve(av, &key.kind).await? else {
+                continue;
+            };
+            self.cluster()
+                .delete(
+                    &res,
+                    &key.namespace,
+                    &key.name,
+                    app.options.prune_propagation,
+                )
+                .await?;
+            self.wait_gone(key, uid_of(live).as_deref(), &res, ctx.deadline)
+                .await?;
+            self.record(
+                &mut ctx,
+                progress,
+                Phase::PreDelete,
+                0,
+                key,
+                ResultCode::Pruned,
+                "deleted".into(),
+            );
+        }
+        self.run_steps(app, &post, &by_key, &mut ctx, progress, false)
+            .await?;
+        self.store
+            .save(&app.name, &app.namespace, &AppState::default())
+            .await?;
+        Ok(ctx.op.results)
+    }
+}
+
+fn state_kinds(state: &AppState) -> BTreeSet<(String, String)> {
+    state.kinds.clone()
+}
+
+fn plan_of(prepared: &[Prepared], first_sync: bool) -> Plan {
+    let ms: Vec<Manifest> = prepared
+        .iter()
+        .map(|p| Manifest {
+            obj: p.obj.clone(),
+            source: String::new(),
+        })
+        .collect();
+    Plan::build(&ms, first_sync)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_backoff_grows_and_caps() {
+        let r = RetryPolicy {
+            limit: 5,
+            duration: Duration::from_secs(5),
+            factor: 2,
+            max_duration: Duration::from_secs(30),
+        };
+        assert_eq!(r.delay(1), Duration::from_secs(5));
+        assert_eq!(r.delay(2), Duration::from_secs(10));
+        assert_eq!(r.delay(3), Duration::from_secs(20));
+        assert_eq!(r.delay(4), Duration::from_secs(30));
+        assert_eq!(r.delay(9), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn sync_option_strings() {
+        let mut o = SyncOptions::default();
+        o.apply_strings([
+            "CreateNamespace=true",
+            "Validate=false",
+            "PrunePropagationPolicy=background",
+            "ApplyOutOfSyncOnly=false",
+            "Bogus",
+        ]);
+        assert!(o.create_namespace && !o.validate && !o.apply_out_of_sync_only);
+        assert_eq!(o.prune_propagation, Propagation::Background);
+    }
+}

@@ -1,0 +1,27 @@
+//! # sync
+//!
+//! The Trellis sync engine: make a cluster equal to what git renders, in the right order, and know
+//! when it is healthy. The controller calls it for every application; `trellis deploy` and
+//! `trellis diff` use it directly.
+//!
+//! - [`object`]: desired objects and what their annotations say (tracking ids, waves, hooks, options).
+//! - [`order`]: the plan, phase → wave → kind → name.
+//! - [`cluster`]: the API server connection (discovery, server-side apply, request counting).
+//! - [`cache`]: live state from watches, holding only tracked objects.
+//! - [`diff`]: noise-free comparison, Secret masking, unified diffs.
+//! - [`health`] and [`lua`]: health rules, built-in and custom.
+//! - [`state`]: persisted operation state.
+//! - [`engine`]: diff, sync (apply, hooks, prune, health waits), deletion.
+
+pub mod cache;
+pub mod cluster;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod health;
+pub mod lua;
+pub mod object;
+pub mod order;
+pub mod state;
+
+pub use error::{Error, Result};
