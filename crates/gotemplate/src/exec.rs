@@ -574,7 +574,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 "exceeded maximum template depth ({})",
                 self.shared.opts.max_depth
             ));
-            return Err(Flow::Err(self.fatal(e)));
+            return Err(Flow::Err(e));
         }
         self.check_cancel()?;
         let newdot = match pipe {

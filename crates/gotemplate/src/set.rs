@@ -38,7 +38,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Limits and hooks of one execution. The defaults never bind a sane chart.
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
-    /// Maximum nesting of `template`/`include`/`tpl` calls.
+    /// Maximum nesting of `template`/`include`/`tpl` calls (Go limits `template`
+    /// nesting to 100000, with the same error text).
     pub max_depth: usize,
     /// Maximum bytes of output of any one template execution.
     pub max_output: usize,
@@ -52,7 +53,7 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
-            max_depth: 10_000,
+            max_depth: 100_000,
             max_output: 256 << 20,
             max_range_iterations: 50_000_000,
             cancel: None,
