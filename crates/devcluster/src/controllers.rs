@@ -1,0 +1,1662 @@
+//! What the control plane does besides the API: defaulting and kind validation (the parts of
+//! admission Helm and kubectl rely on), garbage collection through ownerReferences
+//! (Background, Foreground, Orphan), the namespace lifecycle (Terminating → contents deleted
+//! → removed, a `default` ServiceAccount in each namespace), and the workload simulator:
+//! Deployments → ReplicaSets → Pods, StatefulSets, DaemonSets, Jobs, Services/Endpoints,
+//! PVCs, with one simulated Node and Pods that become Ready after a configurable delay.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::api::{self, DeleteOpts, WriteOpts};
+use crate::meta;
+use crate::registry::{ResKey, ResourceInfo};
+use crate::selectors::LabelSelector;
+use crate::store::{EventType, WriteOp};
+
+/// The simulated node's name.
+pub const NODE_NAME: &str = "devcluster-node";
+/// Annotation on a Pod (template) making the simulated container fail.
+pub const FAIL_ANNOTATION: &str = "devcluster.trellis.dev/fail";
+/// Annotation on a Pod (template) giving how long the simulated container runs (`2s`, `500ms`).
+pub const DURATION_ANNOTATION: &str = "devcluster.trellis.dev/duration";
+const MANAGER: &str = "kube-controller-manager";
+
+fn key(group: &str, plural: &str) -> ResKey {
+    ResKey {
+        group: group.into(),
+        plural: plural.into(),
+    }
+}
+
+fn md<'a>(v: &'a Value, f: &str) -> &'a str {
+    v.get("metadata")
+        .and_then(|m| m.get(f))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Wake the controller loop.
+pub fn kick(state: &State) {
+    state.kick.notify_one();
+}
+
+fn ensure_obj(v: &mut Value, path: &[&str]) {
+    let mut cur = v;
+    for p in path {
+        if !cur.get(*p).is_some_and(Value::is_object) {
+            cur[*p] = json!({});
+        }
+        cur = &mut cur[*p];
+    }
+}
+
+fn default_if_missing(v: &mut Value, field: &str, d: Value) {
+    if v.get(field).is_none_or(Value::is_null) {
+        v[field] = d;
+    }
+}
+
+/// Defaulting done on create and update (like the API server's defaulters and allocators).
+pub fn default_object(state: &State, ri: &ResourceInfo, obj: &mut Value, old: Option<&Value>) {
+    if ri.custom {
+        return;
+    }
+    match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Namespace") => {
+            let name = md(obj, "name").to_string();
+            ensure_obj(obj, &["metadata", "labels"]);
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+            ensure_obj(obj, &["spec"]);
+            default_if_missing(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
+            if old.is_none() {
+                obj["status"] = json!({"phase": "Active"});
+            }
+        }
+        ("", "Service") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "type", json!("ClusterIP"));
+            let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
+            if ty != "ExternalName" {
+                default_if_missing(spec, "sessionAffinity", json!("None"));
+                default_if_missing(spec, "internalTrafficPolicy", json!("Cluster"));
+                default_if_missing(spec, "ipFamilies", json!(["IPv4"]));
+                default_if_missing(spec, "ipFamilyPolicy", json!("SingleStack"));
+                let old_ip = old.and_then(|o| o["spec"].get("clusterIP")).cloned();
+                if spec
+                    .get("clusterIP")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    let ip = old_ip.unwrap_or_else(|| json!(state.alloc_ip("10.96")));
+                    spec["clusterIP"] = ip.clone();
+                    spec["clusterIPs"] = json!([ip]);
+                } else if spec.get("clusterIPs").is_none() {
+                    spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
+                }
+            }
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut() {
+                    default_if_missing(p, "protocol", json!("TCP"));
+                    if p.get("targetPort").is_none() {
+                        p["targetPort"] = p.get("port").cloned().unwrap_or(json!(0));
+                    }
+                    if (ty == "NodePort" || ty == "LoadBalancer") && p.get("nodePort").is_none() {
+                        p["nodePort"] = json!(state.alloc_node_port());
+                    }
+                }
+            }
+            if ty == "LoadBalancer" {
+                default_if_missing(spec, "externalTrafficPolicy", json!("Cluster"));
+            }
+        }
+        ("", "Pod") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "restartPolicy", json!("Always"));
+            default_if_missing(spec, "dnsPolicy", json!("ClusterFirst"));
+            default_if_missing(spec, "schedulerName", json!("default-scheduler"));
+            default_if_missing(spec, "terminationGracePeriodSeconds", json!(30));
+            default_if_missing(spec, "serviceAccountName", json!("default"));
+            default_if_missing(spec, "securityContext", json!({}));
+            if old.is_none() && obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+        }
+        ("", "PersistentVolumeClaim") => {
+            ensure_obj(obj, &["spec"]);
+            default_if_missing(&mut obj["spec"], "volumeMode", json!("Filesystem"));
+            if old.is_none() {
+                obj["status"] = json!({"phase": "Pending"});
+            }
+        }
+        ("apps", "Deployment") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "replicas", json!(1));
+            default_if_missing(spec, "revisionHistoryLimit", json!(10));
+            default_if_missing(spec, "progressDeadlineSeconds", json!(600));
+            default_if_missing(spec, "strategy", json!({"type": "RollingUpdate"}));
+            if spec["strategy"]["type"] == json!("RollingUpdate") {
+                ensure_obj(spec, &["strategy", "rollingUpdate"]);
+                default_if_missing(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxUnavailable",
+                    json!("25%"),
+                );
+                default_if_missing(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxSurge",
+                    json!("25%"),
+                );
+            }
+        }
+        ("apps", "ReplicaSet") => {
+            ensure_obj(obj, &["spec"]);
+            default_if_missing(&mut obj["spec"], "replicas", json!(1));
+        }
+        ("apps", "StatefulSet") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "replicas", json!(1));
+            default_if_missing(spec, "podManagementPolicy", json!("OrderedReady"));
+            default_if_missing(spec, "revisionHistoryLimit", json!(10));
+            default_if_missing(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            default_if_missing(
+                spec,
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
+        }
+        ("apps", "DaemonSet") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "revisionHistoryLimit", json!(10));
+            default_if_missing(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
+        }
+        ("batch", "Job") => {
+            ensure_obj(obj, &["spec"]);
+            let uid = md(obj, "uid").to_string();
+            let name = md(obj, "name").to_string();
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "completions", json!(1));
+            default_if_missing(spec, "parallelism", json!(1));
+            default_if_missing(spec, "backoffLimit", json!(6));
+            default_if_missing(spec, "completionMode", json!("NonIndexed"));
+            default_if_missing(spec, "suspend", json!(false));
+            if old.is_none()
+                && spec.get("manualSelector") != Some(&json!(true))
+                && spec.get("selector").is_none()
+            {
+                spec["selector"] =
+                    json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+                ensure_obj(spec, &["template", "metadata", "labels"]);
+                let labels = &mut spec["template"]["metadata"]["labels"];
+                labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+                labels["batch.kubernetes.io/job-name"] = json!(name);
+                labels["controller-uid"] = json!(uid);
+                labels["job-name"] = json!(name);
+            }
+        }
+        ("batch", "CronJob") => {
+            ensure_obj(obj, &["spec"]);
+            let spec = &mut obj["spec"];
+            default_if_missing(spec, "concurrencyPolicy", json!("Allow"));
+            default_if_missing(spec, "suspend", json!(false));
+            default_if_missing(spec, "successfulJobsHistoryLimit", json!(3));
+            default_if_missing(spec, "failedJobsHistoryLimit", json!(1));
+        }
+        _ => {}
+    }
+}
+
+/// Kind-specific validation (the checks charts most often trip), as (field, message).
+pub fn validate_kind(ri: &ResourceInfo, obj: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if ri.custom {
+        return out;
+    }
+    let containers_check =
+        |spec: Option<&Value>, prefix: &str, out: &mut Vec<(String, String)>| match spec
+            .and_then(|s| s.get("containers"))
+            .and_then(Value::as_array)
+        {
+            None => out.push((format!("{prefix}.containers"), "Required value".into())),
+            Some(cs) if cs.is_empty() => {
+                out.push((format!("{prefix}.containers"), "Required value".into()))
+            }
+            Some(cs) => {
+                for (i, c) in cs.iter().enumerate() {
+                    if c.get("name")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
+                        out.push((
+                            format!("{prefix}.containers[{i}].name"),
+                            "Required value".into(),
+                        ));
+                    }
+                    if c.get("image")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
+                        out.push((
+                            format!("{prefix}.containers[{i}].image"),
+                            "Required value".into(),
+                        ));
+                    }
+                }
+            }
+        };
+    match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Pod") => containers_check(obj.get("spec"), "spec", &mut out),
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
+            let spec = &obj["spec"];
+            containers_check(spec["template"].get("spec"), "spec.template.spec", &mut out);
+            match spec.get("selector") {
+                None => out.push(("spec.selector".into(), "Required value".into())),
+                Some(sel) => {
+                    let s = LabelSelector::from_object(sel);
+                    let labels = spec["template"]["metadata"]
+                        .get("labels")
+                        .and_then(Value::as_object);
+                    if s.is_empty() {
+                        out.push((
+                            "spec.selector".into(),
+                            "Invalid value: empty selector is invalid for deployment".into(),
+                        ));
+                    } else if !s.matches_labels(labels) {
+                        out.push((
+                            "spec.template.metadata.labels".into(),
+                            "Invalid value: `selector` does not match template `labels`".into(),
+                        ));
+                    }
+                }
+            }
+            if spec
+                .get("replicas")
+                .and_then(Value::as_i64)
+                .is_some_and(|r| r < 0)
+            {
+                out.push((
+                    "spec.replicas".into(),
+                    "Invalid value: must be greater than or equal to 0".into(),
+                ));
+            }
+        }
+        ("batch", "Job") => containers_check(
+            obj["spec"]["template"].get("spec"),
+            "spec.template.spec",
+            &mut out,
+        ),
+        ("", "ConfigMap") => {
+            for field in ["data", "binaryData"] {
+                if let Some(d) = obj.get(field) {
+                    match d.as_object() {
+                        Some(m) => {
+                            for (k, v) in m {
+                                if !v.is_string() {
+                                    out.push((
+                                        format!("{field}.{k}"),
+                                        "Invalid value: must be a string".into(),
+                                    ));
+                                }
+                            }
+                        }
+                        None if d.is_null() => {}
+                        None => out.push((
+                            field.to_string(),
+                            "Invalid value: must be a map of strings".into(),
+                        )),
+                    }
+                }
+            }
+        }
+        ("", "Service") => {
+            let spec = &obj["spec"];
+            let ty = spec["type"].as_str().unwrap_or("ClusterIP");
+            let headless = spec["clusterIP"].as_str() == Some("None");
+            let ports = spec.get("ports").and_then(Value::as_array);
+            if ty != "ExternalName" && !headless && ports.is_none_or(|p| p.is_empty()) {
+                out.push(("spec.ports".into(), "Required value".into()));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Remove the ownerReference to `uid` from every dependent (Orphan propagation).
+pub fn orphan_dependents(state: &State, uid: &str) {
+    for (k, ns, name) in state.store.dependents(uid) {
+        let _ = state.store.write(&k, &ns, &name, false, |cur| {
+            let Some(cur) = cur else {
+                return Ok(WriteOp::Keep);
+            };
+            let mut v = (**cur).clone();
+            if let Some(refs) = v["metadata"]
+                .get_mut("ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+                if refs.is_empty() {
+                    if let Some(m) = v["metadata"].as_object_mut() {
+                        m.remove("ownerReferences");
+                    }
+                }
+            }
+            Ok(WriteOp::Put(v))
+        });
+    }
+}
+
+/// Called after an object is really gone: cascade to dependents whose owners are all gone,
+/// unregister CRDs and delete their objects.
+pub fn on_deleted(state: &State, ri: &ResourceInfo, obj: &Value) {
+    let uid = md(obj, "uid").to_string();
+    if ri.kind == "CustomResourceDefinition" && ri.group == "apiextensions.k8s.io" {
+        if let Ok(infos) = crate::registry::crd_resources(obj) {
+            if let Some(first) = infos.first() {
+                let (_, items, _) = state.store.list(&first.key(), None, None, 0, &|_| true);
+                for item in items {
+                    let _ = api::delete(
+                        state,
+                        first,
+                        md(&item, "namespace"),
+                        md(&item, "name"),
+                        &DeleteOpts::default(),
+                    );
+                }
+            }
+        }
+        api::crd_deleted(state, obj);
+    }
+    gc_dependents(state, &uid);
+    kick(state);
+}
+
+fn gc_dependents(state: &State, uid: &str) {
+    for (k, ns, name) in state.store.dependents(uid) {
+        let Some(dep) = state.store.get(&k, &ns, &name) else {
+            continue;
+        };
+        let alive = dep["metadata"]["ownerReferences"]
+            .as_array()
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                    .any(|u| u != uid && state.store.uid_exists(u))
+            })
+            .unwrap_or(false);
+        if alive {
+            // Drop only the dangling reference.
+            let _ = state.store.write(&k, &ns, &name, false, |cur| {
+                let Some(cur) = cur else {
+                    return Ok(WriteOp::Keep);
+                };
+                let mut v = (**cur).clone();
+                if let Some(refs) = v["metadata"]
+                    .get_mut("ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+                }
+                Ok(WriteOp::Put(v))
+            });
+            continue;
+        }
+        if let Some(ri) = find_by_key(state, &k) {
+            let _ = api::delete(state, &ri, &ns, &name, &DeleteOpts::default());
+        }
+    }
+}
+
+fn find_by_key(state: &State, k: &ResKey) -> Option<ResourceInfo> {
+    state
+        .registry
+        .all()
+        .iter()
+        .find(|r| r.group == k.group && r.plural == k.plural)
+        .cloned()
+}
+
+/// The controller loop: reacts to store events (debounced) and to due timers.
+pub async fn run(state: Arc<State>) {
+    let mut rx = state.store.subscribe();
+    let mut due: Option<Instant> = Some(Instant::now());
+    loop {
+        let sleep = match due {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(3600),
+        };
+        let mut dirty = false;
+        tokio::select! {
+            ev = rx.recv() => {
+                match ev {
+                    Ok(ev) => dirty |= relevant(&ev.key, ev.etype),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty = true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+            _ = state.kick.notified() => dirty = true,
+            _ = tokio::time::sleep(sleep) => dirty = true,
+        }
+        if state.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if !dirty {
+            continue;
+        }
+        // Debounce: let a burst of writes land, then drain what queued up.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        loop {
+            match rx.try_recv() {
+                Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        let st = state.clone();
+        let next = tokio::task::spawn_blocking(move || reconcile(&st))
+            .await
+            .ok()
+            .flatten();
+        due = next;
+    }
+}
+
+fn relevant(k: &ResKey, _t: EventType) -> bool {
+    matches!(
+        (k.group.as_str(), k.plural.as_str()),
+        (
+            "",
+            "namespaces" | "pods" | "services" | "persistentvolumeclaims"
+        ) | (
+            "apps",
+            "deployments" | "replicasets" | "statefulsets" | "daemonsets"
+        ) | ("batch", "jobs")
+    )
+}
+
+/// One reconcile pass of every controller; returns when the next timed pass is due.
+pub fn reconcile(state: &State) -> Option<Instant> {
+    let mut next: Option<Instant> = None;
+    let mut due = |t: Instant| {
+        next = Some(next.map_or(t, |n| n.min(t)));
+    };
+    foreground(state);
+    namespaces(state);
+    deployments(state);
+    replicasets(state);
+    statefulsets(state);
+    daemonsets(state);
+    jobs(state);
+    pods(state, &mut due);
+    services(state);
+    pvcs(state);
+    next
+}
+
+fn all(state: &State, group: &str, plural: &str) -> Vec<Arc<Value>> {
+    state
+        .store
+        .list(&key(group, plural), None, None, 0, &|_| true)
+        .1
+}
+
+fn ri(state: &State, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+    state.registry.find(group, version, plural)
+}
+
+fn controller_opts() -> WriteOpts {
+    WriteOpts {
+        field_manager: MANAGER.into(),
+        validation: api::FieldValidation::Ignore,
+        ..Default::default()
+    }
+}
+
+/// Write a new status (or other change) if it differs.
+fn put_if_changed(
+    state: &State,
+    group: &str,
+    plural: &str,
+    ns: &str,
+    name: &str,
+    f: impl FnOnce(&mut Value),
+) {
+    let _ = state
+        .store
+        .write(&key(group, plural), ns, name, false, |cur| {
+            let Some(cur) = cur else {
+                return Ok(WriteOp::Keep);
+            };
+            let mut v = (**cur).clone();
+            f(&mut v);
+            if v == **cur {
+                Ok(WriteOp::Keep)
+            } else {
+                Ok(WriteOp::Put(v))
+            }
+        });
+}
+
+fn foreground(state: &State) {
+    let pending: Vec<(ResKey, String, String)> = state
+        .foreground
+        .lock()
+        .expect("lock")
+        .iter()
+        .cloned()
+        .collect();
+    for (k, ns, name) in pending {
+        let Some(obj) = state.store.get(&k, &ns, &name) else {
+            state
+                .foreground
+                .lock()
+                .expect("lock")
+                .remove(&(k, ns, name));
+            continue;
+        };
+        let uid = md(&obj, "uid").to_string();
+        let deps = state.store.dependents(&uid);
+        if deps.is_empty() {
+            let res = state.store.write(&k, &ns, &name, false, |cur| {
+                let Some(cur) = cur else {
+                    return Ok(WriteOp::Keep);
+                };
+                let mut v = (**cur).clone();
+                if let Some(f) = v["metadata"]
+                    .get_mut("finalizers")
+                    .and_then(Value::as_array_mut)
+                {
+                    f.retain(|x| x != "foregroundDeletion");
+                    if f.is_empty() {
+                        return Ok(WriteOp::Delete);
+                    }
+                }
+                Ok(WriteOp::Put(v))
+            });
+            if let (Ok(r), Some(rinfo)) = (res, find_by_key(state, &k)) {
+                if r.etype == Some(EventType::Deleted) {
+                    on_deleted(state, &rinfo, &r.object);
+                }
+            }
+            state
+                .foreground
+                .lock()
+                .expect("lock")
+                .remove(&(k, ns, name));
+        } else {
+            for (dk, dns, dname) in deps {
+                if let Some(rinfo) = find_by_key(state, &dk) {
+                    let opts = DeleteOpts {
+                        propagation: Some("Foreground".into()),
+                        ..Default::default()
+                    };
+                    let _ = api::delete(state, &rinfo, &dns, &dname, &opts);
+                }
+            }
+        }
+    }
+}
+
+fn namespaces(state: &State) {
+    for ns in all(state, "", "namespaces") {
+        let name = md(&ns, "name").to_string();
+        let terminating = ns["metadata"].get("deletionTimestamp").is_some();
+        if !terminating {
+            if state
+                .store
+                .get(&key("", "serviceaccounts"), &name, "default")
+                .is_none()
+            {
+                if let Some(sa) = ri(state, "", "v1", "serviceaccounts") {
+                    let _ = api::create(
+                        state,
+                        &sa,
+                        &name,
+                        json!({"metadata": {"name": "default"}}),
+                        &controller_opts(),
+                    );
+                }
+            }
+            continue;
+        }
+        let mut remaining = 0;
+        for rinfo in state.registry.all().iter().filter(|r| r.namespaced) {
+            let k = rinfo.key();
+            let (_, items, _) = state.store.list(&k, Some(&name), None, 0, &|_| true);
+            remaining += items.len();
+            for item in items {
+                if item["metadata"].get("deletionTimestamp").is_none() {
+                    let _ = api::delete(
+                        state,
+                        rinfo,
+                        &name,
+                        md(&item, "name"),
+                        &DeleteOpts::default(),
+                    );
+                }
+            }
+        }
+        let left: usize = state
+            .store
+            .keys()
+            .iter()
+            .map(|k| state.store.count(k, Some(&name)))
+            .sum();
+        if left == 0 || remaining == 0 {
+            let left_now: usize = state
+                .store
+                .keys()
+                .iter()
+                .map(|k| state.store.count(k, Some(&name)))
+                .sum();
+            if left_now == 0 {
+                let _ = state
+                    .store
+                    .write(&key("", "namespaces"), "", &name, false, |cur| {
+                        if cur.is_none() {
+                            return Ok(WriteOp::Keep);
+                        }
+                        Ok(WriteOp::Delete)
+                    });
+            }
+        } else {
+            put_if_changed(state, "", "namespaces", "", &name, |v| {
+                v["status"]["conditions"] = json!([{
+                    "type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+                    "message": format!("Some resources are remaining: {left} objects"),
+                    "lastTransitionTime": md(v, "deletionTimestamp"),
+                }]);
+            });
+        }
+    }
+}
+
+/// A short stable hash of a pod template (like pod-template-hash).
+pub fn template_hash(template: &Value) -> String {
+    let bytes = serde_json::to_vec(template).unwrap_or_default();
+    let mut h: u32 = 0x811c9dc5;
+    for b in bytes {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x01000193);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut out = String::new();
+    let mut x = h;
+    for _ in 0..10 {
+        out.push(ALPHABET[(x % ALPHABET.len() as u32) as usize] as char);
+        x /= ALPHABET.len() as u32;
+        if x == 0 {
+            break;
+        }
+    }
+    out
+}
+
+fn owned_by<'a>(items: &'a [Arc<Value>], uid: &str) -> Vec<&'a Arc<Value>> {
+    items
+        .iter()
+        .filter(|o| {
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r["uid"].as_str() == Some(uid) && r["controller"] == json!(true))
+                })
+        })
+        .collect()
+}
+
+fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+    json!([{
+        "apiVersion": api_version, "kind": kind, "name": md(owner, "name"), "uid": md(owner, "uid"),
+        "controller": true, "blockOwnerDeletion": true
+    }])
+}
+
+fn percent_or_int(v: Option<&Value>, total: i64, round_up: bool) -> i64 {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) if s.ends_with('%') => {
+            let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
+            if round_up {
+                (p * total + 99) / 100
+            } else {
+                p * total / 100
+            }
+        }
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn deleting(o: &Value) -> bool {
+    o["metadata"].get("deletionTimestamp").is_some()
+}
+
+fn deployments(state: &State) {
+    let Some(rs_ri) = ri(state, "apps", "v1", "replicasets") else {
+        return;
+    };
+    let all_rs = all(state, "apps", "replicasets");
+    for d in all(state, "apps", "deployments") {
+        if deleting(&d) {
+            continue;
+        }
+        let ns = md(&d, "namespace").to_string();
+        let name = md(&d, "name").to_string();
+        let uid = md(&d, "uid").to_string();
+        let spec = &d["spec"];
+        let desired = spec["replicas"].as_i64().unwrap_or(1);
+        let template = spec["template"].clone();
+        let hash = template_hash(&template);
+        let owned: Vec<Arc<Value>> = owned_by(&all_rs, &uid).into_iter().cloned().collect();
+        let new_rs_name = format!("{name}-{hash}");
+        let max_revision = owned
+            .iter()
+            .filter_map(|r| {
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()?
+                    .parse::<i64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        let new_rs = owned.iter().find(|r| md(r, "name") == new_rs_name).cloned();
+        let recreate = spec["strategy"]["type"] == json!("Recreate");
+        let old_active: i64 = owned
+            .iter()
+            .filter(|r| md(r, "name") != new_rs_name)
+            .map(|r| {
+                r["status"]["replicas"]
+                    .as_i64()
+                    .unwrap_or(0)
+                    .max(r["spec"]["replicas"].as_i64().unwrap_or(0))
+            })
+            .sum();
+        let max_unavailable = if spec["strategy"]["type"] == json!("RollingUpdate") {
+            percent_or_int(
+                spec["strategy"]["rollingUpdate"].get("maxUnavailable"),
+                desired,
+                false,
+            )
+        } else {
+            0
+        };
+        let paused = spec["paused"] == json!(true);
+        match &new_rs {
+            None if !paused => {
+                let mut tmpl = template.clone();
+                ensure_obj(&mut tmpl, &["metadata", "labels"]);
+                tmpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                let mut selector = spec["selector"].clone();
+                ensure_obj(&mut selector, &["matchLabels"]);
+                selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                let mut labels = tmpl["metadata"]["labels"].clone();
+                if !labels.is_object() {
+                    labels = json!({});
+                }
+                let replicas = if recreate && old_active > 0 {
+                    0
+                } else {
+                    desired
+                };
+                let rs = json!({
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": new_rs_name, "namespace": ns, "labels": labels,
+                        "annotations": {
+                            "deployment.kubernetes.io/revision": (max_revision + 1).to_string(),
+                            "deployment.kubernetes.io/desired-replicas": desired.to_string(),
+                            "deployment.kubernetes.io/max-replicas": desired.to_string(),
+                        },
+                        "ownerReferences": owner_ref(&d, "apps/v1", "Deployment"),
+                    },
+                    "spec": {"replicas": replicas, "minReadySeconds": spec.get("minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tmpl},
+                });
+                let _ = api::create(state, &rs_ri, &ns, rs, &controller_opts());
+            }
+            Some(rs) if !paused => {
+                let new_ready = rs["status"]["readyReplicas"].as_i64().unwrap_or(0);
+                let want = if recreate && old_active > 0 {
+                    0
+                } else {
+                    desired
+                };
+                let is_latest = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    == Some(max_revision);
+                let rs_name = md(rs, "name").to_string();
+                put_if_changed(state, "apps", "replicasets", &ns, &rs_name, |v| {
+                    v["spec"]["replicas"] = json!(want);
+                    v["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                        json!(desired.to_string());
+                    v["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] =
+                        json!(desired.to_string());
+                    if !is_latest {
+                        v["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                            json!((max_revision + 1).to_string());
+                    }
+                });
+                // Old ReplicaSets scale down once the new one is ready (or at once for Recreate).
+                for old in owned.iter().filter(|r| md(r, "name") != new_rs_name) {
+                    if recreate || new_ready >= desired {
+                        put_if_changed(state, "apps", "replicasets", &ns, md(old, "name"), |v| {
+                            v["spec"]["replicas"] = json!(0);
+                        });
+                    }
+                }
+                // Keep revisionHistoryLimit old ReplicaSets at zero replicas.
+                let limit = spec["revisionHistoryLimit"].as_i64().unwrap_or(10).max(0) as usize;
+                let mut zeroed: Vec<&Arc<Value>> = owned
+                    .iter()
+                    .filter(|r| {
+                        md(r, "name") != new_rs_name
+                            && r["spec"]["replicas"] == json!(0)
+                            && r["status"]["replicas"].as_i64().unwrap_or(0) == 0
+                    })
+                    .collect();
+                if zeroed.len() > limit {
+                    zeroed.sort_by_key(|r| {
+                        r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                            .as_str()
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .unwrap_or(0)
+                    });
+                    for r in &zeroed[..zeroed.len() - limit] {
+                        let _ =
+                            api::delete(state, &rs_ri, &ns, md(r, "name"), &DeleteOpts::default());
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Status from the ReplicaSets as they are now.
+        let owned_now: Vec<Arc<Value>> = {
+            let rs_now = state
+                .store
+                .list(&key("apps", "replicasets"), Some(&ns), None, 0, &|_| true)
+                .1;
+            owned_by(&rs_now, &uid).into_iter().cloned().collect()
+        };
+        let sum = |f: &str| -> i64 {
+            owned_now
+                .iter()
+                .map(|r| r["status"][f].as_i64().unwrap_or(0))
+                .sum()
+        };
+        let replicas = sum("replicas");
+        let ready = sum("readyReplicas");
+        let available = sum("availableReplicas");
+        let new_now = owned_now.iter().find(|r| md(r, "name") == new_rs_name);
+        let updated = new_now
+            .map(|r| r["status"]["replicas"].as_i64().unwrap_or(0))
+            .unwrap_or(0);
+        let generation = d["metadata"]["generation"].clone();
+        let complete = updated == desired && replicas == desired && available >= desired;
+        let now = meta::now();
+        put_if_changed(state, "apps", "deployments", &ns, &name, |v| {
+            let old_conds = v["status"]["conditions"].clone();
+            let cond = |t: &str, status: bool, reason: &str, message: String| -> Value {
+                let prev = old_conds
+                    .as_array()
+                    .and_then(|a| a.iter().find(|c| c["type"] == json!(t)).cloned());
+                let st = if status { "True" } else { "False" };
+                let (ltt, lut) = match &prev {
+                    Some(p) if p["status"] == json!(st) && p["reason"] == json!(reason) => {
+                        (p["lastTransitionTime"].clone(), p["lastUpdateTime"].clone())
+                    }
+                    Some(p) if p["status"] == json!(st) => {
+                        (p["lastTransitionTime"].clone(), json!(now))
+                    }
+                    _ => (json!(now), json!(now)),
+                };
+                json!({"type": t, "status": st, "lastUpdateTime": lut, "lastTransitionTime": ltt, "reason": reason, "message": message})
+            };
+            let avail_ok = available >= desired - max_unavailable;
+            let available_c = cond(
+                "Available",
+                avail_ok,
+                if avail_ok {
+                    "MinimumReplicasAvailable"
+                } else {
+                    "MinimumReplicasUnavailable"
+                },
+                if avail_ok {
+                    "Deployment has minimum availability.".into()
+                } else {
+                    "Deployment does not have minimum availability.".into()
+                },
+            );
+            let progressing_c = if complete {
+                cond(
+                    "Progressing",
+                    true,
+                    "NewReplicaSetAvailable",
+                    format!("ReplicaSet \"{new_rs_name}\" has successfully progressed."),
+                )
+            } else {
+                cond(
+                    "Progressing",
+                    true,
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{new_rs_name}\" is progressing."),
+                )
+            };
+            let mut status = json!({
+                "observedGeneration": generation,
+                "replicas": replicas,
+                "updatedReplicas": updated,
+                "readyReplicas": ready,
+                "availableReplicas": available,
+                "conditions": [available_c, progressing_c],
+            });
+            if replicas - available > 0 {
+                status["unavailableReplicas"] = json!(replicas - available);
+            }
+            for f in [
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+            ] {
+                if status[f] == json!(0) {
+                    if let Some(m) = status.as_object_mut() {
+                        m.remove(f);
+                    }
+                }
+            }
+            v["status"] = status;
+        });
+    }
+}
+
+fn pod_ready(p: &Value) -> bool {
+    p["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == json!("Ready") && c["status"] == json!("True"))
+    })
+}
+
+fn new_pod(
+    state: &State,
+    owner: &Value,
+    owner_av: &str,
+    owner_kind: &str,
+    template: &Value,
+    name: String,
+    extra_labels: Value,
+) -> Value {
+    let mut labels = template["metadata"]["labels"].clone();
+    if !labels.is_object() {
+        labels = json!({});
+    }
+    if let Some(m) = extra_labels.as_object() {
+        for (k, v) in m {
+            labels[k] = v.clone();
+        }
+    }
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": md(owner, "namespace"), "labels": labels,
+            "ownerReferences": owner_ref(owner, owner_av, owner_kind),
+        },
+        "spec": template["spec"].clone(),
+    });
+    if let Some(a) = template["metadata"].get("annotations") {
+        pod["metadata"]["annotations"] = a.clone();
+    }
+    pod["spec"]["nodeName"] = json!(NODE_NAME);
+    let _ = state;
+    pod
+}
+
+fn replicasets(state: &State) {
+    let Some(pod_ri) = ri(state, "", "v1", "pods") else {
+        return;
+    };
+    let all_pods = all(state, "", "pods");
+    for rs in all(state, "apps", "replicasets") {
+        let ns = md(&rs, "namespace").to_string();
+        let name = md(&rs, "name").to_string();
+        let uid = md(&rs, "uid").to_string();
+        let desired = rs["spec"]["replicas"].as_i64().unwrap_or(1);
+        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid)
+            .into_iter()
+            .filter(|p| !deleting(p))
+            .collect();
+        if !deleting(&rs) {
+            let have = pods.len() as i64;
+            if have < desired {
+                for _ in have..desired {
+                    let pname = format!("{name}-{}", meta::random_suffix(5));
+                    let pod = new_pod(
+                        state,
+                        &rs,
+                        "apps/v1",
+                        "ReplicaSet",
+                        &rs["spec"]["template"],
+                        pname,
+                        json!({}),
+                    );
+                    let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+                }
+            } else if have > desired {
+                let mut sorted = pods.clone();
+                // Delete not-ready first, then newest.
+                sorted.sort_by_key(|p| {
+                    (
+                        pod_ready(p),
+                        std::cmp::Reverse(md(p, "creationTimestamp").to_string()),
+                    )
+                });
+                for p in sorted.iter().take((have - desired) as usize) {
+                    let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
+                }
+            }
+        }
+        let pods_now: Vec<Arc<Value>> = {
+            let list = state
+                .store
+                .list(&key("", "pods"), Some(&ns), None, 0, &|_| true)
+                .1;
+            owned_by(&list, &uid)
+                .into_iter()
+                .filter(|p| !deleting(p))
+                .cloned()
+                .collect()
+        };
+        let replicas = pods_now.len() as i64;
+        let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
+        let generation = rs["metadata"]["generation"].clone();
+        let labels = rs["spec"]["template"]["metadata"]["labels"].clone();
+        put_if_changed(state, "apps", "replicasets", &ns, &name, |v| {
+            let mut status = json!({
+                "observedGeneration": generation,
+                "replicas": replicas,
+                "fullyLabeledReplicas": replicas,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+            });
+            for f in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
+                if status[f] == json!(0) {
+                    if let Some(m) = status.as_object_mut() {
+                        m.remove(f);
+                    }
+                }
+            }
+            v["status"] = status;
+            // Serve the selector for the scale subresource.
+            let _ = &labels;
+        });
+    }
+}
+
+fn statefulsets(state: &State) {
+    let Some(pod_ri) = ri(state, "", "v1", "pods") else {
+        return;
+    };
+    let pvc_ri = ri(state, "", "v1", "persistentvolumeclaims");
+    let all_pods = all(state, "", "pods");
+    for sts in all(state, "apps", "statefulsets") {
+        if deleting(&sts) {
+            continue;
+        }
+        let ns = md(&sts, "namespace").to_string();
+        let name = md(&sts, "name").to_string();
+        let uid = md(&sts, "uid").to_string();
+        let desired = sts["spec"]["replicas"].as_i64().unwrap_or(1);
+        let revision = format!("{name}-{}", template_hash(&sts["spec"]["template"]));
+        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid).into_iter().collect();
+        for i in 0..desired {
+            let pname = format!("{name}-{i}");
+            match pods.iter().find(|p| md(p, "name") == pname) {
+                Some(p) => {
+                    let rev = p["metadata"]["labels"]["controller-revision-hash"]
+                        .as_str()
+                        .unwrap_or_default();
+                    if rev != revision && !deleting(p) {
+                        let _ = api::delete(state, &pod_ri, &ns, &pname, &DeleteOpts::default());
+                    }
+                }
+                None => {
+                    if let (Some(pvc_ri), Some(tmpls)) =
+                        (&pvc_ri, sts["spec"]["volumeClaimTemplates"].as_array())
+                    {
+                        for t in tmpls {
+                            let cname = format!("{}-{pname}", md(t, "name"));
+                            if state
+                                .store
+                                .get(&key("", "persistentvolumeclaims"), &ns, &cname)
+                                .is_none()
+                            {
+                                let mut labels = sts["spec"]["selector"]["matchLabels"].clone();
+                                if !labels.is_object() {
+                                    labels = json!({});
+                                }
+                                let pvc = json!({"metadata": {"name": cname, "namespace": ns, "labels": labels}, "spec": t["spec"].clone()});
+                                let _ = api::create(state, pvc_ri, &ns, pvc, &controller_opts());
+                            }
+                        }
+                    }
+                    let extra = json!({"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pname, "apps.kubernetes.io/pod-index": i.to_string()});
+                    let mut pod = new_pod(
+                        state,
+                        &sts,
+                        "apps/v1",
+                        "StatefulSet",
+                        &sts["spec"]["template"],
+                        pname.clone(),
+                        extra,
+                    );
+                    pod["spec"]["hostname"] = json!(pname);
+                    if let Some(svc) = sts["spec"]["serviceName"].as_str() {
+                        pod["spec"]["subdomain"] = json!(svc);
+                    }
+                    if let Some(tmpls) = sts["spec"]["volumeClaimTemplates"].as_array() {
+                        let vols = pod["spec"]["volumes"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        let mut vols = vols;
+                        for t in tmpls {
+                            vols.push(json!({"name": md(t, "name"), "persistentVolumeClaim": {"claimName": format!("{}-{pname}", md(t, "name"))}}));
+                        }
+                        pod["spec"]["volumes"] = json!(vols);
+                    }
+                    let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+                }
+            }
+        }
+        for p in &pods {
+            let idx = md(p, "name")
+                .rsplit('-')
+                .next()
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(i64::MAX);
+            if idx >= desired && !deleting(p) {
+                let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
+            }
+        }
+        let pods_now: Vec<Arc<Value>> = {
+            let list = state
+                .store
+                .list(&key("", "pods"), Some(&ns), None, 0, &|_| true)
+                .1;
+            owned_by(&list, &uid)
+                .into_iter()
+                .filter(|p| !deleting(p))
+                .cloned()
+                .collect()
+        };
+        let replicas = pods_now.len() as i64;
+        let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
+        let updated = pods_now
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == json!(revision))
+            .count() as i64;
+        let generation = sts["metadata"]["generation"].clone();
+        put_if_changed(state, "apps", "statefulsets", &ns, &name, |v| {
+            let current_rev = if updated == replicas && replicas == desired {
+                revision.clone()
+            } else {
+                v["status"]["currentRevision"]
+                    .as_str()
+                    .unwrap_or(&revision)
+                    .to_string()
+            };
+            v["status"] = json!({
+                "observedGeneration": generation,
+                "replicas": replicas,
+                "readyReplicas": ready,
+                "currentReplicas": if current_rev == revision { updated } else { replicas - updated },
+                "updatedReplicas": updated,
+                "availableReplicas": ready,
+                "currentRevision": current_rev,
+                "updateRevision": revision,
+                "collisionCount": 0,
+            });
+        });
+    }
+}
+
+fn daemonsets(state: &State) {
+    let Some(pod_ri) = ri(state, "", "v1", "pods") else {
+        return;
+    };
+    let all_pods = all(state, "", "pods");
+    for ds in all(state, "apps", "daemonsets") {
+        if deleting(&ds) {
+            continue;
+        }
+        let ns = md(&ds, "namespace").to_string();
+        let name = md(&ds, "name").to_string();
+        let uid = md(&ds, "uid").to_string();
+        let hash = template_hash(&ds["spec"]["template"]);
+        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid)
+            .into_iter()
+            .filter(|p| !deleting(p))
+            .collect();
+        let current: Vec<&&Arc<Value>> = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == json!(hash))
+            .collect();
+        for p in pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != json!(hash))
+        {
+            let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
+        }
+        if current.is_empty() {
+            let pname = format!("{name}-{}", meta::random_suffix(5));
+            let pod = new_pod(
+                state,
+                &ds,
+                "apps/v1",
+                "DaemonSet",
+                &ds["spec"]["template"],
+                pname,
+                json!({"controller-revision-hash": hash, "pod-template-generation": ds["metadata"]["generation"].as_i64().unwrap_or(1).to_string()}),
+            );
+            let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+        }
+        let ready = current.iter().filter(|p| pod_ready(p)).count() as i64;
+        let generation = ds["metadata"]["generation"].clone();
+        put_if_changed(state, "apps", "daemonsets", &ns, &name, |v| {
+            v["status"] = json!({
+                "observedGeneration": generation,
+                "desiredNumberScheduled": 1,
+                "currentNumberScheduled": 1,
+                "numberMisscheduled": 0,
+                "numberReady": ready,
+                "numberAvailable": ready,
+                "updatedNumberScheduled": current.len().min(1),
+            });
+            if ready == 0 {
+                v["status"]["numberUnavailable"] = json!(1);
+            }
+        });
+    }
+}
+
+fn jobs(state: &State) {
+    let Some(pod_ri) = ri(state, "", "v1", "pods") else {
+        return;
+    };
+    let all_pods = all(state, "", "pods");
+    for job in all(state, "batch", "jobs") {
+        if deleting(&job) {
+            continue;
+        }
+        let ns = md(&job, "namespace").to_string();
+        let name = md(&job, "name").to_string();
+        let uid = md(&job, "uid").to_string();
+        let finished = job["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                (c["type"] == json!("Complete") || c["type"] == json!("Failed"))
+                    && c["status"] == json!("True")
+            })
+        });
+        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid).into_iter().collect();
+        let phase = |p: &Value| {
+            p["status"]["phase"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
+        let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
+        let active = pods
+            .iter()
+            .filter(|p| !matches!(phase(p).as_str(), "Succeeded" | "Failed") && !deleting(p))
+            .count() as i64;
+        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+        let backoff = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+        let suspended = job["spec"]["suspend"] == json!(true);
+        let now = meta::now();
+        let complete = succeeded >= completions;
+        let fail = failed > backoff;
+        if !finished && !complete && !fail && !suspended && active == 0 {
+            let pname = format!("{name}-{}", meta::random_suffix(5));
+            let mut pod = new_pod(
+                state,
+                &job,
+                "batch/v1",
+                "Job",
+                &job["spec"]["template"],
+                pname,
+                json!({}),
+            );
+            if pod["spec"]["restartPolicy"].is_null() {
+                pod["spec"]["restartPolicy"] = json!("Never");
+            }
+            let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+        }
+        let generation = job["metadata"]["generation"].clone();
+        let _ = generation;
+        put_if_changed(state, "batch", "jobs", &ns, &name, |v| {
+            let st = &mut v["status"];
+            if !st.is_object() {
+                *st = json!({});
+            }
+            if st.get("startTime").is_none() && !suspended {
+                st["startTime"] = json!(now);
+            }
+            st["active"] = json!(active);
+            st["ready"] = json!(ready);
+            st["terminating"] = json!(0);
+            st["uncountedTerminatedPods"] = json!({});
+            if succeeded > 0 {
+                st["succeeded"] = json!(succeeded)
+            }
+            if failed > 0 {
+                st["failed"] = json!(failed)
+            }
+            if active == 0 {
+                if let Some(m) = st.as_object_mut() {
+                    m.remove("active");
+                }
+            }
+            let has = st["conditions"].as_array().is_some_and(|cs| !cs.is_empty());
+            if !has && complete {
+                st["conditions"] = json!([
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"},
+                    {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}
+                ]);
+                st["completionTime"] = json!(now);
+            } else if !has && fail {
+                st["conditions"] = json!([
+                    {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"},
+                    {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
+                ]);
+            }
+        });
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    if let Some(x) = s.strip_suffix('s') {
+        return x.parse::<f64>().ok().map(Duration::from_secs_f64);
+    }
+    if let Some(x) = s.strip_suffix('m') {
+        return x
+            .parse::<f64>()
+            .ok()
+            .map(|m| Duration::from_secs_f64(m * 60.0));
+    }
+    s.parse::<f64>().ok().map(Duration::from_secs_f64)
+}
+
+fn pods(state: &State, due: &mut dyn FnMut(Instant)) {
+    let delay = state.config.pod_ready_delay;
+    for p in all(state, "", "pods") {
+        if deleting(&p) {
+            continue;
+        }
+        let ns = md(&p, "namespace").to_string();
+        let name = md(&p, "name").to_string();
+        let phase = p["status"]["phase"]
+            .as_str()
+            .unwrap_or("Pending")
+            .to_string();
+        if matches!(phase.as_str(), "Succeeded" | "Failed") {
+            continue;
+        }
+        let job_owned = p["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|o| o["kind"] == json!("Job")))
+            || p["spec"]["restartPolicy"]
+                .as_str()
+                .is_some_and(|r| r != "Always")
+                && p["metadata"]["labels"].get("job-name").is_some();
+        let fail = p["metadata"]["annotations"][FAIL_ANNOTATION].as_str() == Some("true");
+        let run_for = p["metadata"]["annotations"][DURATION_ANNOTATION]
+            .as_str()
+            .and_then(parse_duration)
+            .unwrap_or(delay);
+        let created = md(&p, "creationTimestamp").to_string();
+        // Our timestamps have second precision; track precise creation instants in memory.
+        let born = state.pod_birth(md(&p, "uid"), &created);
+        let elapsed = born.elapsed();
+        let now = meta::now();
+        let containers = p["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if phase == "Pending" {
+            if elapsed < delay {
+                due(born + delay);
+                continue;
+            }
+            let ip = state.alloc_ip("10.244");
+            let statuses: Vec<Value> = containers
+                .iter()
+                .map(|c| json!({
+                    "name": c["name"], "image": c["image"], "imageID": format!("docker.io/library/{}", c["image"].as_str().unwrap_or_default()),
+                    "containerID": format!("containerd://{}", uuid::Uuid::new_v4().simple()),
+                    "ready": !fail || !job_owned, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                }))
+                .collect();
+            let ready = !(job_owned && fail);
+            put_if_changed(state, "", "pods", &ns, &name, |v| {
+                v["status"] = json!({
+                    "phase": "Running",
+                    "conditions": [
+                        {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null, "lastTransitionTime": now},
+                        {"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": now},
+                        {"type": "Ready", "status": if ready {"True"} else {"False"}, "lastProbeTime": null, "lastTransitionTime": now},
+                        {"type": "ContainersReady", "status": if ready {"True"} else {"False"}, "lastProbeTime": null, "lastTransitionTime": now},
+                        {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now},
+                    ],
+                    "hostIP": "10.0.0.1", "hostIPs": [{"ip": "10.0.0.1"}],
+                    "podIP": ip, "podIPs": [{"ip": ip}],
+                    "startTime": now, "qosClass": "BestEffort",
+                    "containerStatuses": statuses,
+                });
+            });
+            if job_owned {
+                due(Instant::now() + run_for);
+            }
+            continue;
+        }
+        if phase == "Running" && job_owned {
+            if elapsed < delay + run_for {
+                due(born + delay + run_for);
+                continue;
+            }
+            let code = if fail { 1 } else { 0 };
+            let reason = if fail { "Error" } else { "Completed" };
+            put_if_changed(state, "", "pods", &ns, &name, |v| {
+                v["status"]["phase"] = json!(if fail { "Failed" } else { "Succeeded" });
+                if let Some(conds) = v["status"]["conditions"].as_array_mut() {
+                    for c in conds.iter_mut() {
+                        if c["type"] == json!("Ready") || c["type"] == json!("ContainersReady") {
+                            c["status"] = json!("False");
+                            c["reason"] = json!("PodCompleted");
+                        }
+                    }
+                }
+                if let Some(cs) = v["status"]["containerStatuses"].as_array_mut() {
+                    for c in cs.iter_mut() {
+                        let started = c["state"]["running"]["startedAt"].clone();
+                        c["ready"] = json!(false);
+                        c["started"] = json!(false);
+                        c["state"] = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}});
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn services(state: &State) {
+    let Some(ep_ri) = ri(state, "", "v1", "endpoints") else {
+        return;
+    };
+    for svc in all(state, "", "services") {
+        if deleting(&svc) {
+            continue;
+        }
+        let ns = md(&svc, "namespace").to_string();
+        let name = md(&svc, "name").to_string();
+        if svc["spec"]["type"] == json!("LoadBalancer")
+            && svc["status"]["loadBalancer"]["ingress"].is_null()
+        {
+            put_if_changed(state, "", "services", &ns, &name, |v| {
+                v["status"]["loadBalancer"] =
+                    json!({"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]});
+            });
+        }
+        let Some(sel) = svc["spec"]
+            .get("selector")
+            .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+        else {
+            continue;
+        };
+        let sel = LabelSelector::from_object(&json!({"matchLabels": sel}));
+        let pods = state
+            .store
+            .list(&key("", "pods"), Some(&ns), None, 0, &|p| sel.matches(p))
+            .1;
+        let mut ready = Vec::new();
+        let mut not_ready = Vec::new();
+        for p in pods.iter().filter(|p| !deleting(p)) {
+            let Some(ip) = p["status"]["podIP"].as_str() else {
+                continue;
+            };
+            let addr = json!({"ip": ip, "nodeName": NODE_NAME, "targetRef": {"kind": "Pod", "namespace": ns, "name": md(p, "name"), "uid": md(p, "uid")}});
+            if pod_ready(p) {
+                ready.push(addr)
+            } else {
+                not_ready.push(addr)
+            }
+        }
+        let ports: Vec<Value> = svc["spec"]["ports"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| {
+                        let mut e = json!({"port": p["targetPort"].as_i64().or(p["port"].as_i64()).unwrap_or(0), "protocol": p["protocol"].as_str().unwrap_or("TCP")});
+                        if let Some(n) = p.get("name") {
+                            e["name"] = n.clone();
+                        }
+                        e
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut subset = json!({});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let subsets = if ready.is_empty() && not_ready.is_empty() {
+            json!([])
+        } else {
+            subset["ports"] = json!(ports);
+            json!([subset])
+        };
+        let labels = svc["metadata"]["labels"].clone();
+        if state.store.get(&key("", "endpoints"), &ns, &name).is_none() {
+            let mut ep = json!({"metadata": {"name": name, "namespace": ns}});
+            if labels.is_object() {
+                ep["metadata"]["labels"] = labels;
+            }
+            if subsets.as_array().is_some_and(|a| !a.is_empty()) {
+                ep["subsets"] = subsets;
+            }
+            let _ = api::create(state, &ep_ri, &ns, ep, &controller_opts());
+        } else {
+            put_if_changed(state, "", "endpoints", &ns, &name, |v| {
+                if subsets.as_array().is_some_and(|a| a.is_empty()) {
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("subsets");
+                    }
+                } else {
+                    v["subsets"] = subsets;
+                }
+            });
+        }
+    }
+}
+
+fn pvcs(state: &State) {
+    for pvc in all(state, "", "persistentvolumeclaims") {
+        if deleting(&pvc) || pvc["status"]["phase"] == json!("Bound") {
+            continue;
+        }
+        let ns = md(&pvc, "namespace").to_string();
+        let name = md(&pvc, "name").to_string();
+        let uid = md(&pvc, "uid").to_string();
+        put_if_changed(state, "", "persistentvolumeclaims", &ns, &name, |v| {
+            let storage = v["spec"]["resources"]["requests"]["storage"].clone();
+            let modes = v["spec"]["accessModes"].clone();
+            v["spec"]["volumeName"] = json!(format!("pvc-{uid}"));
+            if v["spec"].get("storageClassName").is_none() {
+                v["spec"]["storageClassName"] = json!("standard");
+            }
+            v["status"] =
+                json!({"phase": "Bound", "accessModes": modes, "capacity": {"storage": storage}});
+        });
+    }
+}
+
+/// Objects the API server seeds at start: namespaces and the node.
+pub fn seed(state: &State) {
+    let opts = WriteOpts {
+        field_manager: "kube-apiserver".into(),
+        validation: api::FieldValidation::Ignore,
+        ..Default::default()
+    };
+    if let Some(ns_ri) = ri(state, "", "v1", "namespaces") {
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if state.store.get(&key("", "namespaces"), "", ns).is_none() {
+                let _ = api::create(state, &ns_ri, "", json!({"metadata": {"name": ns}}), &opts);
+            }
+        }
+    }
+    if let Some(node_ri) = ri(state, "", "v1", "nodes") {
+        if state.store.get(&key("", "nodes"), "", NODE_NAME).is_none() {
+            let now = meta::now();
+            let node = json!({
+                "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+                "spec": {},
+            });
+            if api::create(state, &node_ri, "", node, &opts).is_ok() {
+                put_if_changed(state, "", "nodes", "", NODE_NAME, |v| {
+                    v["status"] = json!({
+                        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+                        "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
+                        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
+                        "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
+                        "nodeInfo": {"kubeletVersion": "v1.32.0", "containerRuntimeVersion": "containerd://1.7.0", "operatingSystem": "linux", "architecture": "amd64", "osImage": "devcluster", "kernelVersion": "6.0", "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+                    });
+                });
+            }
+        }
+    }
+}

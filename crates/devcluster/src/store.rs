@@ -1,0 +1,555 @@
+//! The object store: every object of every resource in memory behind `Arc`, indexed by
+//! (resource, namespace, name), one global resourceVersion counter, a bounded ring of recent
+//! events for watch resumption, a broadcast channel for live watchers, owner/uid indexes for
+//! garbage collection, and optional persistence as an append-only JSON log under a data dir.
+//!
+//! Writes are read-modify-write closures run under the write lock, so a failed write changes
+//! nothing and concurrent writers are serialized.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::{ApiError, ApiResult, Error};
+use crate::registry::ResKey;
+
+/// A stored object (shared, immutable once stored).
+pub type Obj = Arc<Value>;
+
+/// Watch event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to the store.
+#[derive(Debug)]
+pub struct Event {
+    pub rv: u64,
+    pub etype: EventType,
+    pub key: ResKey,
+    pub namespace: String,
+    pub name: String,
+    pub object: Obj,
+}
+
+/// What a write closure decides to do.
+pub enum WriteOp {
+    /// Store this object (resourceVersion is assigned by the store).
+    Put(Value),
+    /// Remove the object.
+    Delete,
+    /// Change nothing and return the current object.
+    Keep,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub object: Obj,
+    pub etype: Option<EventType>,
+}
+
+type ObjKey = (ResKey, String, String);
+
+struct Inner {
+    rv: u64,
+    collections: HashMap<ResKey, BTreeMap<(String, String), Obj>>,
+    history: VecDeque<Arc<Event>>,
+    history_cap: usize,
+    /// The oldest resourceVersion from which a watch can still resume.
+    oldest_resumable: u64,
+    uids: HashMap<String, ObjKey>,
+    dependents: HashMap<String, HashSet<ObjKey>>,
+    log: Option<BufWriter<File>>,
+}
+
+/// The store.
+pub struct Store {
+    inner: RwLock<Inner>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+/// A watch starting point: events to replay, then the live receiver.
+pub struct WatchStart {
+    pub initial: Vec<Obj>,
+    pub replay: Vec<Arc<Event>>,
+    pub rx: broadcast::Receiver<Arc<Event>>,
+    pub rv: u64,
+}
+
+fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
+    v.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+}
+
+fn owner_uids(v: &Value) -> Vec<String> {
+    v.get("metadata")
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Inner {
+    fn index_remove(&mut self, key: &ObjKey, old: &Value) {
+        if let Some(uid) = meta_str(old, "uid") {
+            self.uids.remove(uid);
+        }
+        for o in owner_uids(old) {
+            if let Some(set) = self.dependents.get_mut(&o) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(&o);
+                }
+            }
+        }
+    }
+
+    fn index_add(&mut self, key: &ObjKey, new: &Value) {
+        if let Some(uid) = meta_str(new, "uid") {
+            self.uids.insert(uid.to_string(), key.clone());
+        }
+        for o in owner_uids(new) {
+            self.dependents.entry(o).or_default().insert(key.clone());
+        }
+    }
+
+    fn put_raw(&mut self, key: &ResKey, ns: &str, name: &str, obj: Obj) -> Option<Obj> {
+        let okey = (key.clone(), ns.to_string(), name.to_string());
+        let old = self
+            .collections
+            .entry(key.clone())
+            .or_default()
+            .insert((ns.to_string(), name.to_string()), obj.clone());
+        if let Some(o) = &old {
+            self.index_remove(&okey, o);
+        }
+        self.index_add(&okey, &obj);
+        old
+    }
+
+    fn remove_raw(&mut self, key: &ResKey, ns: &str, name: &str) -> Option<Obj> {
+        let okey = (key.clone(), ns.to_string(), name.to_string());
+        let old = self
+            .collections
+            .get_mut(key)?
+            .remove(&(ns.to_string(), name.to_string()));
+        if let Some(o) = &old {
+            self.index_remove(&okey, o);
+        }
+        old
+    }
+
+    fn record(&mut self, ev: Arc<Event>) {
+        if self.history.len() >= self.history_cap {
+            if let Some(old) = self.history.pop_front() {
+                self.oldest_resumable = old.rv;
+            }
+        }
+        self.history.push_back(ev);
+    }
+
+    fn log_line(&mut self, line: &Value) {
+        if let Some(log) = self.log.as_mut() {
+            let mut bytes = serde_json::to_vec(line).unwrap_or_default();
+            bytes.push(b'\n');
+            if let Err(e) = log.write_all(&bytes).and_then(|_| log.flush()) {
+                tracing::error!("persisting a write failed: {e}");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// An empty in-memory store keeping `history_cap` events for watch resumption.
+    pub fn new(history_cap: usize) -> Self {
+        let (tx, _) = broadcast::channel(16384);
+        Store {
+            inner: RwLock::new(Inner {
+                rv: 1,
+                collections: HashMap::new(),
+                history: VecDeque::new(),
+                history_cap: history_cap.max(16),
+                oldest_resumable: 1,
+                uids: HashMap::new(),
+                dependents: HashMap::new(),
+                log: None,
+            }),
+            tx,
+        }
+    }
+
+    /// A store persisted in `dir`: replays `dir/state.jsonl`, rewrites it compacted, then
+    /// appends every write to it.
+    pub fn open(dir: &Path, history_cap: usize) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("state.jsonl");
+        let store = Store::new(history_cap);
+        {
+            let mut inner = store.inner.write().expect("fresh lock");
+            if path.exists() {
+                let file = File::open(&path)?;
+                for (i, line) in BufReader::new(file).lines().enumerate() {
+                    let line = line?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let rec: Value = match serde_json::from_str(&line) {
+                        Ok(v) => v,
+                        // A torn last line (killed mid-write) is dropped; anything else is corrupt.
+                        Err(e) => {
+                            tracing::warn!(
+                                "{}: line {} unreadable ({e}); ignoring it",
+                                path.display(),
+                                i + 1
+                            );
+                            continue;
+                        }
+                    };
+                    let key = ResKey {
+                        group: rec["g"].as_str().unwrap_or_default().to_string(),
+                        plural: rec["p"].as_str().unwrap_or_default().to_string(),
+                    };
+                    let ns = rec["ns"].as_str().unwrap_or_default().to_string();
+                    let name = rec["n"].as_str().unwrap_or_default().to_string();
+                    let rv = rec["rv"].as_u64().unwrap_or(0);
+                    inner.rv = inner.rv.max(rv);
+                    match rec["t"].as_str() {
+                        Some("put") => {
+                            inner.put_raw(&key, &ns, &name, Arc::new(rec["o"].clone()));
+                        }
+                        Some("del") => {
+                            inner.remove_raw(&key, &ns, &name);
+                        }
+                        _ => {
+                            return Err(Error::Persist {
+                                path: path.display().to_string(),
+                                message: format!("line {}: unknown record", i + 1),
+                            });
+                        }
+                    }
+                }
+            }
+            inner.oldest_resumable = inner.rv;
+            // Compact: write a snapshot to a temporary file and rename it over the log.
+            let tmp: PathBuf = dir.join("state.jsonl.tmp");
+            {
+                let mut w = BufWriter::new(File::create(&tmp)?);
+                let rv = inner.rv;
+                for (key, coll) in &inner.collections {
+                    for ((ns, name), obj) in coll {
+                        let rec = json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv, "o": &**obj});
+                        serde_json::to_writer(&mut w, &rec).map_err(std::io::Error::other)?;
+                        w.write_all(b"\n")?;
+                    }
+                }
+                w.flush()?;
+                w.get_ref().sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            let file = OpenOptions::new().append(true).open(&path)?;
+            inner.log = Some(BufWriter::new(file));
+        }
+        Ok(store)
+    }
+
+    /// The current (latest) resourceVersion.
+    pub fn current_rv(&self) -> u64 {
+        self.inner.read().expect("store lock poisoned").rv
+    }
+
+    pub fn get(&self, key: &ResKey, ns: &str, name: &str) -> Option<Obj> {
+        let inner = self.inner.read().expect("store lock poisoned");
+        inner
+            .collections
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Objects of a resource (optionally in one namespace) after `after`, matching `filter`,
+    /// at most `limit` (0 = all). Returns the list resourceVersion, the items and whether
+    /// more remain (with the last returned key).
+    pub fn list(
+        &self,
+        key: &ResKey,
+        ns: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> (u64, Vec<Obj>, Option<(String, String)>) {
+        let inner = self.inner.read().expect("store lock poisoned");
+        let mut items = Vec::new();
+        let mut next = None;
+        if let Some(coll) = inner.collections.get(key) {
+            use std::ops::Bound;
+            let lower = match (&after, ns) {
+                (Some(k), _) => Bound::Excluded(k.clone()),
+                (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+                (None, None) => Bound::Unbounded,
+            };
+            for ((ons, oname), obj) in coll.range((lower, Bound::Unbounded)) {
+                if let Some(n) = ns {
+                    if ons != n {
+                        break;
+                    }
+                }
+                if !filter(obj) {
+                    continue;
+                }
+                if limit > 0 && items.len() == limit {
+                    next = Some((ons.clone(), oname.clone()));
+                    break;
+                }
+                items.push(obj.clone());
+            }
+        }
+        // `next` marks that more exist; the continue key is the last returned item.
+        let cont = next.and(items.last().map(|o| {
+            (
+                meta_str(o, "namespace").unwrap_or_default().to_string(),
+                meta_str(o, "name").unwrap_or_default().to_string(),
+            )
+        }));
+        (inner.rv, items, cont)
+    }
+
+    /// Count objects of a resource in one namespace (or all).
+    pub fn count(&self, key: &ResKey, ns: Option<&str>) -> usize {
+        let inner = self.inner.read().expect("store lock poisoned");
+        match inner.collections.get(key) {
+            None => 0,
+            Some(c) => match ns {
+                None => c.len(),
+                Some(n) => c.keys().filter(|(o, _)| o == n).count(),
+            },
+        }
+    }
+
+    /// Resource keys that have at least one object.
+    pub fn keys(&self) -> Vec<ResKey> {
+        let inner = self.inner.read().expect("store lock poisoned");
+        inner
+            .collections
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Objects owned (through ownerReferences) by the object with this uid.
+    pub fn dependents(&self, uid: &str) -> Vec<(ResKey, String, String)> {
+        let inner = self.inner.read().expect("store lock poisoned");
+        inner
+            .dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether an object with this uid exists.
+    pub fn uid_exists(&self, uid: &str) -> bool {
+        self.inner
+            .read()
+            .expect("store lock poisoned")
+            .uids
+            .contains_key(uid)
+    }
+
+    /// Read-modify-write one object atomically. `f` sees the current object (if any) and
+    /// decides; on `dry_run` nothing is stored or broadcast.
+    pub fn write(
+        &self,
+        key: &ResKey,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        f: impl FnOnce(Option<&Obj>) -> ApiResult<WriteOp>,
+    ) -> ApiResult<WriteResult> {
+        let mut inner = self.inner.write().expect("store lock poisoned");
+        let current = inner
+            .collections
+            .get(key)
+            .and_then(|c| c.get(&(ns.to_string(), name.to_string())))
+            .cloned();
+        let op = f(current.as_ref())?;
+        match op {
+            WriteOp::Keep => match current {
+                Some(object) => Ok(WriteResult {
+                    object,
+                    etype: None,
+                }),
+                None => Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("\"{name}\" not found"),
+                )),
+            },
+            WriteOp::Put(mut value) => {
+                let rv = inner.rv + 1;
+                if !value.get("metadata").is_some_and(Value::is_object) {
+                    value["metadata"] = json!({});
+                }
+                if dry_run {
+                    if let Some(c) = &current {
+                        if let Some(r) = meta_str(c, "resourceVersion") {
+                            value["metadata"]["resourceVersion"] = json!(r);
+                        }
+                    }
+                    let etype = if current.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    };
+                    return Ok(WriteResult {
+                        object: Arc::new(value),
+                        etype: Some(etype),
+                    });
+                }
+                value["metadata"]["resourceVersion"] = json!(rv.to_string());
+                inner.rv = rv;
+                let obj = Arc::new(value);
+                let old = inner.put_raw(key, ns, name, obj.clone());
+                let etype = if old.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                inner.log_line(&json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv, "o": &*obj}));
+                let ev = Arc::new(Event {
+                    rv,
+                    etype,
+                    key: key.clone(),
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                    object: obj.clone(),
+                });
+                inner.record(ev.clone());
+                let _ = self.tx.send(ev);
+                Ok(WriteResult {
+                    object: obj,
+                    etype: Some(etype),
+                })
+            }
+            WriteOp::Delete => {
+                let Some(cur) = current else {
+                    return Err(ApiError::new(
+                        404,
+                        "NotFound",
+                        format!("\"{name}\" not found"),
+                    ));
+                };
+                if dry_run {
+                    return Ok(WriteResult {
+                        object: cur,
+                        etype: Some(EventType::Deleted),
+                    });
+                }
+                let rv = inner.rv + 1;
+                inner.rv = rv;
+                inner.remove_raw(key, ns, name);
+                let mut value = (*cur).clone();
+                value["metadata"]["resourceVersion"] = json!(rv.to_string());
+                let obj = Arc::new(value);
+                inner.log_line(&json!({"t": "del", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv}));
+                let ev = Arc::new(Event {
+                    rv,
+                    etype: EventType::Deleted,
+                    key: key.clone(),
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                    object: obj.clone(),
+                });
+                inner.record(ev.clone());
+                let _ = self.tx.send(ev);
+                Ok(WriteResult {
+                    object: obj,
+                    etype: Some(EventType::Deleted),
+                })
+            }
+        }
+    }
+
+    /// Subscribe to every future event (for controllers).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Start a watch on `key`: with `since`, replay retained events after it (or 410 if it is
+    /// too old); with `initial`, list current objects first. Atomic with respect to writes.
+    pub fn watch_start(
+        &self,
+        key: &ResKey,
+        ns: Option<&str>,
+        since: Option<u64>,
+        initial: bool,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> ApiResult<WatchStart> {
+        let inner = self.inner.read().expect("store lock poisoned");
+        let rx = self.tx.subscribe();
+        let mut replay = Vec::new();
+        let mut initial_objs = Vec::new();
+        if initial {
+            if let Some(coll) = inner.collections.get(key) {
+                for ((ons, _), obj) in coll {
+                    if ns.is_some_and(|n| n != ons) {
+                        continue;
+                    }
+                    if filter(obj) {
+                        initial_objs.push(obj.clone());
+                    }
+                }
+            }
+        } else if let Some(since) = since {
+            if since < inner.oldest_resumable {
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {since} ({})",
+                    inner.oldest_resumable
+                )));
+            }
+            for ev in inner.history.iter().filter(|e| e.rv > since) {
+                if ev.key == *key && ns.is_none_or(|n| n == ev.namespace) {
+                    replay.push(ev.clone());
+                }
+            }
+        }
+        Ok(WatchStart {
+            initial: initial_objs,
+            replay,
+            rx,
+            rv: inner.rv,
+        })
+    }
+
+    /// The oldest resourceVersion a watch can resume from.
+    pub fn oldest_resumable(&self) -> u64 {
+        self.inner
+            .read()
+            .expect("store lock poisoned")
+            .oldest_resumable
+    }
+}
