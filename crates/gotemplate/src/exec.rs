@@ -758,6 +758,12 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         let has_args = args.len() > 1 || fin.is_some();
         match &v {
             Value::Object(o) => {
+                if o.has_method(name)
+                    && let Some((params, variadic)) = o.method_params(name)
+                {
+                    let callee = Callee::Method(o.clone(), params, variadic);
+                    return self.eval_call(dot, callee, At::Arg(node), name, args, fin);
+                }
                 if o.has_method(name) {
                     let mut argv = Vec::new();
                     for a in args.iter().skip(1) {
@@ -841,6 +847,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 f.params.iter().map(|p| PType::P(*p)).collect(),
                 f.variadic.map(PType::P),
             ),
+            Callee::Method(_, params, variadic) => (
+                params.iter().map(|p| PType::P(*p)).collect(),
+                variadic.map(PType::P),
+            ),
         };
         let num_in = args.len() + usize::from(fin.is_some());
         let num_fixed = fixed.len();
@@ -892,6 +902,17 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 Ok(v) => Ok(v),
                 Err(e) => Err(self.errorf(format!("error calling {name}: {e}"))),
             },
+            Callee::Method(o, _, _) => {
+                let values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
+                match o.call_method(name, &values) {
+                    Some(Ok(v)) => Ok(Rv::from_result(v)),
+                    Some(Err(e)) => Err(self.errorf(format!("error calling {name}: {e}"))),
+                    None => Err(self.errorf(format!(
+                        "can't evaluate field {name} in type {}",
+                        o.type_name()
+                    ))),
+                }
+            }
             Callee::Host(f) => {
                 let values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
                 let mut ctx = Ctx {
@@ -1128,6 +1149,11 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
 enum Callee<'t> {
     Builtin(Builtin),
     Host(&'t Function),
+    Method(
+        Arc<dyn crate::value::Object>,
+        &'static [Param],
+        Option<Param>,
+    ),
 }
 
 fn node_pos(n: &Node) -> usize {

@@ -62,6 +62,16 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn has_method(&self, _name: &str) -> bool {
         false
     }
+    /// The Go signature of method `name` (parameter types, variadic tail), so its
+    /// arguments are counted, checked and converted exactly like a function's
+    /// (`wrong number of args for Has: want 1 got 0`, `expected string; found 1`).
+    /// `None` passes the arguments unchecked.
+    fn method_params(
+        &self,
+        _name: &str,
+    ) -> Option<(&'static [crate::func::Param], Option<crate::func::Param>)> {
+        None
+    }
     /// How `fmt.Sprint` (and so `{{ . }}`) prints it; Go's `String()` method if it has one.
     fn display(&self) -> String;
     /// Conversion for `toYaml`/`toJson` (Go's marshalling of the struct), if any.
