@@ -91,6 +91,15 @@ fn not_found(ri: &ResourceInfo, name: &str) -> ApiError {
 /// Parse a request body (JSON, or YAML for YAML content types).
 pub fn parse_body(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
     let ct = content_type.split(';').next().unwrap_or_default().trim();
+    if ct == "application/vnd.kubernetes.protobuf" {
+        return crate::proto::decode(bytes).map_err(|e| {
+            if e.0.contains("not supported") {
+                ApiError::unsupported_media(ct)
+            } else {
+                ApiError::bad_request(e.to_string())
+            }
+        });
+    }
     if ct.contains("protobuf") || ct.contains("cbor") {
         return Err(ApiError::unsupported_media(ct));
     }

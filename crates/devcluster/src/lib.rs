@@ -25,6 +25,7 @@ pub mod http;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod selectors;
 pub mod ssa;
