@@ -12,6 +12,7 @@
 //! May call: `gotemplate` (its value model and `fmt`). Helm adds its own functions on top.
 
 mod conv;
+mod crypto;
 pub mod date;
 mod defaults;
 mod dicts;
@@ -37,5 +38,6 @@ pub fn funcs() -> FuncMap {
     paths::register(&mut m);
     semver::register(&mut m);
     date::register(&mut m);
+    crypto::register(&mut m);
     m
 }
