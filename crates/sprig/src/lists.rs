@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gotemplate::{FuncError, FuncMap, ListKind, Param, Value};
+use gotemplate::{FuncError, FuncMap, Param, Value};
 
 use crate::conv::{
     deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice, to_int64,
@@ -266,7 +266,6 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "seq", &[], Some(Int), |a| {
         Ok(Value::str(seq(&a.iter().map(i).collect::<Vec<_>>())))
     });
-    let _ = ListKind::Any;
 }
 
 #[cfg(test)]
