@@ -4,11 +4,10 @@
 //! against [`Function`] signatures, `CallContext` for `include`/`tpl`, and the safety limits
 //! (nesting depth, output size, range iterations, cancellation).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::func::{CallContext, FuncError, Function, Param, TplError};
+use crate::func::{CallContext, FastMap, FuncError, Function, Param, TplError};
 use crate::gofmt;
 use crate::parse::{Arg, Branch, Command, List, Node, Pipe, Tree};
 use crate::set::{Error, ExecOptions, SetInner};
@@ -91,7 +90,7 @@ pub fn value_truth(v: &Value) -> bool {
 pub(crate) struct Shared<'o> {
     pub opts: &'o ExecOptions,
     pub iterations: u64,
-    pub include_counts: HashMap<String, usize>,
+    pub include_counts: FastMap<String, usize>,
     /// A limit or cancellation error: it wins over any error text wrapping it.
     pub fatal: Option<Error>,
 }
@@ -445,6 +444,8 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
     fn walk_range_inner(&mut self, dot: &Rv, b: &'t Branch) -> Result<(), Flow> {
         let val = self.eval_pipeline(dot, &b.pipe)?.indirect();
         let mark = self.vars.len();
+        // The index/key value is only observable with two declared variables.
+        let need_index = b.pipe.decl.len() > 1;
         let items: Vec<(Rv, Rv)> = match val.value() {
             None => Vec::new(),
             Some(v) => match v {
@@ -478,7 +479,12 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                         } else {
                             Rv::Val(e.clone())
                         };
-                        (Rv::Val(Value::str(k.as_str())), e)
+                        let key = if need_index {
+                            Rv::Val(Value::str(k.as_str()))
+                        } else {
+                            Rv::Invalid
+                        };
+                        (key, e)
                     })
                     .collect(),
                 other => {
@@ -838,22 +844,17 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         fin: Option<Rv>,
     ) -> R<Rv> {
         let args = if args.is_empty() { args } else { &args[1..] };
-        let (fixed, variadic): (Vec<PType>, Option<PType>) = match &callee {
+        let sig = match &callee {
             Callee::Builtin(b) => {
                 let (f, v) = builtin_sig(*b);
-                (f.to_vec(), v)
+                Sig::B(f, v)
             }
-            Callee::Host(f) => (
-                f.params.iter().map(|p| PType::P(*p)).collect(),
-                f.variadic.map(PType::P),
-            ),
-            Callee::Method(_, params, variadic) => (
-                params.iter().map(|p| PType::P(*p)).collect(),
-                variadic.map(PType::P),
-            ),
+            Callee::Host(f) => Sig::P(f.params, f.variadic),
+            Callee::Method(_, params, variadic) => Sig::P(params, *variadic),
         };
+        let variadic = sig.variadic();
         let num_in = args.len() + usize::from(fin.is_some());
-        let num_fixed = fixed.len();
+        let num_fixed = sig.len();
         if variadic.is_some() {
             if num_in < num_fixed {
                 return Err(self.errorf(format!(
@@ -883,7 +884,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         let mut argv: Vec<ArgVal> = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
             let t = if i < num_fixed {
-                fixed[i]
+                sig.at(i)
             } else {
                 variadic.expect("arity checked")
             };
@@ -892,7 +893,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         if let Some(f) = fin {
             let t = match variadic {
                 Some(v) if num_in > num_fixed => v,
-                _ => fixed[num_in - 1],
+                _ => sig.at(num_in - 1),
             };
             argv.push(self.validate_type(f, t)?);
         }
@@ -1142,6 +1143,33 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     Some(v) => Err(format!("non-function of type {}", v.type_name())),
                 }
             }
+        }
+    }
+}
+
+/// A callee's parameter list without allocating.
+enum Sig {
+    B(&'static [PType], Option<PType>),
+    P(&'static [Param], Option<Param>),
+}
+
+impl Sig {
+    fn len(&self) -> usize {
+        match self {
+            Sig::B(f, _) => f.len(),
+            Sig::P(f, _) => f.len(),
+        }
+    }
+    fn at(&self, i: usize) -> PType {
+        match self {
+            Sig::B(f, _) => f[i],
+            Sig::P(f, _) => PType::P(f[i]),
+        }
+    }
+    fn variadic(&self) -> Option<PType> {
+        match self {
+            Sig::B(_, v) => *v,
+            Sig::P(_, v) => v.map(PType::P),
         }
     }
 }
@@ -1566,11 +1594,12 @@ impl CallContext for Ctx<'_, '_, '_> {
                 "rendering template has a nested reference name: {name}: unable to execute template"
             )));
         }
-        *self
-            .shared
-            .include_counts
-            .entry(name.to_string())
-            .or_insert(0) += 1;
+        match self.shared.include_counts.get_mut(name) {
+            Some(c) => *c += 1,
+            None => {
+                self.shared.include_counts.insert(name.to_string(), 1);
+            }
+        }
         let set = self.set.clone();
         let r = match set.templates.get(name) {
             None => Err(Error::Exec(format!(

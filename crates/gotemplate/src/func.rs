@@ -6,6 +6,7 @@
 //! `wrong type for value; expected string; got int`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::value::Value;
@@ -116,7 +117,7 @@ impl Function {
 /// Name → function. A host clones Sprig's map and inserts its own.
 #[derive(Clone, Debug, Default)]
 pub struct FuncMap {
-    funcs: HashMap<String, Function>,
+    funcs: FastMap<String, Function>,
 }
 
 impl FuncMap {
@@ -136,3 +137,28 @@ impl FuncMap {
         self.funcs.keys().map(String::as_str)
     }
 }
+
+/// FNV-1a: function and template names are short, so this beats SipHash on every lookup.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A `HashMap` keyed by names, hashed with [`Fnv`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;

@@ -46,14 +46,15 @@ pub(crate) enum ItemType {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Item {
+pub(crate) struct Item<'a> {
     pub typ: ItemType,
     pub pos: usize,
-    pub val: String,
+    /// The item's text (borrowed from the input), or an error message.
+    pub val: std::borrow::Cow<'a, str>,
     pub line: usize,
 }
 
-impl std::fmt::Display for Item {
+impl std::fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.typ {
             ItemType::Eof => f.write_str("EOF"),
@@ -205,11 +206,11 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn this_item(&mut self, typ: ItemType) -> Item {
+    fn this_item(&mut self, typ: ItemType) -> Item<'a> {
         let it = Item {
             typ,
             pos: self.start,
-            val: self.input[self.start..self.pos].to_string(),
+            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
             line: self.start_line,
         };
         self.start = self.pos;
@@ -242,11 +243,11 @@ impl<'a> Lexer<'a> {
         self.backup();
     }
 
-    fn errorf(&mut self, msg: String) -> Item {
+    fn errorf(&mut self, msg: String) -> Item<'a> {
         let it = Item {
             typ: ItemType::Error,
             pos: self.start,
-            val: msg,
+            val: msg.into(),
             line: self.start_line,
         };
         self.done = true;
@@ -278,7 +279,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Returns the next item. After an error or EOF it keeps returning EOF.
-    pub fn next_item(&mut self) -> Item {
+    pub fn next_item(&mut self) -> Item<'a> {
         if self.done {
             return Item {
                 typ: ItemType::Eof,
@@ -301,7 +302,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Runs one state function: either an item to emit or the next state.
-    fn step(&mut self, state: State) -> Result<Item, State> {
+    fn step(&mut self, state: State) -> Result<Item<'a>, State> {
         match state {
             State::Text => {
                 if let Some(x) = self.rest().find(LEFT_DELIM) {
@@ -560,7 +561,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn field_or_variable(&mut self, typ: ItemType) -> Result<Item, State> {
+    fn field_or_variable(&mut self, typ: ItemType) -> Result<Item<'a>, State> {
         if self.at_terminator() {
             let t = if typ == ItemType::Variable {
                 ItemType::Variable
@@ -641,7 +642,7 @@ mod tests {
         loop {
             let it = l.next_item();
             let t = it.typ;
-            out.push((t, it.val));
+            out.push((t, it.val.into_owned()));
             if t == ItemType::Eof || t == ItemType::Error {
                 break;
             }

@@ -5,12 +5,11 @@
 //! `define`s are global) and then shared immutably (`Arc`, `Send + Sync`) between any
 //! number of concurrent executions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::exec::{BUILTIN_NAMES, Rv, Shared, State};
-use crate::func::FuncMap;
+use crate::func::{FastMap, FuncMap};
 use crate::gofmt;
 use crate::parse::{self, Tree};
 use crate::value::Value;
@@ -65,7 +64,7 @@ impl Default for ExecOptions {
 #[derive(Clone, Debug)]
 pub(crate) struct SetInner {
     pub funcs: Arc<FuncMap>,
-    pub templates: HashMap<String, Arc<Tree>>,
+    pub templates: FastMap<String, Arc<Tree>>,
     /// Name of the root template (Helm: `gotpl`), used in "no template associated" errors.
     pub root_name: String,
 }
@@ -128,7 +127,7 @@ impl TemplateSet {
         TemplateSet {
             inner: Arc::new(SetInner {
                 funcs: Arc::new(funcs),
-                templates: HashMap::new(),
+                templates: FastMap::default(),
                 root_name: root.to_string(),
             }),
         }
@@ -167,7 +166,7 @@ impl TemplateSet {
         let mut shared = Shared {
             opts,
             iterations: 0,
-            include_counts: HashMap::new(),
+            include_counts: FastMap::default(),
             fatal: None,
         };
         let dot = match data {
