@@ -1,0 +1,151 @@
+//! Conformance with real Helm 3 (installed by shared/tools/setup-helm-oracle): install and
+//! upgrade a corpus chart with `--wait`, then uninstall, against a started cluster.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn helm_bin() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/helm-oracle/bin/helm3");
+    p.exists().then_some(p)
+}
+
+fn chart() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts/podinfo");
+    p.exists().then_some(p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_install_upgrade_uninstall_with_wait() {
+    let (Some(helm), Some(chart)) = (helm_bin(), chart()) else {
+        eprintln!(
+            "helm oracle or corpus chart missing (run shared/tools/setup-helm-oracle); skipping"
+        );
+        return;
+    };
+    let c = start().await;
+    let kc = c.kubeconfig_path().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let helm_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&helm);
+        cmd.env("KUBECONFIG", &kc)
+            .env("HELM_CACHE_HOME", tmp.path().join("cache"))
+            .env("HELM_CONFIG_HOME", tmp.path().join("config"))
+            .env("HELM_DATA_HOME", tmp.path().join("data"))
+            .args(args);
+        cmd
+    };
+    let t = Duration::from_secs(150);
+    let chart_s = chart.display().to_string();
+    let o = run(
+        helm_cmd(&[
+            "install",
+            "pi",
+            &chart_s,
+            "--namespace",
+            "apps",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+        ]),
+        t,
+    )
+    .await;
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("STATUS: deployed"),
+        "{}",
+        out(&o)
+    );
+    let o = run(
+        kubectl(
+            &kc,
+            &[
+                "-n",
+                "apps",
+                "get",
+                "deploy",
+                "pi-podinfo",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ],
+        ),
+        t,
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1", "{}", out(&o));
+
+    let o = run(
+        helm_cmd(&[
+            "upgrade",
+            "pi",
+            &chart_s,
+            "-n",
+            "apps",
+            "--wait",
+            "--timeout",
+            "120s",
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "image.tag=6.5.0",
+        ]),
+        t,
+    )
+    .await;
+    assert!(o.status.success(), "{}", out(&o));
+    let o = run(
+        kubectl(
+            &kc,
+            &["-n", "apps", "get", "deploy", "pi-podinfo", "-o", "json"],
+        ),
+        t,
+    )
+    .await;
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["status"]["readyReplicas"], 3, "{d}");
+    assert!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(":6.5.0")
+    );
+    let o = run(helm_cmd(&["history", "pi", "-n", "apps", "-o", "json"]), t).await;
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).expect("history json");
+    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
+
+    let o = run(
+        helm_cmd(&[
+            "uninstall",
+            "pi",
+            "-n",
+            "apps",
+            "--wait",
+            "--timeout",
+            "120s",
+        ]),
+        t,
+    )
+    .await;
+    assert!(o.status.success(), "{}", out(&o));
+    let left = eventually("release objects removed", || async {
+        let o = run(
+            kubectl(
+                &kc,
+                &["-n", "apps", "get", "deploy,svc,secrets,pods", "-o", "name"],
+            ),
+            t,
+        )
+        .await;
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        s.trim().is_empty().then_some(s)
+    })
+    .await;
+    assert!(left.is_empty());
+}
