@@ -569,7 +569,10 @@ fn cert_and_key(
         let ski = sha1::Sha1::digest(spki_key_bits(&spki)).to_vec();
         exts.push(ext(&[2, 5, 29, 14], false, tlv(0x04, &ski)));
     }
-    if let Some(ski) = parent.and_then(|p| p.ski.as_ref()).filter(|_| issuer != subject) {
+    if let Some(ski) = parent
+        .and_then(|p| p.ski.as_ref())
+        .filter(|_| issuer != subject)
+    {
         exts.push(ext(&[2, 5, 29, 35], false, seq(&[tlv(0x80, ski)])));
     }
     if !t.dns.is_empty() || !t.ips.is_empty() {

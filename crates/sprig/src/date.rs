@@ -1336,7 +1336,7 @@ fn duration_round(v: &Value) -> String {
     if u > year {
         format!("{}y", u / year)
     } else if u > month {
-        format!("{}m", u / month)
+        format!("{}mo", u / month)
     } else if u > day {
         format!("{}d", u / day)
     } else if u > HOUR {

@@ -155,24 +155,300 @@ fn write_string(out: &mut String, s: &str, escape_html: bool) {
 
 /// `json.Unmarshal` into `interface{}`.
 pub(crate) fn unmarshal(s: &str) -> Result<Value, String> {
-    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| go_json_error(s, &e))?;
+    check_valid(s.as_bytes())?;
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| e.to_string())?;
     Ok(from_serde(v))
 }
 
-fn go_json_error(src: &str, e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Eof => "unexpected end of JSON input".into(),
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ps {
+    ObjectKey,
+    ObjectValue,
+    ArrayValue,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum St {
+    BeginValue,
+    BeginValueOrEmpty,
+    BeginStringOrEmpty,
+    BeginString,
+    EndValue,
+    EndTop,
+    InString,
+    InStringEsc,
+    InStringEscU(u8),
+    Neg,
+    One,
+    Zero,
+    Dot,
+    Dot0,
+    E,
+    ESign,
+    E0,
+    /// Inside a literal: the remaining expected bytes.
+    Lit(&'static [u8], &'static str),
+}
+
+/// Go's `quoteChar` for scanner error messages.
+fn quote_char(c: u8) -> String {
+    match c {
+        b'\'' => r"'\''".into(),
+        b'"' => "'\"'".into(),
         _ => {
-            // Go names the offending character; find it from serde's line/column.
-            let line = e.line().saturating_sub(1);
-            let col = e.column().saturating_sub(1);
-            let ch = src.lines().nth(line).and_then(|l| l.chars().nth(col));
-            match ch {
-                Some(c) => format!("invalid character '{c}' looking for beginning of value"),
-                None => e.to_string(),
-            }
+            let q = gotemplate::gofmt::quote(&char::from(c).to_string());
+            format!("'{}'", &q[1..q.len() - 1])
         }
+    }
+}
+
+/// encoding/json's `checkValid`: the scanner's first syntax error, with Go's text.
+fn check_valid(data: &[u8]) -> Result<(), String> {
+    let mut st = St::BeginValue;
+    let mut stack: Vec<Ps> = Vec::new();
+    let mut end_top = false;
+    for &c in data
+        .iter()
+        .chain(std::iter::once(&b' '))
+        .take(data.len() + 1)
+    {
+        step(&mut st, &mut stack, &mut end_top, c)?;
+    }
+    if end_top {
+        Ok(())
+    } else {
+        Err("unexpected end of JSON input".into())
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn err(c: u8, ctx: &str) -> Result<(), String> {
+    Err(format!("invalid character {} {ctx}", quote_char(c)))
+}
+
+fn step(st: &mut St, stack: &mut Vec<Ps>, end_top: &mut bool, c: u8) -> Result<(), String> {
+    match *st {
+        St::BeginValueOrEmpty => {
+            if is_space(c) {
+                return Ok(());
+            }
+            if c == b']' {
+                return end_value(st, stack, end_top, c);
+            }
+            begin_value(st, stack, c)
+        }
+        St::BeginValue => begin_value(st, stack, c),
+        St::BeginStringOrEmpty => {
+            if is_space(c) {
+                return Ok(());
+            }
+            if c == b'}' {
+                if let Some(last) = stack.last_mut() {
+                    *last = Ps::ObjectValue;
+                }
+                return end_value(st, stack, end_top, c);
+            }
+            begin_string(st, c)
+        }
+        St::BeginString => begin_string(st, c),
+        St::EndValue => end_value(st, stack, end_top, c),
+        St::EndTop => {
+            if !is_space(c) {
+                return err(c, "after top-level value");
+            }
+            Ok(())
+        }
+        St::InString => {
+            match c {
+                b'"' => *st = St::EndValue,
+                b'\\' => *st = St::InStringEsc,
+                c if c < 0x20 => return err(c, "in string literal"),
+                _ => {}
+            }
+            Ok(())
+        }
+        St::InStringEsc => {
+            match c {
+                b'b' | b'f' | b'n' | b'r' | b't' | b'\\' | b'/' | b'"' => *st = St::InString,
+                b'u' => *st = St::InStringEscU(0),
+                _ => return err(c, "in string escape code"),
+            }
+            Ok(())
+        }
+        St::InStringEscU(n) => {
+            if !c.is_ascii_hexdigit() {
+                return err(c, "in \\u hexadecimal character escape");
+            }
+            *st = if n == 3 {
+                St::InString
+            } else {
+                St::InStringEscU(n + 1)
+            };
+            Ok(())
+        }
+        St::Neg => {
+            match c {
+                b'0' => *st = St::Zero,
+                b'1'..=b'9' => *st = St::One,
+                _ => return err(c, "in numeric literal"),
+            }
+            Ok(())
+        }
+        St::One if c.is_ascii_digit() => Ok(()),
+        St::One | St::Zero => match c {
+            b'.' => {
+                *st = St::Dot;
+                Ok(())
+            }
+            b'e' | b'E' => {
+                *st = St::E;
+                Ok(())
+            }
+            _ => end_value(st, stack, end_top, c),
+        },
+        St::Dot => {
+            if !c.is_ascii_digit() {
+                return err(c, "after decimal point in numeric literal");
+            }
+            *st = St::Dot0;
+            Ok(())
+        }
+        St::Dot0 => match c {
+            b'0'..=b'9' => Ok(()),
+            b'e' | b'E' => {
+                *st = St::E;
+                Ok(())
+            }
+            _ => end_value(st, stack, end_top, c),
+        },
+        St::E => {
+            if c == b'+' || c == b'-' {
+                *st = St::ESign;
+                return Ok(());
+            }
+            *st = St::ESign;
+            step(st, stack, end_top, c)
+        }
+        St::ESign => {
+            if !c.is_ascii_digit() {
+                return err(c, "in exponent of numeric literal");
+            }
+            *st = St::E0;
+            Ok(())
+        }
+        St::E0 => {
+            if c.is_ascii_digit() {
+                return Ok(());
+            }
+            end_value(st, stack, end_top, c)
+        }
+        St::Lit(rest, word) => {
+            if c != rest[0] {
+                return err(
+                    c,
+                    &format!("in literal {word} (expecting {})", quote_char(rest[0])),
+                );
+            }
+            *st = if rest.len() == 1 {
+                St::EndValue
+            } else {
+                St::Lit(&rest[1..], word)
+            };
+            Ok(())
+        }
+    }
+}
+
+fn begin_value(st: &mut St, stack: &mut Vec<Ps>, c: u8) -> Result<(), String> {
+    *st = match c {
+        c if is_space(c) => return Ok(()),
+        b'{' => {
+            stack.push(Ps::ObjectKey);
+            St::BeginStringOrEmpty
+        }
+        b'[' => {
+            stack.push(Ps::ArrayValue);
+            St::BeginValueOrEmpty
+        }
+        b'"' => St::InString,
+        b'-' => St::Neg,
+        b'0' => St::Zero,
+        b'1'..=b'9' => St::One,
+        b't' => St::Lit(b"rue", "true"),
+        b'f' => St::Lit(b"alse", "false"),
+        b'n' => St::Lit(b"ull", "null"),
+        _ => return err(c, "looking for beginning of value"),
+    };
+    Ok(())
+}
+
+fn begin_string(st: &mut St, c: u8) -> Result<(), String> {
+    if is_space(c) {
+        return Ok(());
+    }
+    if c == b'"' {
+        *st = St::InString;
+        return Ok(());
+    }
+    err(c, "looking for beginning of object key string")
+}
+
+fn end_value(st: &mut St, stack: &mut Vec<Ps>, end_top: &mut bool, c: u8) -> Result<(), String> {
+    let Some(&ps) = stack.last() else {
+        *st = St::EndTop;
+        *end_top = true;
+        return step(st, stack, end_top, c);
+    };
+    if is_space(c) {
+        *st = St::EndValue;
+        return Ok(());
+    }
+    let n = stack.len();
+    match ps {
+        Ps::ObjectKey => {
+            if c == b':' {
+                stack[n - 1] = Ps::ObjectValue;
+                *st = St::BeginValue;
+                return Ok(());
+            }
+            err(c, "after object key")
+        }
+        Ps::ObjectValue => {
+            if c == b',' {
+                stack[n - 1] = Ps::ObjectKey;
+                *st = St::BeginString;
+                return Ok(());
+            }
+            if c == b'}' {
+                pop(st, stack, end_top);
+                return Ok(());
+            }
+            err(c, "after object key:value pair")
+        }
+        Ps::ArrayValue => {
+            if c == b',' {
+                *st = St::BeginValue;
+                return Ok(());
+            }
+            if c == b']' {
+                pop(st, stack, end_top);
+                return Ok(());
+            }
+            err(c, "after array element")
+        }
+    }
+}
+
+fn pop(st: &mut St, stack: &mut Vec<Ps>, end_top: &mut bool) {
+    stack.pop();
+    if stack.is_empty() {
+        *st = St::EndTop;
+        *end_top = true;
+    } else {
+        *st = St::EndValue;
     }
 }
 

@@ -13,20 +13,32 @@ const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 fn random_from(count: i64, alphabet: &[u8]) -> String {
     let mut rng = rand::rng();
-    (0..count.max(0)).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+    (0..count.max(0))
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
 }
 
 /// Printable ASCII, codes 32 to 126.
 fn random_ascii(count: i64) -> String {
     let mut rng = rand::rng();
-    (0..count.max(0)).map(|_| rng.random_range(32u8..127) as char).collect()
+    (0..count.max(0))
+        .map(|_| rng.random_range(32u8..127) as char)
+        .collect()
 }
 
 pub(crate) fn register(m: &mut FuncMap) {
-    reg(m, "randAlphaNum", &[Param::Int], None, |a| Ok(vstr(random_from(i(&a[0]), ALNUM))));
-    reg(m, "randAlpha", &[Param::Int], None, |a| Ok(vstr(random_from(i(&a[0]), LETTERS))));
-    reg(m, "randNumeric", &[Param::Int], None, |a| Ok(vstr(random_from(i(&a[0]), DIGITS))));
-    reg(m, "randAscii", &[Param::Int], None, |a| Ok(vstr(random_ascii(i(&a[0])))));
+    reg(m, "randAlphaNum", &[Param::Int], None, |a| {
+        Ok(vstr(random_from(i(&a[0]), ALNUM)))
+    });
+    reg(m, "randAlpha", &[Param::Int], None, |a| {
+        Ok(vstr(random_from(i(&a[0]), LETTERS)))
+    });
+    reg(m, "randNumeric", &[Param::Int], None, |a| {
+        Ok(vstr(random_from(i(&a[0]), DIGITS)))
+    });
+    reg(m, "randAscii", &[Param::Int], None, |a| {
+        Ok(vstr(random_ascii(i(&a[0]))))
+    });
 }
 
 #[cfg(test)]
@@ -40,7 +52,11 @@ mod tests {
         assert_eq!(s.len(), 200);
         assert!(s.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert!(random_from(100, DIGITS).bytes().all(|c| c.is_ascii_digit()));
-        assert!(random_from(100, LETTERS).bytes().all(|c| c.is_ascii_alphabetic()));
+        assert!(
+            random_from(100, LETTERS)
+                .bytes()
+                .all(|c| c.is_ascii_alphabetic())
+        );
         assert!(random_ascii(300).bytes().all(|c| (32..127).contains(&c)));
         assert_eq!(random_from(-1, DIGITS), "");
         assert_ne!(random_from(32, ALNUM), random_from(32, ALNUM));
