@@ -897,21 +897,29 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             };
             argv.push(self.validate_type(f, t)?);
         }
-        self.node = call_node;
         match callee {
             Callee::Builtin(b) => match self.call_builtin(b, argv) {
                 Ok(v) => Ok(v),
-                Err(e) => Err(self.errorf(format!("error calling {name}: {e}"))),
+                Err(e) => {
+                    self.node = call_node;
+                    Err(self.errorf(format!("error calling {name}: {e}")))
+                }
             },
             Callee::Method(o, _, _) => {
                 let values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
                 match o.call_method(name, &values) {
                     Some(Ok(v)) => Ok(Rv::from_result(v)),
-                    Some(Err(e)) => Err(self.errorf(format!("error calling {name}: {e}"))),
-                    None => Err(self.errorf(format!(
-                        "can't evaluate field {name} in type {}",
-                        o.type_name()
-                    ))),
+                    Some(Err(e)) => {
+                        self.node = call_node;
+                        Err(self.errorf(format!("error calling {name}: {e}")))
+                    }
+                    None => {
+                        self.node = call_node;
+                        Err(self.errorf(format!(
+                            "can't evaluate field {name} in type {}",
+                            o.type_name()
+                        )))
+                    }
                 }
             }
             Callee::Host(f) => {
@@ -928,7 +936,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 }
                 match r {
                     Ok(v) => Ok(Rv::from_result(v)),
-                    Err(e) => Err(self.errorf(format!("error calling {name}: {}", e.0))),
+                    Err(e) => {
+                        self.node = call_node;
+                        Err(self.errorf(format!("error calling {name}: {}", e.0)))
+                    }
                 }
             }
         }
