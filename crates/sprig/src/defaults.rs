@@ -21,7 +21,9 @@ fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
             base64::DecodeError::InvalidByte(p, _) => p,
             base64::DecodeError::InvalidLength(l) => l - l % 4,
             base64::DecodeError::InvalidLastSymbol { offset, .. } => offset,
-            base64::DecodeError::InvalidPadding => clean.find('=').unwrap_or(clean.len()),
+            base64::DecodeError::InvalidPadding => {
+                clean.find('=').unwrap_or(clean.len() - clean.len() % 4)
+            }
         };
         format!("illegal base64 data at input byte {pos}")
     })

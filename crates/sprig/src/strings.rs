@@ -78,7 +78,26 @@ fn title(s: &str) -> String {
     out
 }
 
+/// Go's `unicode.IsTitle`: the titlecase letters (Lt).
+fn is_title(c: char) -> bool {
+    matches!(c as u32, 0x1c5 | 0x1c8 | 0x1cb | 0x1f2 | 0x1f88..=0x1f8f | 0x1f98..=0x1f9f | 0x1fa8..=0x1faf | 0x1fbc | 0x1fcc | 0x1ffc)
+}
+
+/// Title case of the Latin digraphs, where it differs from upper case.
+fn digraph_title(c: char) -> Option<char> {
+    Some(match c as u32 {
+        0x1c4..=0x1c6 => '\u{1c5}',
+        0x1c7..=0x1c9 => '\u{1c8}',
+        0x1ca..=0x1cc => '\u{1cb}',
+        0x1f1..=0x1f3 => '\u{1f2}',
+        _ => return None,
+    })
+}
+
 fn to_title(c: char) -> impl Iterator<Item = char> {
+    if let Some(t) = digraph_title(c) {
+        return std::iter::once(t);
+    }
     // Title case equals upper case except for a few digraphs; single-char mapping like Go.
     let mut up = c.to_uppercase();
     let first = up.next().unwrap_or(c);
@@ -120,7 +139,7 @@ fn untitle(s: &str) -> String {
 fn swapcase(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_uppercase() {
+            if c.is_uppercase() || is_title(c) {
                 to_lower1(c)
             } else if c.is_lowercase() {
                 to_upper1(c)
