@@ -1185,8 +1185,17 @@ impl Object for GoTime {
         self.field(name).is_some()
             || matches!(
                 name,
-                "Format" | "Add" | "AddDate" | "Before" | "After" | "Equal" | "Sub" | "In"
+                "Format" | "Add" | "AddDate" | "Before" | "After" | "Equal" | "Sub"
             )
+    }
+    fn method_params(&self, name: &str) -> Option<(&'static [Param], Option<Param>)> {
+        Some(match name {
+            "Format" => (&[Param::String], None),
+            "Add" => (&[Param::Int64], None),
+            "AddDate" => (&[Param::Int, Param::Int, Param::Int], None),
+            "Before" | "After" | "Equal" | "Sub" => (&[Param::Any], None),
+            _ => return None,
+        })
     }
     fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg_time = |i: usize| -> Result<GoTime, String> {
@@ -1225,7 +1234,6 @@ impl Object for GoTime {
             "After" => arg_time(0).map(|o| Value::Bool((self.secs, self.nsec) > (o.secs, o.nsec))),
             "Equal" => arg_time(0).map(|o| Value::Bool((self.secs, self.nsec) == (o.secs, o.nsec))),
             "Sub" => arg_time(0).map(|o| Value::Int(self.sub(&o), IntKind::Int64)),
-            "In" => Ok(time_value(self.in_zone(Zone::Utc))),
             _ => return self.field(name).map(Ok),
         };
         Some(r)

@@ -416,6 +416,13 @@ impl Object for VersionObj {
                 | "GreaterThanEqual"
         )
     }
+    fn method_params(&self, name: &str) -> Option<(&'static [Param], Option<Param>)> {
+        match name {
+            "Compare" | "LessThan" | "GreaterThan" | "Equal" | "LessThanEqual"
+            | "GreaterThanEqual" => Some((&[Param::Any], None)),
+            _ => None,
+        }
+    }
     fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let other = || -> Result<Version, String> {
             match args.first() {
