@@ -7,10 +7,21 @@
 //! May call: `gotemplate`. Pure apart from reading chart files.
 
 pub mod chart;
+pub mod funcs;
+pub mod glob;
 pub mod ignore;
 pub mod json;
+pub mod manifest;
+pub mod objects;
+pub mod render;
+pub mod schema;
 pub mod semver;
 pub mod strvals;
+pub mod toml;
 pub mod values;
 pub mod yaml;
 pub mod yaml_emit;
+
+pub use chart::{Chart, LoadError};
+pub use render::{Engine, OutputOptions, RenderError, RenderOptions, Rendered};
+pub use values::ValueOptions;

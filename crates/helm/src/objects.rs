@@ -1,0 +1,537 @@
+//! The built-in objects templates see, as [`gotemplate::Object`]s with Helm's field
+//! and method names: `.Chart` (capitalised `Chart.yaml` fields plus `IsRoot`),
+//! `.Capabilities` (`KubeVersion`, `APIVersions.Has`, `HelmVersion`) and `.Files`
+//! (`Get`, `GetBytes`, `Glob`, `Lines`, `AsConfig`, `AsSecrets`). `.Release` and
+//! `.Template` are plain maps in Helm and are built in `render`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gotemplate::{Map, Object, Value};
+
+use crate::chart::{Dependency, Metadata};
+
+/// Helm's version as `.Capabilities.HelmVersion` reports it (v3.17.2).
+pub const HELM_VERSION: &str = "v3.17.2";
+const HELM_GIT_COMMIT: &str = "cc0bbbd6d6276b83880042c1ecb34087e84d41eb";
+const HELM_GO_VERSION: &str = "go1.23.7";
+/// Kubernetes version `helm template` assumes without `--kube-version`.
+pub const DEFAULT_KUBE_VERSION: &str = "v1.32.0";
+/// The API versions `helm template` assumes (from real Helm 3.17.2's `DefaultVersionSet`).
+pub const DEFAULT_API_VERSIONS: &str = include_str!("default_api_versions.txt");
+
+fn s(v: &str) -> Value {
+    Value::str(v)
+}
+
+fn string_list(v: &[String]) -> Value {
+    Value::string_list(v.iter().map(|x| s(x)).collect())
+}
+
+/// `.Chart`: `chart.Metadata` embedded in a struct with `IsRoot`.
+#[derive(Debug)]
+pub struct ChartObject {
+    pub metadata: Metadata,
+    pub is_root: bool,
+}
+
+fn dependency_map(d: &Dependency) -> Value {
+    let mut m = Map::new();
+    m.insert("Name".into(), s(&d.name));
+    m.insert("Version".into(), s(&d.version));
+    m.insert("Repository".into(), s(&d.repository));
+    m.insert("Condition".into(), s(&d.condition));
+    m.insert("Tags".into(), string_list(&d.tags));
+    m.insert("Enabled".into(), Value::Bool(d.enabled));
+    m.insert("ImportValues".into(), Value::list(d.import_values.clone()));
+    m.insert("Alias".into(), s(&d.alias));
+    Value::map(m)
+}
+
+impl Object for ChartObject {
+    fn type_name(&self) -> &str {
+        "struct { *chart.Metadata; IsRoot bool }"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        let m = &self.metadata;
+        Some(match name {
+            "Name" => s(&m.name),
+            "Home" => s(&m.home),
+            "Sources" => string_list(&m.sources),
+            "Version" => s(&m.version),
+            "Description" => s(&m.description),
+            "Keywords" => string_list(&m.keywords),
+            "Maintainers" => Value::list(
+                m.maintainers
+                    .iter()
+                    .map(|x| {
+                        let mut mm = Map::new();
+                        mm.insert("Name".into(), s(&x.name));
+                        mm.insert("Email".into(), s(&x.email));
+                        mm.insert("URL".into(), s(&x.url));
+                        Value::map(mm)
+                    })
+                    .collect(),
+            ),
+            "Icon" => s(&m.icon),
+            "APIVersion" => s(&m.api_version),
+            "Condition" => s(&m.condition),
+            "Tags" => s(&m.tags),
+            "AppVersion" => s(&m.app_version),
+            "Deprecated" => Value::Bool(m.deprecated),
+            "Annotations" => Value::Map(
+                Arc::new(
+                    m.annotations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), s(v)))
+                        .collect(),
+                ),
+                gotemplate::MapKind::String,
+            ),
+            "KubeVersion" => s(&m.kube_version),
+            "Dependencies" => Value::list(m.dependencies.iter().map(dependency_map).collect()),
+            "Type" => s(&m.chart_type),
+            "IsRoot" => Value::Bool(self.is_root),
+            _ => return None,
+        })
+    }
+    fn has_method(&self, name: &str) -> bool {
+        name == "Validate"
+    }
+    fn call_method(&self, name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        (name == "Validate").then_some(Ok(Value::Nil))
+    }
+    fn display(&self) -> String {
+        let m = &self.metadata;
+        format!("{{{} {} {}}}", m.name, m.version, self.is_root)
+    }
+    fn to_data(&self) -> Option<Value> {
+        // encoding/json of the embedded Metadata (omitempty fields) plus IsRoot.
+        let m = &self.metadata;
+        let mut out = Map::new();
+        let mut put = |k: &str, v: &str| {
+            if !v.is_empty() {
+                out.insert(k.into(), s(v));
+            }
+        };
+        put("name", &m.name);
+        put("home", &m.home);
+        put("version", &m.version);
+        put("description", &m.description);
+        put("icon", &m.icon);
+        put("apiVersion", &m.api_version);
+        put("condition", &m.condition);
+        put("tags", &m.tags);
+        put("appVersion", &m.app_version);
+        put("kubeVersion", &m.kube_version);
+        put("type", &m.chart_type);
+        if !m.sources.is_empty() {
+            out.insert("sources".into(), string_list(&m.sources));
+        }
+        if !m.keywords.is_empty() {
+            out.insert("keywords".into(), string_list(&m.keywords));
+        }
+        if m.deprecated {
+            out.insert("deprecated".into(), Value::Bool(true));
+        }
+        if !m.annotations.is_empty() {
+            out.insert(
+                "annotations".into(),
+                Value::map(
+                    m.annotations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), s(v)))
+                        .collect(),
+                ),
+            );
+        }
+        if !m.maintainers.is_empty() {
+            out.insert(
+                "maintainers".into(),
+                Value::list(
+                    m.maintainers
+                        .iter()
+                        .map(|x| {
+                            let mut mm = Map::new();
+                            if !x.name.is_empty() {
+                                mm.insert("name".into(), s(&x.name));
+                            }
+                            if !x.email.is_empty() {
+                                mm.insert("email".into(), s(&x.email));
+                            }
+                            if !x.url.is_empty() {
+                                mm.insert("url".into(), s(&x.url));
+                            }
+                            Value::map(mm)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        out.insert("IsRoot".into(), Value::Bool(self.is_root));
+        Some(Value::map(out))
+    }
+}
+
+/// `.Capabilities.KubeVersion`.
+#[derive(Debug, Clone)]
+pub struct KubeVersion {
+    pub version: String,
+    pub major: String,
+    pub minor: String,
+}
+
+impl KubeVersion {
+    /// Helm's `ParseKubeVersion` (`1.29` → `v1.29.0`).
+    pub fn parse(v: &str) -> Result<KubeVersion, String> {
+        let parsed = crate::semver::Version::parse(v)
+            .ok_or_else(|| format!("invalid kube version '{v}': Invalid Semantic Version"))?;
+        let mut version = format!("v{}.{}.{}", parsed.major, parsed.minor, parsed.patch);
+        if !parsed.pre.is_empty() {
+            version.push('-');
+            version.push_str(&parsed.pre);
+        }
+        Ok(KubeVersion {
+            version,
+            major: parsed.major.to_string(),
+            minor: parsed.minor.to_string(),
+        })
+    }
+}
+
+impl Object for KubeVersion {
+    fn type_name(&self) -> &str {
+        "chartutil.KubeVersion"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "Version" | "GitVersion" | "String" => s(&self.version),
+            "Major" => s(&self.major),
+            "Minor" => s(&self.minor),
+            _ => return None,
+        })
+    }
+    fn display(&self) -> String {
+        self.version.clone()
+    }
+    fn to_data(&self) -> Option<Value> {
+        let mut m = Map::new();
+        m.insert("version".into(), s(&self.version));
+        m.insert("major".into(), s(&self.major));
+        m.insert("minor".into(), s(&self.minor));
+        Some(Value::map(m))
+    }
+}
+
+/// `.Capabilities.APIVersions` (`chartutil.VersionSet`).
+#[derive(Debug, Clone)]
+pub struct ApiVersions(pub Vec<String>);
+
+impl Object for ApiVersions {
+    fn type_name(&self) -> &str {
+        "chartutil.VersionSet"
+    }
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+    fn has_method(&self, name: &str) -> bool {
+        name == "Has"
+    }
+    fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        if name != "Has" {
+            return None;
+        }
+        if args.len() != 1 {
+            return Some(Err(format!(
+                "wrong number of args for Has: want 1 got {}",
+                args.len()
+            )));
+        }
+        let Some(want) = args[0].as_str() else {
+            return Some(Err(format!(
+                "wrong type for value; expected string; got {}",
+                args[0].type_name()
+            )));
+        };
+        Some(Ok(Value::Bool(self.0.iter().any(|v| v == want))))
+    }
+    fn display(&self) -> String {
+        format!("[{}]", self.0.join(" "))
+    }
+    fn to_data(&self) -> Option<Value> {
+        Some(string_list(&self.0))
+    }
+}
+
+/// `.Capabilities.HelmVersion` (`version.BuildInfo`).
+#[derive(Debug, Clone)]
+pub struct HelmVersion;
+
+impl Object for HelmVersion {
+    fn type_name(&self) -> &str {
+        "version.BuildInfo"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "Version" => s(HELM_VERSION),
+            "GitCommit" => s(HELM_GIT_COMMIT),
+            "GitTreeState" => s("clean"),
+            "GoVersion" => s(HELM_GO_VERSION),
+            _ => return None,
+        })
+    }
+    fn display(&self) -> String {
+        format!("{{{HELM_VERSION} {HELM_GIT_COMMIT} clean {HELM_GO_VERSION}}}")
+    }
+    fn to_data(&self) -> Option<Value> {
+        let mut m = Map::new();
+        m.insert("version".into(), s(HELM_VERSION));
+        m.insert("git_commit".into(), s(HELM_GIT_COMMIT));
+        m.insert("git_tree_state".into(), s("clean"));
+        m.insert("go_version".into(), s(HELM_GO_VERSION));
+        Some(Value::map(m))
+    }
+}
+
+/// `.Capabilities`.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub kube_version: KubeVersion,
+    pub api_versions: ApiVersions,
+}
+
+impl Capabilities {
+    /// Helm's client-only capabilities, with `--kube-version` and `--api-versions`.
+    pub fn new(kube_version: Option<&str>, extra_api_versions: &[String]) -> Result<Self, String> {
+        let kube_version = KubeVersion::parse(kube_version.unwrap_or(DEFAULT_KUBE_VERSION))?;
+        let mut apis: Vec<String> = DEFAULT_API_VERSIONS.lines().map(str::to_string).collect();
+        apis.extend(extra_api_versions.iter().cloned());
+        Ok(Capabilities {
+            kube_version,
+            api_versions: ApiVersions(apis),
+        })
+    }
+}
+
+impl Object for Capabilities {
+    fn type_name(&self) -> &str {
+        "*chartutil.Capabilities"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "KubeVersion" => Value::Object(Arc::new(self.kube_version.clone())),
+            "APIVersions" => Value::Object(Arc::new(self.api_versions.clone())),
+            "HelmVersion" => Value::Object(Arc::new(HelmVersion)),
+            _ => return None,
+        })
+    }
+    fn display(&self) -> String {
+        let k = &self.kube_version;
+        format!(
+            "&{{{} {{{} {} {}}} {}}}",
+            self.api_versions.display(),
+            k.version,
+            k.major,
+            k.minor,
+            HelmVersion.display()
+        )
+    }
+    fn to_data(&self) -> Option<Value> {
+        let mut m = Map::new();
+        m.insert("APIVersions".into(), string_list(&self.api_versions.0));
+        m.insert(
+            "KubeVersion".into(),
+            self.kube_version.to_data().unwrap_or_default(),
+        );
+        m.insert(
+            "HelmVersion".into(),
+            HelmVersion.to_data().unwrap_or_default(),
+        );
+        Some(Value::map(m))
+    }
+}
+
+/// `.Files`: the chart's non-template files.
+#[derive(Debug, Clone, Default)]
+pub struct Files(pub Arc<BTreeMap<String, Arc<[u8]>>>);
+
+impl Files {
+    fn get(&self, name: &str) -> Option<&Arc<[u8]>> {
+        self.0.get(name)
+    }
+}
+
+fn base_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+impl Object for Files {
+    fn type_name(&self) -> &str {
+        "engine.files"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(Value::Bytes(
+            self.get(name)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(&[][..])),
+        ))
+    }
+    fn has_method(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "Get" | "GetBytes" | "Glob" | "AsConfig" | "AsSecrets" | "Lines"
+        )
+    }
+    fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let want = match name {
+            "Get" | "GetBytes" | "Glob" | "Lines" => 1,
+            "AsConfig" | "AsSecrets" => 0,
+            _ => return None,
+        };
+        if args.len() != want {
+            return Some(Err(format!(
+                "wrong number of args for {name}: want {want} got {}",
+                args.len()
+            )));
+        }
+        let arg = if want == 1 {
+            match args[0].as_str() {
+                Some(a) => a,
+                None => {
+                    return Some(Err(format!(
+                        "wrong type for value; expected string; got {}",
+                        args[0].type_name()
+                    )));
+                }
+            }
+        } else {
+            ""
+        };
+        Some(Ok(match name {
+            "Get" => Value::str(
+                self.get(arg)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            ),
+            "GetBytes" => {
+                Value::Bytes(self.get(arg).cloned().unwrap_or_else(|| Arc::from(&[][..])))
+            }
+            "Glob" => {
+                let g = crate::glob::Glob::new(arg);
+                let m: BTreeMap<String, Arc<[u8]>> = self
+                    .0
+                    .iter()
+                    .filter(|(k, _)| g.matches(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Value::Object(Arc::new(Files(Arc::new(m))))
+            }
+            "Lines" => match self.get(arg) {
+                None => Value::string_list(Vec::new()),
+                Some(b) => {
+                    let text = String::from_utf8_lossy(b);
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    Value::string_list(text.split('\n').map(Value::str).collect())
+                }
+            },
+            "AsConfig" | "AsSecrets" => {
+                if self.0.is_empty() {
+                    return Some(Ok(Value::str("")));
+                }
+                let mut m = Map::new();
+                for (k, v) in self.0.iter() {
+                    let val = if name == "AsConfig" {
+                        String::from_utf8_lossy(v).into_owned()
+                    } else {
+                        crate::json::base64_std(v)
+                    };
+                    m.insert(base_name(k).to_string(), Value::str(val));
+                }
+                Value::str(
+                    crate::yaml_emit::to_yaml(&Value::Map(
+                        Arc::new(m),
+                        gotemplate::MapKind::String,
+                    ))
+                    .unwrap_or_default(),
+                )
+            }
+            _ => return None,
+        }))
+    }
+    fn display(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}:[{}]",
+                    v.iter().map(u8::to_string).collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect();
+        format!("map[{}]", parts.join(" "))
+    }
+    fn to_data(&self) -> Option<Value> {
+        Some(Value::map(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Bytes(v.clone())))
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> Files {
+        let mut m = BTreeMap::new();
+        m.insert("conf/a.conf".to_string(), Arc::from(&b"x=1\ny=2\n"[..]));
+        m.insert("conf/b.txt".to_string(), Arc::from(&b"hello"[..]));
+        m.insert("other.yaml".to_string(), Arc::from(&b"k: v"[..]));
+        Files(Arc::new(m))
+    }
+
+    #[test]
+    fn files_methods() {
+        let f = files();
+        let get = f
+            .call_method("Get", &[Value::str("conf/b.txt")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(get.as_str(), Some("hello"));
+        let lines = f
+            .call_method("Lines", &[Value::str("conf/a.conf")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(lines.as_list().unwrap().len(), 2);
+        let Value::Object(g) = f
+            .call_method("Glob", &[Value::str("conf/*")])
+            .unwrap()
+            .unwrap()
+        else {
+            panic!()
+        };
+        let cfg = g.call_method("AsConfig", &[]).unwrap().unwrap();
+        assert_eq!(cfg.as_str(), Some("a.conf: |\n  x=1\n  y=2\nb.txt: hello"));
+        let sec = g.call_method("AsSecrets", &[]).unwrap().unwrap();
+        assert_eq!(sec.as_str(), Some("a.conf: eD0xCnk9Mgo=\nb.txt: aGVsbG8="));
+    }
+
+    #[test]
+    fn capabilities() {
+        let c = Capabilities::new(Some("1.29"), &["x.io/v1".into()]).unwrap();
+        assert_eq!(c.kube_version.version, "v1.29.0");
+        let has = |v: &str| {
+            c.api_versions
+                .call_method("Has", &[Value::str(v)])
+                .unwrap()
+                .unwrap()
+        };
+        assert!(matches!(has("apps/v1"), Value::Bool(true)));
+        assert!(matches!(has("x.io/v1"), Value::Bool(true)));
+        assert!(matches!(has("apps/v1/Deployment"), Value::Bool(false)));
+        assert!(Capabilities::new(Some("abc"), &[]).is_err());
+    }
+}

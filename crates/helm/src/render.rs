@@ -1,0 +1,607 @@
+//! Rendering a chart as `helm template` does: installability and dependency checks,
+//! values (dependency processing, coalescing, schema validation), the built-in
+//! objects, parsing every template of the chart and its subcharts into one set in
+//! Helm's order, executing each non-partial template, and sorting the output into
+//! manifests and hooks. Also `helm template`'s text output (`---` + `# Source:`,
+//! CRDs, hooks, `--show-only`, `--output-dir`).
+//!
+//! Parsed template sets are cached by a digest of their sources in an [`Engine`], so
+//! rendering the same chart again with other values does not parse again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use gotemplate::{ExecOptions, FuncMap, Map, TemplateSet, Value};
+use sha2::{Digest, Sha256};
+
+use crate::chart::{Chart, LoadError};
+use crate::funcs::{WARN_END, WARN_START};
+use crate::manifest::{self, Hook, Manifest, ManifestError};
+use crate::objects::{Capabilities, ChartObject, Files};
+use crate::values::{self, ValuesError};
+
+/// What to render and how (the flags of `helm template` that shape rendering).
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub release_name: String,
+    pub namespace: String,
+    pub revision: i64,
+    pub is_upgrade: bool,
+    /// `--kube-version`; `None` is Helm's default (v1.32.0).
+    pub kube_version: Option<String>,
+    /// `--api-versions`, added to the defaults.
+    pub api_versions: Vec<String>,
+    pub skip_schema_validation: bool,
+    /// Limits for each template execution.
+    pub exec: ExecOptions,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            release_name: "release-name".into(),
+            namespace: "default".into(),
+            revision: 1,
+            is_upgrade: false,
+            kube_version: None,
+            api_versions: Vec::new(),
+            skip_schema_validation: false,
+            exec: ExecOptions::default(),
+        }
+    }
+}
+
+/// A file of `crds/`, printed verbatim with `--include-crds`.
+#[derive(Debug, Clone)]
+pub struct CrdFile {
+    /// `chart/crds/x.yaml` (subcharts: `chart/charts/sub/crds/x.yaml`).
+    pub filename: String,
+    pub data: Arc<[u8]>,
+}
+
+/// The result of rendering: structured objects in Helm's order plus the notes.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// Non-hook objects, in install order.
+    pub manifests: Vec<Manifest>,
+    /// Hooks, in install order by kind.
+    pub hooks: Vec<Hook>,
+    /// CRD files of the chart and its enabled subcharts.
+    pub crds: Vec<CrdFile>,
+    /// The top-level chart's rendered `NOTES.txt`.
+    pub notes: String,
+    /// Helm's log lines (e.g. unknown hooks), for stderr.
+    pub warnings: Vec<String>,
+}
+
+/// A rendering failure; `Display` is Helm's error text (without the `Error: ` prefix).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    #[error("{0} charts are not installable")]
+    NotInstallable(String),
+    #[error(
+        "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
+        .0.join(", ")
+    )]
+    MissingDependencies(Vec<String>),
+    #[error(
+        "release name {0:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53"
+    )]
+    InvalidReleaseName(String),
+    #[error("{0}")]
+    KubeVersion(String),
+    #[error(
+        "chart requires kubeVersion: {required} which is incompatible with Kubernetes {actual}"
+    )]
+    IncompatibleKubeVersion { required: String, actual: String },
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
+    )]
+    Schema(String),
+    /// A template failed to parse or execute (Go's text, as Helm reformats it).
+    #[error("{0}")]
+    Template(String),
+    /// A rendered document is not YAML.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+impl RenderError {
+    /// True for errors Helm reports after rendering started (it then adds
+    /// "Use --debug flag to render out invalid YAML").
+    pub fn during_render(&self) -> bool {
+        matches!(
+            self,
+            RenderError::Template(_)
+                | RenderError::Manifest(_)
+                | RenderError::IncompatibleKubeVersion { .. }
+        )
+    }
+}
+
+/// Helm's `ValidateReleaseName`.
+pub fn valid_release_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 53 {
+        return false;
+    }
+    name.split('.').all(|label| {
+        let b = label.as_bytes();
+        !b.is_empty()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    })
+}
+
+/// One template to parse and maybe execute.
+struct Renderable {
+    name: String,
+    text: Arc<str>,
+    data: Value,
+}
+
+/// Shared rendering state: the function map and the parsed-template cache.
+pub struct Engine {
+    funcs: FuncMap,
+    sets: Mutex<HashMap<[u8; 32], TemplateSet>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+fn chart_full_path(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        Some(p) => format!("{p}/charts/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// Helm's `recAllTpls`: the `.`-data of each chart and its templates.
+fn collect(
+    c: &Chart,
+    parent_path: Option<&str>,
+    values: Value,
+    release: &Value,
+    caps: &Value,
+    out: &mut Vec<Renderable>,
+) -> Value {
+    let full = chart_full_path(parent_path, c.name());
+    let values_map = values.as_map().cloned().unwrap_or_default();
+    let mut subcharts = Map::new();
+    for child in &c.dependencies {
+        let child_vals = match values_map.get(child.name()) {
+            Some(v @ Value::Map(..)) => v.clone(),
+            _ => Value::map(Map::new()),
+        };
+        let next = collect(child, Some(&full), child_vals, release, caps, out);
+        subcharts.insert(child.name().to_string(), next);
+    }
+    let files: BTreeMap<String, Arc<[u8]>> = c
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.data.clone()))
+        .collect();
+    let mut next = Map::new();
+    next.insert(
+        "Chart".into(),
+        Value::Object(Arc::new(ChartObject {
+            metadata: c.metadata.clone(),
+            is_root: parent_path.is_none(),
+        })),
+    );
+    next.insert(
+        "Files".into(),
+        Value::Object(Arc::new(Files(Arc::new(files)))),
+    );
+    next.insert("Release".into(), release.clone());
+    next.insert("Capabilities".into(), caps.clone());
+    next.insert("Values".into(), values);
+    next.insert("Subcharts".into(), Value::map(subcharts));
+    let base_path = format!("{full}/templates");
+    for t in &c.templates {
+        if c.is_library() && !t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
+            continue;
+        }
+        let name = format!("{full}/{}", t.name);
+        let mut data = next.clone();
+        let mut tmpl = Map::new();
+        tmpl.insert("Name".into(), Value::str(name.clone()));
+        tmpl.insert("BasePath".into(), Value::str(base_path.clone()));
+        data.insert("Template".into(), Value::map(tmpl));
+        out.push(Renderable {
+            name,
+            text: String::from_utf8_lossy(&t.data).into(),
+            data: Value::map(data),
+        });
+    }
+    Value::map(next)
+}
+
+fn collect_crds(c: &Chart, parent_path: Option<&str>, out: &mut Vec<CrdFile>) {
+    let full = chart_full_path(parent_path, c.name());
+    for f in c.crd_files() {
+        let ext_ok = [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|e| f.name.ends_with(e));
+        if ext_ok {
+            out.push(CrdFile {
+                filename: format!("{full}/{}", f.name),
+                data: f.data.clone(),
+            });
+        }
+    }
+    for d in &c.dependencies {
+        collect_crds(d, Some(&full), out);
+    }
+}
+
+/// Helm's `sortTemplates`: deeper paths first, then reverse lexical order.
+fn parse_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+    cb.cmp(&ca).then_with(|| b.cmp(a))
+}
+
+/// Helm's `cleanupParseError`.
+fn cleanup_parse_error(filename: &str, err: &str) -> String {
+    let tokens: Vec<&str> = err.split(": ").collect();
+    if tokens.len() == 1 {
+        return format!("parse error in ({filename}): {err}");
+    }
+    format!(
+        "parse error at ({}): {}",
+        tokens[1],
+        tokens[tokens.len() - 1]
+    )
+}
+
+/// Helm's `reformatExecErrorMsg`.
+fn reformat_exec_error(filename: &str, err: &str) -> String {
+    let tokens: Vec<&str> = err.splitn(3, ": ").collect();
+    if tokens.len() != 3 {
+        return format!("execution error in ({filename}): {err}");
+    }
+    if let (Some(s), Some(e)) = (tokens[2].find(WARN_START), tokens[2].rfind(WARN_END)) {
+        let start = s + WARN_START.len();
+        if start <= e {
+            return format!(
+                "execution error at ({}): {}",
+                tokens[1],
+                &tokens[2][start..e]
+            );
+        }
+    }
+    err.to_string()
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Engine {
+            funcs: crate::funcs::helm_funcs(),
+            sets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Number of parsed template sets held in the cache.
+    pub fn cached_sets(&self) -> usize {
+        self.sets.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Parse (or fetch from the cache) the set of these templates in this order.
+    fn template_set(&self, tpls: &[Renderable]) -> Result<TemplateSet, RenderError> {
+        let mut h = Sha256::new();
+        for t in tpls {
+            h.update((t.name.len() as u64).to_le_bytes());
+            h.update(t.name.as_bytes());
+            h.update((t.text.len() as u64).to_le_bytes());
+            h.update(t.text.as_bytes());
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(set) = self.sets.lock().ok().and_then(|s| s.get(&key).cloned()) {
+            return Ok(set);
+        }
+        let mut set = TemplateSet::new(self.funcs.clone());
+        for t in tpls {
+            set.parse(&t.name, &t.text)
+                .map_err(|e| RenderError::Template(cleanup_parse_error(&t.name, &e.to_string())))?;
+        }
+        if let Ok(mut s) = self.sets.lock() {
+            if s.len() > 256 {
+                s.clear();
+            }
+            s.insert(key, set.clone());
+        }
+        Ok(set)
+    }
+
+    /// Render `chart` with the user's values (`-f`/`--set` already merged).
+    pub fn render(
+        &self,
+        chart: &Chart,
+        user_values: &Map,
+        opts: &RenderOptions,
+    ) -> Result<Rendered, RenderError> {
+        match chart.metadata.chart_type.as_str() {
+            "" | "application" => {}
+            other => return Err(RenderError::NotInstallable(other.to_string())),
+        }
+        let missing: Vec<String> = chart
+            .metadata
+            .dependencies
+            .iter()
+            .filter(|r| !chart.dependencies.iter().any(|d| d.name() == r.name))
+            .map(|r| r.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(RenderError::MissingDependencies(missing));
+        }
+        if !valid_release_name(&opts.release_name) {
+            return Err(RenderError::InvalidReleaseName(opts.release_name.clone()));
+        }
+        let mut c = chart.clone();
+        values::process_dependencies(&mut c, user_values)?;
+        let caps = Capabilities::new(opts.kube_version.as_deref(), &opts.api_versions)
+            .map_err(RenderError::KubeVersion)?;
+        let coalesced = values::coalesce_values_for(&c, user_values)?;
+        if !opts.skip_schema_validation {
+            let problems = crate::schema::validate_chart(&c, &coalesced);
+            if !problems.is_empty() {
+                return Err(RenderError::Schema(problems));
+            }
+        }
+        if !c.metadata.kube_version.is_empty()
+            && !crate::semver::is_compatible_range(
+                &c.metadata.kube_version,
+                &caps.kube_version.version,
+            )
+        {
+            return Err(RenderError::IncompatibleKubeVersion {
+                required: c.metadata.kube_version.clone(),
+                actual: caps.kube_version.version.clone(),
+            });
+        }
+        let mut release = Map::new();
+        release.insert("Name".into(), Value::str(opts.release_name.as_str()));
+        release.insert("Namespace".into(), Value::str(opts.namespace.as_str()));
+        release.insert("IsUpgrade".into(), Value::Bool(opts.is_upgrade));
+        release.insert("IsInstall".into(), Value::Bool(!opts.is_upgrade));
+        release.insert("Revision".into(), Value::int(opts.revision));
+        release.insert("Service".into(), Value::str("Helm"));
+        let release = Value::map(release);
+        let caps_v = Value::Object(Arc::new(caps));
+
+        let mut tpls = Vec::new();
+        collect(
+            &c,
+            None,
+            Value::map(coalesced),
+            &release,
+            &caps_v,
+            &mut tpls,
+        );
+        tpls.sort_by(|a, b| parse_order(&a.name, &b.name));
+        let set = self.template_set(&tpls)?;
+
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for t in &tpls {
+            if t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
+                continue;
+            }
+            let out = set
+                .execute(&t.name, &t.data, &opts.exec)
+                .map_err(|e| RenderError::Template(reformat_exec_error(&t.name, &e.to_string())))?;
+            files.insert(t.name.clone(), out.replace("<no value>", ""));
+        }
+        let notes_name = format!("{}/templates/NOTES.txt", c.name());
+        let notes = files.get(&notes_name).cloned().unwrap_or_default();
+        files.retain(|k, _| !k.ends_with("NOTES.txt"));
+        let sorted = manifest::sort_manifests(&files)?;
+        let mut crds = Vec::new();
+        collect_crds(&c, None, &mut crds);
+        Ok(Rendered {
+            manifests: sorted.manifests,
+            hooks: sorted.hooks,
+            crds,
+            notes,
+            warnings: sorted.warnings,
+        })
+    }
+}
+
+/// How `helm template` prints a [`Rendered`].
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    pub include_crds: bool,
+    pub skip_tests: bool,
+    pub no_hooks: bool,
+    /// `--show-only` patterns (Go `filepath.Match` against the path below the chart name).
+    pub show_only: Vec<String>,
+}
+
+/// A `--show-only` pattern that matched nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not find template {0} in chart")]
+pub struct ShowOnlyError(pub String);
+
+impl Rendered {
+    /// The release manifest part (CRDs if asked, then manifests), as Helm builds it.
+    fn manifest_text(&self, include_crds: bool) -> String {
+        let mut b = String::new();
+        if include_crds {
+            for crd in &self.crds {
+                b.push_str(&format!(
+                    "---\n# Source: {}\n{}\n",
+                    crd.filename,
+                    String::from_utf8_lossy(&crd.data)
+                ));
+            }
+        }
+        for m in &self.manifests {
+            b.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
+        }
+        b
+    }
+
+    /// Exactly what `helm template` writes to stdout.
+    pub fn to_helm_output(&self, o: &OutputOptions) -> Result<String, ShowOnlyError> {
+        let mut out = format!("{}\n", self.manifest_text(o.include_crds).trim());
+        if !o.no_hooks {
+            for h in &self.hooks {
+                if o.skip_tests && h.is_test() {
+                    continue;
+                }
+                out.push_str(&format!("---\n# Source: {}\n{}\n", h.source, h.content));
+            }
+        }
+        if o.show_only.is_empty() {
+            return Ok(out);
+        }
+        let pieces = manifest::split_manifests(&out);
+        let mut result = String::new();
+        for pattern in &o.show_only {
+            let mut missing = true;
+            for m in &pieces {
+                let Some(path) = source_below_chart(m) else {
+                    continue;
+                };
+                if crate::ignore::go_match(pattern, path).unwrap_or(false) {
+                    result.push_str(&format!("---\n{m}\n"));
+                    missing = false;
+                }
+            }
+            if missing {
+                return Err(ShowOnlyError(pattern.clone()));
+            }
+        }
+        Ok(result)
+    }
+
+    /// `--output-dir`: write each object to `DIR/<source path>` as Helm does (CRDs and
+    /// manifests first, then hooks appended), returning the `wrote ...` lines.
+    pub fn write_output_dir(
+        &self,
+        dir: &std::path::Path,
+        o: &OutputOptions,
+    ) -> std::io::Result<String> {
+        use std::io::Write;
+        let mut log = String::new();
+        let mut written: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let write =
+            |name: &str, data: &str, append: bool, log: &mut String| -> std::io::Result<()> {
+                let path = format!("{}/{}", dir.display(), name);
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(append)
+                    .truncate(!append)
+                    .open(&path)?;
+                f.write_all(format!("---\n# Source: {name}\n{data}\n").as_bytes())?;
+                log.push_str(&format!("wrote {path}\n"));
+                Ok(())
+            };
+        if o.include_crds {
+            for crd in &self.crds {
+                let append = written.contains(&crd.filename);
+                write(
+                    &crd.filename,
+                    &String::from_utf8_lossy(&crd.data),
+                    append,
+                    &mut log,
+                )?;
+                written.insert(crd.filename.clone());
+            }
+        }
+        for m in &self.manifests {
+            let append = written.contains(&m.source);
+            write(&m.source, &m.content, append, &mut log)?;
+            written.insert(m.source.clone());
+        }
+        if !o.no_hooks {
+            for h in &self.hooks {
+                if o.skip_tests && h.is_test() {
+                    continue;
+                }
+                let append = dir.join(&h.source).exists();
+                write(&h.source, &h.content, append, &mut log)?;
+            }
+        }
+        Ok(log)
+    }
+}
+
+/// Helm's `# Source: [^/]+/(.+)` match: the template path below the chart name.
+fn source_below_chart(m: &str) -> Option<&str> {
+    let idx = m.find("# Source: ")?;
+    let rest = &m[idx + "# Source: ".len()..];
+    let line = rest.split('\n').next()?;
+    let slash = line.find('/')?;
+    if slash == 0 {
+        return None;
+    }
+    let path = &line[slash + 1..];
+    (!path.is_empty()).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helm_error_reformatting() {
+        assert_eq!(
+            reformat_exec_error(
+                "c/templates/a.yaml",
+                "template: c/templates/a.yaml:1:6: executing \"c/templates/a.yaml\" at <required \"x\" .Values.y>: error calling required: HELM_ERR_STARTneed xHELM_ERR_END"
+            ),
+            "execution error at (c/templates/a.yaml:1:6): need x"
+        );
+        assert_eq!(
+            cleanup_parse_error(
+                "c/templates/a.yaml",
+                "template: c/templates/a.yaml:2: unclosed action started at c/templates/a.yaml:1"
+            ),
+            "parse error at (c/templates/a.yaml:2): unclosed action started at c/templates/a.yaml:1"
+        );
+    }
+
+    #[test]
+    fn release_names() {
+        assert!(valid_release_name("my-rel.v1"));
+        assert!(!valid_release_name("Bad_Name"));
+        assert!(!valid_release_name(&"a".repeat(54)));
+    }
+
+    #[test]
+    fn template_parse_order() {
+        let mut v = vec![
+            "a/templates/x.yaml",
+            "a/charts/b/templates/y.yaml",
+            "a/templates/z.yaml",
+        ];
+        v.sort_by(|a, b| parse_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "a/charts/b/templates/y.yaml",
+                "a/templates/z.yaml",
+                "a/templates/x.yaml"
+            ]
+        );
+    }
+}
