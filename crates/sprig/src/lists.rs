@@ -86,10 +86,12 @@ fn seq(p: &[i64]) -> String {
 fn chunk(size: i64, list: &Value) -> Result<Value, FuncError> {
     let l = elems(list, "Cannot chunk type")?;
     let n = l.len() as i64;
-    if size == 0 {
-        return Err(FuncError("runtime error: integer divide by zero".into()));
+    let makeslice = || FuncError("runtime error: makeslice: len out of range".into());
+    let csf = ((n - 1) as f64 / size as f64).floor() + 1.0;
+    if !csf.is_finite() {
+        return Err(makeslice());
     }
-    let cs = ((n - 1) as f64 / size as f64).floor() as i64 + 1;
+    let cs = csf as i64;
     let mut out = Vec::new();
     for c in 0..cs.max(0) {
         let mut clen = size;
@@ -98,6 +100,9 @@ fn chunk(size: i64, list: &Value) -> Result<Value, FuncError> {
             if clen == 0 {
                 clen = size;
             }
+        }
+        if clen < 0 {
+            return Err(makeslice());
         }
         let mut part = Vec::new();
         for j in 0..clen {

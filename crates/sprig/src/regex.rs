@@ -65,7 +65,8 @@ fn translate(pat: &str) -> String {
                 '[' | '&' | '~' => {
                     out.push('\\');
                 }
-                '-' if chars.peek() == Some(&'-') => out.push('\\'),
+                // Go reads `a--b` as the range a..'-' then 'b': escape the second dash.
+                '-' if out.ends_with('-') && !out.ends_with("\\-") => out.push('\\'),
                 _ => {}
             }
             out.push(c);
