@@ -119,16 +119,35 @@ fn percent_decode(s: &str) -> String {
 }
 
 async fn read_body(req: Request) -> ApiResult<Bytes> {
-    axum::body::to_bytes(req.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                413,
-                "RequestEntityTooLarge",
-                format!("Request entity too large: limit is {MAX_BODY}"),
-            )
-        })
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total: usize = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= MAX_BODY {
+                buf.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if total > MAX_BODY {
+        // The rest was read and dropped so the client gets the Status, not a reset connection.
+        return Err(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_BODY}"),
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
+
+/// Beyond this, an oversize body is not even drained.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 fn header(h: &HeaderMap, name: &str) -> String {
     h.get(name)

@@ -176,3 +176,20 @@ pub fn have_kubectl() -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Call the router in-process (no client retries, no network): status and JSON body.
+pub async fn oneshot(c: &DevCluster, method: &str, path: &str) -> (u16, Value) {
+    use tower::ServiceExt;
+    let app = devcluster::http::router(c.state().clone());
+    let mut req = http::Request::builder().method(method).uri(path);
+    if let Some(t) = c.token() {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let code = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
