@@ -398,9 +398,15 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     }
                 }
             }
-            Node::If(b) => self.walk_if_with(dot, b, false)?,
-            Node::With(b) => self.walk_if_with(dot, b, true)?,
-            Node::Range(b) => self.walk_range(dot, node, b)?,
+            Node::If(b) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.walk_if_with(dot, b, false))?
+            }
+            Node::With(b) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.walk_if_with(dot, b, true))?
+            }
+            Node::Range(b) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.walk_range(dot, node, b))?
+            }
             Node::Template { name, pipe, .. } => {
                 self.walk_template(dot, node, name, pipe.as_ref())?
             }

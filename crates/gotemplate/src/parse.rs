@@ -196,6 +196,12 @@ impl fmt::Display for Command {
 
 impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        stacker::maybe_grow(32 * 1024, 1024 * 1024, || self.fmt_inner(f))
+    }
+}
+
+impl Pipe {
+    fn fmt_inner(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
             f.write_str(&self.decl.join(", "))?;
             f.write_str(" := ")?;
@@ -212,10 +218,28 @@ impl fmt::Display for Pipe {
 
 impl fmt::Display for List {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for n in &self.nodes {
-            write!(f, "{n}")?;
-        }
-        Ok(())
+        stacker::maybe_grow(32 * 1024, 1024 * 1024, || {
+            for n in &self.nodes {
+                write!(f, "{n}")?;
+            }
+            Ok(())
+        })
+    }
+}
+
+// Trees can nest thousands deep (parentheses, control structures); dropping them
+// recursively must not overflow the native stack either.
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let cmds = std::mem::take(&mut self.cmds);
+        stacker::maybe_grow(32 * 1024, 1024 * 1024, move || drop(cmds));
+    }
+}
+
+impl Drop for List {
+    fn drop(&mut self) {
+        let nodes = std::mem::take(&mut self.nodes);
+        stacker::maybe_grow(32 * 1024, 1024 * 1024, move || drop(nodes));
     }
 }
 

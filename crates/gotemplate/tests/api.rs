@@ -402,3 +402,42 @@ fn object_methods_and_fields_follow_gos_rules() {
         ))
     );
 }
+
+#[test]
+fn deep_nesting_neither_overflows_the_stack_nor_fails_wrongly() {
+    // Go accepts 10000 nested parentheses (maxStackDepth) and rejects more.
+    let n = 9_999;
+    let text = format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+    let set = set_with(&[("p", &text)], FuncMap::new());
+    assert_eq!(run(&set, "p", &Value::Nil).expect("runs"), "1");
+    let text = format!("{{{{ {}1{} }}}}", "(".repeat(10_001), ")".repeat(10_001));
+    let err = TemplateSet::new(FuncMap::new())
+        .parse("p", &text)
+        .expect_err("too deep");
+    assert_eq!(
+        err.to_string(),
+        "template: p:1: max expression depth exceeded"
+    );
+    // An error deep inside nested parentheses prints the whole expression.
+    let text = format!("{{{{ {}.a.b{} }}}}", "(".repeat(3000), ")".repeat(3000));
+    let set = set_with(&[("p", &text)], FuncMap::new());
+    let mut m = Map::new();
+    m.insert("a".into(), Value::Nil);
+    let msg = run(&set, "p", &Value::map(m))
+        .expect_err("nil pointer")
+        .to_string();
+    assert!(
+        msg.ends_with("nil pointer evaluating interface {}.b"),
+        "{}",
+        &msg[msg.len() - 80..]
+    );
+    // Deeply nested control structures.
+    let depth = 20_000;
+    let text = format!(
+        "{}x{}",
+        "{{ if true }}".repeat(depth),
+        "{{ end }}".repeat(depth)
+    );
+    let set = set_with(&[("i", &text)], FuncMap::new());
+    assert_eq!(run(&set, "i", &Value::Nil).expect("runs"), "x");
+}
