@@ -761,7 +761,14 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
     ) -> R<Rv> {
         let typ = recv.static_type();
         let v = match recv {
-            Rv::Invalid => return Ok(Rv::Invalid),
+            Rv::Invalid => {
+                if self.shared.opts.missing_key_error {
+                    return Err(
+                        self.errorf(format!("nil data; no entry for key {}", gofmt::quote(name)))
+                    );
+                }
+                return Ok(Rv::Invalid);
+            }
             Rv::Iface(Value::Nil) => {
                 return Err(self.errorf(format!("nil pointer evaluating interface {{}}.{name}")));
             }
@@ -806,6 +813,11 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             Value::Map(m, kind) => {
                 if has_args {
                     return Err(self.errorf(format!("{name} is not a method but has arguments")));
+                }
+                if self.shared.opts.missing_key_error && !m.contains_key(name) {
+                    return Err(
+                        self.errorf(format!("map has no entry for key {}", gofmt::quote(name)))
+                    );
                 }
                 return Ok(match (m.get(name), kind) {
                     (Some(x), MapKind::Any) => Rv::Iface(x.clone()),

@@ -47,6 +47,9 @@ pub struct ExecOptions {
     /// Set it to `true` from another thread to stop the execution (checked in loops
     /// and at each template call).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Go's `missingkey=error` (Helm's `--strict` lint): a missing map key is an error
+    /// (`map has no entry for key "x"`) instead of printing `<no value>`.
+    pub missing_key_error: bool,
 }
 
 impl Default for ExecOptions {
@@ -56,6 +59,7 @@ impl Default for ExecOptions {
             max_output: 256 << 20,
             max_range_iterations: 50_000_000,
             cancel: None,
+            missing_key_error: false,
         }
     }
 }

@@ -441,3 +441,25 @@ fn deep_nesting_neither_overflows_the_stack_nor_fails_wrongly() {
     let set = set_with(&[("i", &text)], FuncMap::new());
     assert_eq!(run(&set, "i", &Value::Nil).expect("runs"), "x");
 }
+
+#[test]
+fn missing_key_error_option_reports_missing_keys() {
+    // Go's missingkey=error texts (text/template exec.go); Helm's default is missingkey=zero.
+    let set = set_with(&[("m", "{{ .a }}|{{ .nope }}")], FuncMap::new());
+    let mut m = Map::new();
+    m.insert("a".into(), Value::str("A"));
+    let data = Value::map(m);
+    assert_eq!(run(&set, "m", &data).expect("zero mode"), "A|<no value>");
+    let strict = ExecOptions {
+        missing_key_error: true,
+        ..ExecOptions::default()
+    };
+    let msg = set
+        .execute("m", &data, &strict)
+        .expect_err("strict")
+        .to_string();
+    assert_eq!(
+        msg,
+        "template: m:1:12: executing \"m\" at <.nope>: map has no entry for key \"nope\""
+    );
+}

@@ -115,7 +115,7 @@ fn opts() -> ExecOptions {
         max_depth: 40,
         max_output: 1 << 16,
         max_range_iterations: 20_000,
-        cancel: None,
+        ..ExecOptions::default()
     }
 }
 
