@@ -1137,7 +1137,7 @@ impl Printer {
                     if n < 0 {
                         self.f.prec_present = false;
                     }
-                    if !ok {
+                    if !self.f.prec_present {
                         self.buf.push_str("%!(BADPREC)");
                     }
                     after_index = false;

@@ -4,11 +4,20 @@
 //! v3.17 (built with Go 1.23) prints, byte for byte, errors included.
 //!
 //! Owns: lexing, parsing, executing templates; the value model ([`Value`]); Go's `fmt`
-//! formatting; the builtin functions and Sprig. Knows nothing of Helm (no `include`,
-//! `tpl`, `toYaml`: a host registers those through [`FuncMap`]).
+//! formatting; Go's builtin functions. Sprig lives in the `sprig` crate; Helm's `include`,
+//! `tpl`, `toYaml` are registered by the host through [`FuncMap`], with [`CallContext`]
+//! giving them access to the running template set.
 //!
-//! May call: nothing else in Trellis. Pure: no file, network or clock access except
-//! where Sprig's contract demands it (`now`, random functions).
+//! Use: build a [`TemplateSet`] with a [`FuncMap`], [`TemplateSet::parse`] each file (defines
+//! are global to the set), then [`TemplateSet::execute`] any template, concurrently if
+//! wanted (sets are immutable and `Send + Sync`). `PARITY.md` lists what matches Go and what
+//! does not.
+//!
+//! Modules: `lex` (items), `parse` (tree, Go's parse errors), `exec` (walking, builtins,
+//! error context, `CallContext`), `set` (sets, options, errors), [`gofmt`] (Go's `fmt`),
+//! [`func`] (function maps), [`value`] (data model).
+//!
+//! May call: nothing else in Trellis. Pure: no file, network or clock access.
 
 mod exec;
 pub mod func;
