@@ -463,3 +463,28 @@ fn missing_key_error_option_reports_missing_keys() {
         "template: m:1:12: executing \"m\" at <.nope>: map has no entry for key \"nope\""
     );
 }
+
+#[test]
+fn and_or_stop_at_the_deciding_operand() {
+    // Oracle (Helm 3.17.2): {{ and 0 (fail "no") }}|{{ or 1 (fail "no") }} renders "0|1".
+    let mut funcs = FuncMap::new();
+    funcs.insert(
+        "fail",
+        Function::new(&[Param::String], None, |_, a| {
+            Err(gotemplate::FuncError(
+                a[0].as_str().unwrap_or("").to_string(),
+            ))
+        }),
+    );
+    let set = set_with(
+        &[(
+            "t",
+            r#"{{ and 0 (fail "no") }}|{{ or 1 (fail "no") }}|{{ and 1 "x" }}|{{ or 0 "" }}"#,
+        )],
+        funcs,
+    );
+    assert_eq!(
+        run(&set, "t", &Value::Nil).expect("short-circuits"),
+        "0|1|x|"
+    );
+}
