@@ -359,6 +359,26 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         Ok(())
     }
 
+    /// Bounds values built by functions (a string doubled in a loop, a list appended to),
+    /// with the output limit: memory cannot grow without bound before anything is written.
+    fn check_size(&mut self, name: &str, v: &Value) -> R<()> {
+        let size = match v {
+            Value::String(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::List(l, _) => l.len(),
+            Value::Map(m, _) => m.len(),
+            _ => 0,
+        };
+        if size > self.shared.opts.max_output {
+            let e = Error::Limit(format!(
+                "result of {name} exceeds the limit of {} bytes or elements",
+                self.shared.opts.max_output
+            ));
+            return Err(self.fatal(e));
+        }
+        Ok(())
+    }
+
     fn write(&mut self, s: &str) -> R<()> {
         self.out.push_str(s);
         if self.out.len() > self.shared.opts.max_output {
@@ -917,7 +937,12 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         }
         match callee {
             Callee::Builtin(b) => match self.call_builtin(b, argv) {
-                Ok(v) => Ok(v),
+                Ok(v) => {
+                    if let Some(x) = v.value() {
+                        self.check_size(name, x)?;
+                    }
+                    Ok(v)
+                }
                 Err(e) => {
                     self.node = call_node;
                     Err(self.errorf(format!("error calling {name}: {e}")))
@@ -953,7 +978,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     return Err(e.clone());
                 }
                 match r {
-                    Ok(v) => Ok(Rv::from_result(v)),
+                    Ok(v) => {
+                        self.check_size(name, &v)?;
+                        Ok(Rv::from_result(v))
+                    }
                     Err(e) => {
                         self.node = call_node;
                         Err(self.errorf(format!("error calling {name}: {}", e.0)))

@@ -40,7 +40,8 @@ pub struct ExecOptions {
     /// Maximum nesting of `template`/`include`/`tpl` calls (Go limits `template`
     /// nesting to 100000, with the same error text).
     pub max_depth: usize,
-    /// Maximum bytes of output of any one template execution.
+    /// Maximum bytes of output of any one template execution; also the largest string
+    /// (bytes) or list/map (elements) a function may return.
     pub max_output: usize,
     /// Maximum total `range` iterations of one execution (including nested ones).
     pub max_range_iterations: u64,

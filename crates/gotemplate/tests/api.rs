@@ -488,3 +488,26 @@ fn and_or_stop_at_the_deciding_operand() {
         "0|1|x|"
     );
 }
+
+#[test]
+fn values_built_in_loops_are_bounded_too() {
+    let set = set_with(
+        &[(
+            "t",
+            r#"{{ $x := "ab" }}{{ range . }}{{ $x = printf "%s%s" $x $x }}{{ end }}{{ len $x }}"#,
+        )],
+        FuncMap::new(),
+    );
+    let items = Value::list((0..64).map(Value::int).collect());
+    let opts = ExecOptions {
+        max_output: 1 << 20,
+        ..ExecOptions::default()
+    };
+    let err = set.execute("t", &items, &opts).expect_err("bounded");
+    assert!(
+        matches!(err, Error::Limit(ref s) if s == "result of printf exceeds the limit of 1048576 bytes or elements"),
+        "{err}"
+    );
+    let small = Value::list((0..4).map(Value::int).collect());
+    assert_eq!(set.execute("t", &small, &opts).expect("fits"), "32");
+}
