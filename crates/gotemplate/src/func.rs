@@ -51,6 +51,10 @@ pub type FuncResult = Result<Value, FuncError>;
 pub trait CallContext {
     /// Execute the named template of the current set with `data` and return its output
     /// (Helm's `include`). Missing-key values print as `<no value>` here, as in Go.
+    /// The error text is Go's (`template: no template "x" associated with template "gotpl"`,
+    /// or the nested execution error); more than 1000 nested calls of one name fail with
+    /// Helm's `rendering template has a nested reference name: NAME: unable to execute template`.
+    /// Inside [`CallContext::tpl`], "the current set" is the copy the `tpl` text was parsed into.
     fn execute_template(&mut self, name: &str, data: &Value) -> Result<String, FuncError>;
     /// Parse `text` as a new template named `name` that can see the templates of the
     /// current set, execute it with `data` and return the output (Helm's `tpl`).
