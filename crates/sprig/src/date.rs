@@ -1504,6 +1504,22 @@ mod tests {
         );
     }
 
+    // helm-template: `{{ now }}` → e.g. "2026-11-27 13:58:52.629877229 +0000 UTC m=+0.086256515"
+    #[test]
+    fn now_prints_like_go() {
+        let s = GoTime::now().in_zone(Zone::Utc).string();
+        let re =
+            regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC$").unwrap();
+        assert!(re.is_match(&s), "{s}");
+        let mono = GoTime::now().string();
+        assert!(
+            regex::Regex::new(r" m=\+\d+\.\d{9}$")
+                .unwrap()
+                .is_match(&mono),
+            "{mono}"
+        );
+    }
+
     #[test]
     fn durations_match_go() {
         assert_eq!(duration_string(0), "0s");

@@ -3,6 +3,9 @@
 //! an empty match right after a previous match as Go does, `$1`/`${name}` expansion,
 //! and Go's `QuoteMeta`. Error texts follow Go's `error parsing regexp: ...` form.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use gotemplate::{FuncError, FuncMap, Param, Value};
 use regex::Regex;
 
@@ -90,9 +93,25 @@ fn translate(pat: &str) -> String {
     out
 }
 
+/// Compiled patterns, shared across renders: charts call `regexReplaceAll` with the same
+/// few patterns in loops, and compiling dominates the call otherwise.
+static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const CACHE_LIMIT: usize = 512;
+
 /// `regexp.Compile` with Go's error text.
 pub(crate) fn compile(pat: &str) -> Result<Regex, FuncError> {
-    Regex::new(&translate(pat)).map_err(|e| FuncError(go_error(pat, &e.to_string())))
+    if let Some(re) = CACHE.lock().ok().and_then(|c| c.get(pat).cloned()) {
+        return Ok(re);
+    }
+    let re = Regex::new(&translate(pat)).map_err(|e| FuncError(go_error(pat, &e.to_string())))?;
+    if let Ok(mut c) = CACHE.lock() {
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(pat.to_string(), re.clone());
+    }
+    Ok(re)
 }
 
 fn go_error(pat: &str, rust: &str) -> String {

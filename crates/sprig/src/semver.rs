@@ -5,7 +5,8 @@
 //! that carry a prerelease).
 
 use std::cmp::Ordering;
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gotemplate::{FuncError, FuncMap, Object, Param, Value};
 use regex::Regex;
@@ -341,9 +342,29 @@ fn tilde(v: &Version, c: &Constraint) -> bool {
     v.minor == con.minor || c.minor_dirty
 }
 
+type Parsed = Arc<Vec<Vec<Constraint>>>;
+
+/// Parsed constraints by text: charts test the same few constraints on every render.
+static CACHE: LazyLock<Mutex<HashMap<String, Parsed>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn parse_cached(constraint: &str) -> Result<Parsed, String> {
+    if let Some(p) = CACHE.lock().ok().and_then(|c| c.get(constraint).cloned()) {
+        return Ok(p);
+    }
+    let parsed = Arc::new(parse_constraints(constraint)?);
+    if let Ok(mut c) = CACHE.lock() {
+        if c.len() >= 512 {
+            c.clear();
+        }
+        c.insert(constraint.to_string(), parsed.clone());
+    }
+    Ok(parsed)
+}
+
 /// `semverCompare constraint version`.
 pub fn semver_compare(constraint: &str, version: &str) -> Result<bool, String> {
-    let cs = parse_constraints(constraint)?;
+    let cs = parse_cached(constraint)?;
     let v = Version::parse(version)?;
     Ok(cs.iter().any(|and| and.iter().all(|c| check(&v, c))))
 }
