@@ -180,20 +180,30 @@ fn host_functions_learn_the_template_being_executed() {
 
 #[test]
 fn include_recursion_stops_with_helms_message() {
-    // Oracle (Helm 3.17.2): a template that includes itself ends with
-    // "error calling include: rendering template has a nested reference name: c0: unable to execute template".
+    // Oracle: Helm 3.17.2 rendering t/templates/f.yaml below fails with exactly this text
+    // (its first segment, then 1001 identical nested segments, then Helm's limit message).
     let set = set_with(
         &[(
-            "f",
+            "t/templates/f.yaml",
             r#"{{ define "c0" }}{{ include "c0" . }}{{ end }}{{ include "c0" . }}"#,
         )],
         harness::funcs(),
     );
-    let msg = run(&set, "f", &Value::Nil)
+    let msg = run(&set, "t/templates/f.yaml", &Value::Nil)
         .expect_err("recursion")
         .to_string();
-    assert!(msg.ends_with("error calling include: rendering template has a nested reference name: c0: unable to execute template"), "{}", &msg[msg.len() - 200..]);
-    assert_eq!(msg.matches("error calling include").count(), 1002);
+    let first = "template: t/templates/f.yaml:1:49: executing \"t/templates/f.yaml\" at <include \"c0\" .>: error calling include: ";
+    let nested = "template: t/templates/f.yaml:1:20: executing \"c0\" at <include \"c0\" .>: error calling include: ";
+    let expected = format!(
+        "{first}{}rendering template has a nested reference name: c0: unable to execute template",
+        nested.repeat(1001)
+    );
+    assert!(
+        msg == expected,
+        "differs; got {} bytes, tail: {}",
+        msg.len(),
+        &msg[msg.len().saturating_sub(200)..]
+    );
 }
 
 #[test]
