@@ -142,9 +142,9 @@ impl TemplateSet {
     /// the set. A later non-empty definition of a name replaces an earlier one; an empty
     /// one never does. On error the set is unchanged.
     pub fn parse(&mut self, name: &str, text: &str) -> Result<()> {
-        let mut inner = (*self.inner).clone();
-        inner.parse_into(name, text)?;
-        self.inner = Arc::new(inner);
+        // Copy-on-write: a set not shared yet is updated in place. `parse_into` only
+        // mutates after the text parsed, so a failure leaves the set unchanged.
+        Arc::make_mut(&mut self.inner).parse_into(name, text)?;
         Ok(())
     }
 
