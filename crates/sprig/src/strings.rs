@@ -98,20 +98,34 @@ fn to_title(c: char) -> impl Iterator<Item = char> {
     if let Some(t) = digraph_title(c) {
         return std::iter::once(t);
     }
-    // Title case equals upper case except for a few digraphs; single-char mapping like Go.
-    let mut up = c.to_uppercase();
-    let first = up.next().unwrap_or(c);
-    let single = up.next().is_none();
-    std::iter::once(if single { first } else { c })
+    // Title case equals the simple upper case except for the digraphs.
+    std::iter::once(to_upper1(c))
 }
 
+/// Go's `unicode.ToUpper` (simple case mapping): where Rust's full mapping needs several
+/// characters, Go maps to one or leaves the rune unchanged.
 fn to_upper1(c: char) -> char {
+    let u = c as u32;
+    let simple = match u {
+        0x1f80..=0x1f87 | 0x1f90..=0x1f97 | 0x1fa0..=0x1fa7 => Some(u + 8),
+        0x1fb3 => Some(0x1fbc),
+        0x1fc3 => Some(0x1fcc),
+        0x1ff3 => Some(0x1ffc),
+        _ => None,
+    };
+    if let Some(x) = simple.and_then(char::from_u32) {
+        return x;
+    }
     let mut up = c.to_uppercase();
     let first = up.next().unwrap_or(c);
     if up.next().is_none() { first } else { c }
 }
 
+/// Go's `unicode.ToLower` (simple case mapping).
 fn to_lower1(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
     let mut lo = c.to_lowercase();
     let first = lo.next().unwrap_or(c);
     if lo.next().is_none() { first } else { c }
