@@ -137,6 +137,82 @@ fn check(text: &str) {
     }
 }
 
+/// Mostly well-formed templates: actions and control structures over arbitrary pipelines,
+/// so execution paths (not just parse errors) are exercised.
+fn operand() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(vec![
+        ".",
+        ".a",
+        ".b",
+        ".l",
+        ".m",
+        ".m.k",
+        ".nope.x",
+        "$",
+        "$.l",
+        "1",
+        "-1",
+        "2.5",
+        "0x10",
+        "'c'",
+        "\"x\"",
+        "\"%v\"",
+        "true",
+        "nil",
+        "(list 1 2)",
+        "(dict \"k\" 1)",
+    ])
+    .prop_map(str::to_string);
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        (
+            prop::sample::select(vec![
+                "len", "index", "slice", "printf", "print", "eq", "ne", "lt", "and", "or", "not",
+                "html", "js", "urlquery", "include", "tpl", "upper", "list", "dict", "add", "call",
+                "println",
+            ]),
+            vec(inner, 0..4),
+        )
+            .prop_map(|(f, args)| format!("({f} {})", args.join(" ")))
+    })
+}
+
+fn template() -> impl Strategy<Value = String> {
+    let action = vec(operand(), 1..3).prop_map(|ops| format!("{{{{ {} }}}}", ops.join(" | ")));
+    let leaf = prop_oneof![
+        action,
+        Just("text ".to_string()),
+        operand().prop_map(|o| format!("{{{{ $x := {o} }}}}{{{{ $x }}}}")),
+        Just("{{ break }}".to_string()),
+        Just("{{ template \"c0\" . }}".to_string()),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        (
+            prop::sample::select(vec![
+                "if",
+                "with",
+                "range",
+                "range $i, $v :=",
+                "define \"c0\"",
+            ]),
+            operand(),
+            vec(inner.clone(), 0..3),
+            prop::option::of(vec(inner, 0..2)),
+        )
+            .prop_map(|(kw, cond, body, els)| {
+                let head = if kw.starts_with("define") {
+                    format!("{{{{ {kw} }}}}")
+                } else {
+                    format!("{{{{ {kw} {cond} }}}}")
+                };
+                let els = match els {
+                    Some(e) if !kw.starts_with("define") => format!("{{{{ else }}}}{}", e.concat()),
+                    _ => String::new(),
+                };
+                format!("{head}{}{els}{{{{ end }}}}", body.concat())
+            })
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -150,6 +226,11 @@ proptest! {
         let s: String = chars.into_iter().collect();
         check(&s);
         check(&format!("{{{{{s}}}}}"));
+    }
+
+    #[test]
+    fn structured_templates_never_panic(parts in vec(template(), 1..4)) {
+        check(&parts.concat());
     }
 
     #[test]
