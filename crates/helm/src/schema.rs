@@ -106,13 +106,37 @@ fn describe(e: &jsonschema::ValidationError<'_>, field: &str) -> Vec<String> {
 
 /// Validate one chart's values against its schema; each violation as `- field: text`.
 pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
-    let schema: serde_json::Value = serde_json::from_slice(schema).map_err(|e| e.to_string())?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(schema).map_err(|e| e.to_string())?;
+    // gojsonschema reads any `$schema` (even unknown URIs) with draft-07 rules.
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+    }
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .build(&schema)
+        .map_err(|e| e.to_string())?;
     let instance = crate::json::to_serde(&Value::map(values.clone()));
+    let errors: Vec<_> = validator.iter_errors(&instance).collect();
+    // gojsonschema stops at a type mismatch: nothing else is reported for that value.
+    let type_failed: Vec<String> = errors
+        .iter()
+        .filter(|e| matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. }))
+        .map(|e| e.instance_path.as_str().to_string())
+        .collect();
     let mut out = String::new();
-    for e in validator.iter_errors(&instance) {
-        let field = field_of(e.instance_path.as_str());
-        for d in describe(&e, &field) {
+    for e in &errors {
+        let path = e.instance_path.as_str();
+        let is_type = matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. });
+        if !is_type
+            && type_failed
+                .iter()
+                .any(|p| path == p || path.starts_with(&format!("{p}/")))
+        {
+            continue;
+        }
+        let field = field_of(path);
+        for d in describe(e, &field) {
             out.push_str(&format!("- {field}: {d}\n"));
         }
     }
@@ -145,8 +169,8 @@ mod tests {
 
     #[test]
     fn gojsonschema_wording() {
-        let schema = br#"{"type":"object","required":["name"],"properties":{"policy":{"type":"string"},"n":{"type":"integer","minimum":2},"e":{"enum":["a","b"]}},"additionalProperties":false}"#;
-        let values = crate::yaml::parse_map("policy: null\nn: 1\ne: c\nx: 1\n").unwrap();
+        let schema = br#"{"type":"object","required":["name"],"properties":{"policy":{"type":"string"},"num":{"type":"integer","minimum":2},"e":{"enum":["a","b"]}},"additionalProperties":false}"#;
+        let values = crate::yaml::parse_map("policy: null\nnum: 1\ne: c\nx: 1\n").unwrap();
         let e = validate_single(&values, schema).unwrap_err();
         assert!(
             e.contains("- policy: Invalid type. Expected: string, given: null\n"),
@@ -154,7 +178,7 @@ mod tests {
         );
         assert!(e.contains("- (root): name is required\n"), "{e}");
         assert!(
-            e.contains("- n: Must be greater than or equal to 2\n"),
+            e.contains("- num: Must be greater than or equal to 2\n"),
             "{e}"
         );
         assert!(

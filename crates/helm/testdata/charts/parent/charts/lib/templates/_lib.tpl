@@ -1,0 +1,3 @@
+{{- define "lib.extra" -}}
+lib: "yes"
+{{- end -}}
