@@ -232,6 +232,9 @@ enum Key {
     Rsa(Box<rsa::PrivateKey>),
     Ec(p256::SecretKey),
     Ed(ed25519_dalek::SigningKey),
+    /// A DSA key in its PEM form: Go's x509 can neither sign with DSA nor certify a DSA
+    /// public key, so it only ever produces those errors.
+    Dsa(String),
 }
 
 impl Key {
@@ -256,6 +259,7 @@ impl Key {
                 der.extend_from_slice(&k.to_bytes());
                 pem_encode("PRIVATE KEY", &der)
             }
+            Key::Dsa(pem) => pem.clone(),
         }
     }
 
@@ -279,6 +283,7 @@ impl Key {
                 der.extend_from_slice(k.verifying_key().as_bytes());
                 der
             }
+            Key::Dsa(_) => Vec::new(),
         }
     }
 
@@ -287,7 +292,7 @@ impl Key {
         match self {
             Key::Rsa(_) => seq(&[oid(&[1, 2, 840, 113549, 1, 1, 11]), vec![0x05, 0x00]]),
             Key::Ec(_) => seq(&[oid(&[1, 2, 840, 10045, 4, 3, 2])]),
-            Key::Ed(_) => seq(&[oid(&[1, 3, 101, 112])]),
+            Key::Ed(_) | Key::Dsa(_) => seq(&[oid(&[1, 3, 101, 112])]),
         }
     }
 
@@ -304,6 +309,7 @@ impl Key {
                 sig.to_der().to_bytes().to_vec()
             }
             Key::Ed(k) => k.sign(msg).to_bytes().to_vec(),
+            Key::Dsa(_) => Vec::new(),
         }
     }
 }
@@ -323,13 +329,32 @@ fn generate_private_key(kind: &str) -> String {
         "ed25519" => Ok(Key::Ed(ed25519_dalek::SigningKey::generate(
             &mut rand::rng(),
         ))),
-        "dsa" => Err("DSA keys are not supported by this implementation".to_string()),
+        "dsa" => return generate_dsa_pem(),
         _ => return format!("Unknown type {kind}"),
     };
     match key {
         Ok(k) => k.to_pem(),
         Err(e) => format!("failed to generate private key: {e}"),
     }
+}
+
+/// A DSA key (L=2048, N=256) as Sprig writes it: `DSA PRIVATE KEY` holding the ASN.1
+/// sequence {0, P, Q, G, Y, X}.
+fn generate_dsa_pem() -> String {
+    let mut rng = rand::rng();
+    let Ok(components) =
+        dsa::Components::try_generate_from_rng_with_key_size(&mut rng, dsa::KeySize::DSA_2048_256);
+    let Ok(key) = dsa::SigningKey::try_generate_from_rng_with_components(&mut rng, components);
+    let c = key.verifying_key().components();
+    let der = seq(&[
+        uint(&[0]),
+        uint(&c.p().to_be_bytes()),
+        uint(&c.q().to_be_bytes()),
+        uint(&c.g().to_be_bytes()),
+        uint(&key.verifying_key().y().to_be_bytes()),
+        uint(&key.x().to_be_bytes()),
+    ]);
+    pem_encode("DSA PRIVATE KEY", &der)
 }
 
 /// Sprig's `parsePrivateKeyPEM`.
@@ -363,10 +388,7 @@ fn parse_private_key(text: &str) -> Result<Key, String> {
         "EC" => p256::SecretKey::from_sec1_der(&der)
             .map(Key::Ec)
             .map_err(|e| format!("parsing EC private key from PEM: {e}")),
-        "DSA" => Err(
-            "parsing DSA private key from PEM: DSA keys are not supported by this implementation"
-                .into(),
-        ),
+        "DSA" => Ok(Key::Dsa(pem_encode("DSA PRIVATE KEY", &der))),
         _ => Err(format!("invalid private key type {kind}")),
     }
 }
@@ -530,6 +552,14 @@ fn cert_and_key(
     parent: Option<&Parent>,
     signer: &Key,
 ) -> Result<(String, String), String> {
+    if matches!(signer, Key::Dsa(_)) {
+        return Err("error creating certificate: x509: certificate private key does not implement crypto.Signer".into());
+    }
+    if matches!(signee, Key::Dsa(_)) {
+        return Err(
+            "error creating certificate: x509: unsupported public key type: *dsa.PublicKey".into(),
+        );
+    }
     let spki = signee.spki_der();
     let subject = name_cn(&t.cn);
     let issuer = parent.map_or_else(|| subject.clone(), |p| p.subject.clone());

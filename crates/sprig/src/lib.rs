@@ -9,7 +9,7 @@
 //! checks arguments as Go's reflect call does; results keep Go's types (`int64` from
 //! `add`, `[]string` from `splitList`, `map[string]string` from `split`).
 //!
-//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (130 template lines, each
+//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (133 template lines, each
 //! compared byte for byte, errors included, with `tests/golden/expected.txt` produced by
 //! `tests/golden/regen.sh`), plus unit tests per module whose expected values come from Helm.
 //!
@@ -24,8 +24,8 @@
 //! - `rest`/`initial` of an empty list give an empty list where Go gives a nil
 //!   slice (same when printed, `null` vs `[]` in `toJson`).
 //! - `keys`/`values` are in sorted key order (Go's order is random).
-//! - `genPrivateKey "dsa"` and DSA keys in the `*WithKey` functions are not supported; EC
-//!   keys must be P-256. `Local` time is `TZ` or `/etc/localtime`, else UTC.
+//! - EC keys given to the `*WithKey` functions must be P-256 (Go also takes P-224/384/521).
+//! - `Local` time is the zone named by `TZ` or `/etc/localtime`, else UTC.
 //! - `regex*`: Go patterns are translated to the `regex` crate; `\Q...\E` and octal
 //!   escapes are not supported; rare parse errors word their reason differently.
 //!
