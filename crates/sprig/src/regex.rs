@@ -75,6 +75,14 @@ fn translate(pat: &str) -> String {
             out.push(c);
             continue;
         }
+        if c == '{' {
+            // Go reads a brace that does not start `{n}`, `{n,}` or `{n,m}` as a literal.
+            let rest: String = chars.clone().collect();
+            if !is_repeat(&rest) {
+                out.push_str("\\{");
+                continue;
+            }
+        }
         if c == '[' {
             in_class = true;
             out.push(c);
@@ -98,6 +106,22 @@ fn translate(pat: &str) -> String {
 static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 const CACHE_LIMIT: usize = 512;
+
+/// True if `rest` (the text after a `{`) continues a counted repetition `n}`, `n,}` or `n,m}`.
+fn is_repeat(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    let digits = |i: usize| b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(0);
+    if n == 0 {
+        return false;
+    }
+    let mut i = n;
+    if b.get(i) == Some(&b',') {
+        i += 1;
+        i += digits(i);
+    }
+    b.get(i) == Some(&b'}')
+}
 
 /// `regexp.Compile` with Go's error text.
 pub(crate) fn compile(pat: &str) -> Result<Regex, FuncError> {
