@@ -553,12 +553,14 @@ fn list(
         None => None,
     };
     let store_ns = if ri.namespaced { ns } else { None };
-    let (rv, items, next) = state.store.list(&ri.key(), store_ns, after, limit, &|o| {
-        label.matches(o) && field.matches(o)
-    });
+    let (rv, items, next) = state
+        .store
+        .list_with(&ri.key(), store_ns, after, limit, &|o| {
+            label.matches(o) && field.matches(o)
+        });
     let rv_s = rv.to_string();
     if table {
-        let vals: Vec<Value> = items.iter().map(|o| api::versioned(ri, o)).collect();
+        let vals: Vec<Value> = items.iter().map(|e| api::versioned(ri, &e.obj)).collect();
         let mut t = to_table(ri, &vals, &rv_s, q);
         if let Some((ns, n)) = &next {
             t["metadata"]["continue"] = json!(continue_token(ns, n, rv));
@@ -570,7 +572,7 @@ fn list(
     if let Some((ns, n)) = &next {
         meta["continue"] = json!(continue_token(ns, n, rv));
     }
-    let mut out = Vec::with_capacity(items.len() * 512 + 256);
+    let mut out = Vec::with_capacity(items.iter().map(|e| e.json.len() + 1).sum::<usize>() + 256);
     out.extend_from_slice(b"{\"kind\":");
     serde_json::to_writer(&mut out, &format!("{}List", ri.kind)).map_err(internal)?;
     out.extend_from_slice(b",\"apiVersion\":");
@@ -583,9 +585,9 @@ fn list(
             out.push(b',');
         }
         if ri.custom {
-            serde_json::to_writer(&mut out, &api::versioned(ri, item)).map_err(internal)?;
+            serde_json::to_writer(&mut out, &api::versioned(ri, &item.obj)).map_err(internal)?;
         } else {
-            serde_json::to_writer(&mut out, &**item).map_err(internal)?;
+            out.extend_from_slice(&item.json);
         }
     }
     out.extend_from_slice(b"]}");

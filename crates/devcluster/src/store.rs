@@ -69,9 +69,23 @@ pub struct WriteResult {
 
 type ObjKey = (ResKey, String, String);
 
+/// A stored object with its JSON serialization cached (lists write these bytes directly).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub obj: Obj,
+    pub json: Arc<[u8]>,
+}
+
+impl Entry {
+    fn new(obj: Obj) -> Self {
+        let json: Arc<[u8]> = serde_json::to_vec(&*obj).unwrap_or_default().into();
+        Entry { obj, json }
+    }
+}
+
 struct Inner {
     rv: u64,
-    collections: HashMap<ResKey, BTreeMap<(String, String), Obj>>,
+    collections: HashMap<ResKey, BTreeMap<(String, String), Entry>>,
     history: VecDeque<Arc<Event>>,
     history_cap: usize,
     /// The oldest resourceVersion from which a watch can still resume.
@@ -138,18 +152,27 @@ impl Inner {
         }
     }
 
-    fn put_raw(&mut self, key: &ResKey, ns: &str, name: &str, obj: Obj) -> Option<Obj> {
+    fn put_raw(
+        &mut self,
+        key: &ResKey,
+        ns: &str,
+        name: &str,
+        obj: Obj,
+    ) -> (Option<Obj>, Arc<[u8]>) {
         let okey = (key.clone(), ns.to_string(), name.to_string());
+        let entry = Entry::new(obj.clone());
+        let json = entry.json.clone();
         let old = self
             .collections
             .entry(key.clone())
             .or_default()
-            .insert((ns.to_string(), name.to_string()), obj.clone());
+            .insert((ns.to_string(), name.to_string()), entry)
+            .map(|e| e.obj);
         if let Some(o) = &old {
             self.index_remove(&okey, o);
         }
         self.index_add(&okey, &obj);
-        old
+        (old, json)
     }
 
     fn remove_raw(&mut self, key: &ResKey, ns: &str, name: &str) -> Option<Obj> {
@@ -157,7 +180,8 @@ impl Inner {
         let old = self
             .collections
             .get_mut(key)?
-            .remove(&(ns.to_string(), name.to_string()));
+            .remove(&(ns.to_string(), name.to_string()))
+            .map(|e| e.obj);
         if let Some(o) = &old {
             self.index_remove(&okey, o);
         }
@@ -171,6 +195,15 @@ impl Inner {
             }
         }
         self.history.push_back(ev);
+    }
+
+    fn log_raw(&mut self, mut bytes: Vec<u8>) {
+        if let Some(log) = self.log.as_mut() {
+            bytes.push(b'\n');
+            if let Err(e) = log.write_all(&bytes).and_then(|_| log.flush()) {
+                tracing::error!("persisting a write failed: {e}");
+            }
+        }
     }
 
     fn log_line(&mut self, line: &Value) {
@@ -261,8 +294,8 @@ impl Store {
                 let mut w = BufWriter::new(File::create(&tmp)?);
                 let rv = inner.rv;
                 for (key, coll) in &inner.collections {
-                    for ((ns, name), obj) in coll {
-                        let rec = json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv, "o": &**obj});
+                    for ((ns, name), e) in coll {
+                        let rec = json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv, "o": &*e.obj});
                         serde_json::to_writer(&mut w, &rec).map_err(std::io::Error::other)?;
                         w.write_all(b"\n")?;
                     }
@@ -288,7 +321,7 @@ impl Store {
             .collections
             .get(key)?
             .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|e| e.obj.clone())
     }
 
     /// Objects of a resource (optionally in one namespace) after `after`, matching `filter`,
@@ -302,9 +335,23 @@ impl Store {
         limit: usize,
         filter: &dyn Fn(&Value) -> bool,
     ) -> (u64, Vec<Obj>, Option<(String, String)>) {
+        let (rv, entries, next) = self.list_with(key, ns, after, limit, filter);
+        (rv, entries.into_iter().map(|e| e.obj).collect(), next)
+    }
+
+    /// Like `list`, with each object's cached JSON.
+    pub fn list_with(
+        &self,
+        key: &ResKey,
+        ns: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> (u64, Vec<Entry>, Option<(String, String)>) {
         let inner = self.inner.read().expect("store lock poisoned");
-        let mut items = Vec::new();
-        let mut next = None;
+        let mut items: Vec<Entry> = Vec::new();
+        let mut more = false;
+        let mut last_key = None;
         if let Some(coll) = inner.collections.get(key) {
             use std::ops::Bound;
             let lower = match (&after, ns) {
@@ -312,30 +359,25 @@ impl Store {
                 (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
                 (None, None) => Bound::Unbounded,
             };
-            for ((ons, oname), obj) in coll.range((lower, Bound::Unbounded)) {
+            for ((ons, oname), e) in coll.range((lower, Bound::Unbounded)) {
                 if let Some(n) = ns {
                     if ons != n {
                         break;
                     }
                 }
-                if !filter(obj) {
+                if !filter(&e.obj) {
                     continue;
                 }
                 if limit > 0 && items.len() == limit {
-                    next = Some((ons.clone(), oname.clone()));
+                    more = true;
                     break;
                 }
-                items.push(obj.clone());
+                items.push(e.clone());
+                last_key = Some((ons.clone(), oname.clone()));
             }
         }
-        // `next` marks that more exist; the continue key is the last returned item.
-        let cont = next.and(items.last().map(|o| {
-            (
-                meta_str(o, "namespace").unwrap_or_default().to_string(),
-                meta_str(o, "name").unwrap_or_default().to_string(),
-            )
-        }));
-        (inner.rv, items, cont)
+        // The continue key is the last returned item, when more remain.
+        (inner.rv, items, if more { last_key } else { None })
     }
 
     /// Count objects of a resource in one namespace (or all).
@@ -395,7 +437,7 @@ impl Store {
             .collections
             .get(key)
             .and_then(|c| c.get(&(ns.to_string(), name.to_string())))
-            .cloned();
+            .map(|e| e.obj.clone());
         let op = f(current.as_ref())?;
         match op {
             WriteOp::Keep => match current {
@@ -433,13 +475,22 @@ impl Store {
                 value["metadata"]["resourceVersion"] = json!(rv.to_string());
                 inner.rv = rv;
                 let obj = Arc::new(value);
-                let old = inner.put_raw(key, ns, name, obj.clone());
+                let (old, json_bytes) = inner.put_raw(key, ns, name, obj.clone());
                 let etype = if old.is_some() {
                     EventType::Modified
                 } else {
                     EventType::Added
                 };
-                inner.log_line(&json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv, "o": &*obj}));
+                if inner.log.is_some() {
+                    // Reuse the cached serialization for the log record.
+                    let head = json!({"t": "put", "g": key.group, "p": key.plural, "ns": ns, "n": name, "rv": rv});
+                    let mut line = serde_json::to_vec(&head).unwrap_or_default();
+                    line.pop();
+                    line.extend_from_slice(b",\"o\":");
+                    line.extend_from_slice(&json_bytes);
+                    line.push(b'}');
+                    inner.log_raw(line);
+                }
                 let ev = Arc::new(Event {
                     rv,
                     etype,
@@ -515,12 +566,12 @@ impl Store {
         let mut initial_objs = Vec::new();
         if initial {
             if let Some(coll) = inner.collections.get(key) {
-                for ((ons, _), obj) in coll {
+                for ((ons, _), e) in coll {
                     if ns.is_some_and(|n| n != ons) {
                         continue;
                     }
-                    if filter(obj) {
-                        initial_objs.push(obj.clone());
+                    if filter(&e.obj) {
+                        initial_objs.push(e.obj.clone());
                     }
                 }
             }
