@@ -28,6 +28,21 @@ pub(crate) fn reg(
     );
 }
 
+/// Largest result (bytes or elements) a function builds. Go would try to allocate
+/// whatever a template asks for and crash the process; here such a call fails instead.
+pub(crate) const MAX_RESULT: u64 = 256 << 20;
+
+/// Fails when a function is about to build a result of `n` bytes or elements above
+/// [`MAX_RESULT`].
+pub(crate) fn check_size(what: &str, n: u128) -> Result<(), FuncError> {
+    if n > MAX_RESULT as u128 {
+        return Err(FuncError(format!(
+            "{what}: result of {n} bytes or elements exceeds the limit of {MAX_RESULT}"
+        )));
+    }
+    Ok(())
+}
+
 /// An argument the executor already converted to `string`.
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()

@@ -772,6 +772,7 @@ pub(crate) fn register(m: &mut FuncMap) {
         if n < 0 {
             return Err("runtime error: makeslice: len out of range".into());
         }
+        crate::conv::check_size("randBytes", n as u128 * 4 / 3)?;
         let mut buf = vec![0u8; n as usize];
         rand::rng().fill(&mut buf[..]);
         Ok(vstr(b64(&buf)))

@@ -520,6 +520,11 @@ fn parse_err(layout: &str, value: &str, elem: &str, velem: &str, msg: &str) -> S
     }
 }
 
+/// `s[a:b]` for the parser: a cut inside a UTF-8 sequence is a mismatch, not a panic.
+fn cut(s: &str, a: usize, b: usize) -> Result<&str, ()> {
+    s.get(a..b).ok_or(())
+}
+
 fn cutspace(s: &str) -> &str {
     s.trim_start_matches(' ')
 }
@@ -534,11 +539,14 @@ fn skip<'a>(mut value: &'a str, mut prefix: &str) -> Result<&'a str, ()> {
             value = cutspace(value);
             continue;
         }
-        if value.is_empty() || value.as_bytes()[0] != prefix.as_bytes()[0] {
+        let (Some(p), Some(v)) = (prefix.chars().next(), value.chars().next()) else {
+            return Err(());
+        };
+        if p != v {
             return Err(());
         }
-        prefix = &prefix[1..];
-        value = &value[1..];
+        prefix = &prefix[p.len_utf8()..];
+        value = &value[v.len_utf8()..];
     }
     Ok(value)
 }
@@ -564,7 +572,9 @@ fn getnum(s: &str, fixed: bool) -> Result<(i64, &str), ()> {
 fn lookup_name<'a>(names: &[&str], short: bool, v: &'a str) -> Result<(usize, &'a str), ()> {
     for (i, n) in names.iter().enumerate() {
         let n = if short { &n[..3] } else { n };
-        if v.len() >= n.len() && v[..n.len()].eq_ignore_ascii_case(n) {
+        if v.get(..n.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(n))
+        {
             return Ok((i, &v[n.len()..]));
         }
     }
@@ -572,7 +582,7 @@ fn lookup_name<'a>(names: &[&str], short: bool, v: &'a str) -> Result<(usize, &'
 }
 
 fn parse_nanos(v: &str, n: usize) -> Result<u32, ()> {
-    let digits = &v[1..n];
+    let digits = v.get(1..n).ok_or(())?;
     if !digits.bytes().all(|c| c.is_ascii_digit()) {
         return Err(());
     }
@@ -651,17 +661,17 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                     if value.len() < 2 {
                         return Err(());
                     }
-                    let p = &value[..2];
+                    let p = cut(value, 0, 2)?;
                     let y = p.parse::<i64>().map_err(|_| ())?;
-                    value = &value[2..];
+                    value = cut(value, 2, value.len())?;
                     year = if y >= 69 { y + 1900 } else { y + 2000 };
                 }
                 Std::LongYear => {
                     if value.len() < 4 || !is_digit(value, 0) {
                         return Err(());
                     }
-                    year = value[..4].parse::<i64>().map_err(|_| ())?;
-                    value = &value[4..];
+                    year = cut(value, 0, 4)?.parse::<i64>().map_err(|_| ())?;
+                    value = cut(value, 4, value.len())?;
                 }
                 Std::Month | Std::LongMonth => {
                     let (m, r) = lookup_name(&MONTHS, std == Std::Month, value)?;
@@ -682,7 +692,7 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                 }
                 Std::Day | Std::UnderDay | Std::ZeroDay => {
                     if std == Std::UnderDay && value.starts_with(' ') {
-                        value = &value[1..];
+                        value = cut(value, 1, value.len())?;
                     }
                     let (d, r) = getnum(value, std == Std::ZeroDay)?;
                     value = r;
@@ -746,14 +756,14 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                             n += 1;
                         }
                         nsec = parse_nanos(value, n)?;
-                        value = &value[n..];
+                        value = cut(value, n, value.len())?;
                     }
                 }
                 Std::PM | Std::Pm => {
                     if value.len() < 2 {
                         return Err(());
                     }
-                    let p = &value[..2];
+                    let p = cut(value, 0, 2)?;
                     let (am, pmv) = if std == Std::PM {
                         ("AM", "PM")
                     } else {
@@ -766,11 +776,11 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                     } else {
                         return Err(());
                     }
-                    value = &value[2..];
+                    value = cut(value, 2, value.len())?;
                 }
                 Std::Tz(k) => {
                     if k.iso && value.starts_with('Z') {
-                        value = &value[1..];
+                        value = cut(value, 1, value.len())?;
                         z = Some(Zone::Utc);
                         return Ok(());
                     }
@@ -780,42 +790,57 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                         if vb.len() < 6 || vb[3] != b':' {
                             return Err(());
                         }
-                        (sign, h, m, s2, rest) =
-                            (&value[..1], &value[1..3], &value[4..6], "00", &value[6..]);
+                        (sign, h, m, s2, rest) = (
+                            cut(value, 0, 1)?,
+                            cut(value, 1, 3)?,
+                            cut(value, 4, 6)?,
+                            "00",
+                            cut(value, 6, value.len())?,
+                        );
                     } else if k.short {
                         if vb.len() < 3 {
                             return Err(());
                         }
-                        (sign, h, m, s2, rest) =
-                            (&value[..1], &value[1..3], "00", "00", &value[3..]);
+                        (sign, h, m, s2, rest) = (
+                            cut(value, 0, 1)?,
+                            cut(value, 1, 3)?,
+                            "00",
+                            "00",
+                            cut(value, 3, value.len())?,
+                        );
                     } else if k.colon && k.seconds {
                         if vb.len() < 9 || vb[3] != b':' || vb[6] != b':' {
                             return Err(());
                         }
                         (sign, h, m, s2, rest) = (
-                            &value[..1],
-                            &value[1..3],
-                            &value[4..6],
-                            &value[7..9],
-                            &value[9..],
+                            cut(value, 0, 1)?,
+                            cut(value, 1, 3)?,
+                            cut(value, 4, 6)?,
+                            cut(value, 7, 9)?,
+                            cut(value, 9, value.len())?,
                         );
                     } else if k.seconds {
                         if vb.len() < 7 {
                             return Err(());
                         }
                         (sign, h, m, s2, rest) = (
-                            &value[..1],
-                            &value[1..3],
-                            &value[3..5],
-                            &value[5..7],
-                            &value[7..],
+                            cut(value, 0, 1)?,
+                            cut(value, 1, 3)?,
+                            cut(value, 3, 5)?,
+                            cut(value, 5, 7)?,
+                            cut(value, 7, value.len())?,
                         );
                     } else {
                         if vb.len() < 5 {
                             return Err(());
                         }
-                        (sign, h, m, s2, rest) =
-                            (&value[..1], &value[1..3], &value[3..5], "00", &value[5..]);
+                        (sign, h, m, s2, rest) = (
+                            cut(value, 0, 1)?,
+                            cut(value, 1, 3)?,
+                            cut(value, 3, 5)?,
+                            "00",
+                            cut(value, 5, value.len())?,
+                        );
                     }
                     value = rest;
                     let (hr, _) = getnum(h, true)?;
@@ -840,12 +865,12 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                 Std::TzName => {
                     if value.starts_with("UTC") {
                         z = Some(Zone::Utc);
-                        value = &value[3..];
+                        value = cut(value, 3, value.len())?;
                         return Ok(());
                     }
                     let n = parse_tz_name(value).ok_or(())?;
-                    zone_name = value[..n].to_string();
-                    value = &value[n..];
+                    zone_name = cut(value, 0, n)?.to_string();
+                    value = cut(value, n, value.len())?;
                 }
                 Std::Frac { digits, nine, .. } => {
                     if !nine {
@@ -854,7 +879,7 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                             return Err(());
                         }
                         nsec = parse_nanos(value, nd)?;
-                        value = &value[nd..];
+                        value = cut(value, nd, value.len())?;
                     } else {
                         let b = value.as_bytes();
                         if b.len() < 2 || !(b[0] == b'.' || b[0] == b',') || !b[1].is_ascii_digit()
@@ -866,7 +891,7 @@ pub fn parse_in(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> 
                             i += 1;
                         }
                         nsec = parse_nanos(value, 1 + i)?;
-                        value = &value[1 + i..];
+                        value = cut(value, 1 + i, value.len())?;
                     }
                 }
             }

@@ -9,7 +9,7 @@
 //! checks arguments as Go's reflect call does; results keep Go's types (`int64` from
 //! `add`, `[]string` from `splitList`, `map[string]string` from `split`).
 //!
-//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (134 template lines, each
+//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (137 template lines, each
 //! compared byte for byte, errors included, with `tests/golden/expected.txt` produced by
 //! `tests/golden/regen.sh`), plus unit tests per module whose expected values come from Helm.
 //!

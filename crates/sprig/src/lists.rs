@@ -7,8 +7,8 @@ use std::sync::Arc;
 use gotemplate::{FuncError, FuncMap, Param, Value};
 
 use crate::conv::{
-    deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice, to_int64,
-    vstrings,
+    check_size, deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice,
+    to_int64, vstrings,
 };
 
 use Param::{Any, Int};
@@ -21,7 +21,20 @@ fn elems(v: &Value, what: &str) -> Result<Vec<Value>, FuncError> {
     slice_elems(v).ok_or_else(|| FuncError(format!("{what} {}", kind(v))))
 }
 
-pub(crate) fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
+pub(crate) fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, FuncError> {
+    let span = (stop as i128 - start as i128).unsigned_abs();
+    let count = if step == 0 {
+        0
+    } else {
+        span / step.unsigned_abs() as u128
+    };
+    if (stop < start && step < 0) || (stop > start && step > 0) {
+        check_size("untilStep", count)?;
+    }
+    Ok(until_step_unchecked(start, stop, step))
+}
+
+fn until_step_unchecked(start: i64, stop: i64, step: i64) -> Vec<i64> {
     let mut v = Vec::new();
     if stop < start {
         if step >= 0 {
@@ -30,7 +43,8 @@ pub(crate) fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
         let mut x = start;
         while x > stop {
             v.push(x);
-            x += step;
+            let Some(n) = x.checked_add(step) else { break };
+            x = n;
         }
         return v;
     }
@@ -40,7 +54,8 @@ pub(crate) fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
     let mut x = start;
     while x < stop {
         v.push(x);
-        x += step;
+        let Some(n) = x.checked_add(step) else { break };
+        x = n;
     }
     v
 }
@@ -50,7 +65,7 @@ fn ints(v: Vec<i64>) -> Value {
     list_any(v.into_iter().map(Value::int).collect())
 }
 
-fn seq(p: &[i64]) -> String {
+fn seq(p: &[i64]) -> Result<String, FuncError> {
     let join = |v: Vec<i64>| {
         v.iter()
             .map(|x| x.to_string())
@@ -61,12 +76,12 @@ fn seq(p: &[i64]) -> String {
         1 => {
             let (start, end) = (1, p[0]);
             let inc = if end < start { -1 } else { 1 };
-            join(until_step(start, end + inc, inc))
+            Ok(join(until_step(start, end.wrapping_add(inc), inc)?))
         }
         2 => {
             let (start, end) = (p[0], p[1]);
             let step = if end < start { -1 } else { 1 };
-            join(until_step(start, end + step, step))
+            Ok(join(until_step(start, end.wrapping_add(step), step)?))
         }
         3 => {
             let (start, step, end) = (p[0], p[1], p[2]);
@@ -74,12 +89,12 @@ fn seq(p: &[i64]) -> String {
             if end < start {
                 inc = -1;
                 if step > 0 {
-                    return String::new();
+                    return Ok(String::new());
                 }
             }
-            join(until_step(start, end + inc, step))
+            Ok(join(until_step(start, end.wrapping_add(inc), step)?))
         }
-        _ => String::new(),
+        _ => Ok(String::new()),
     }
 }
 
@@ -263,13 +278,13 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     reg(m, "until", &[Int], None, |a| {
         let c = i(&a[0]);
-        Ok(ints(until_step(0, c, if c < 0 { -1 } else { 1 })))
+        Ok(ints(until_step(0, c, if c < 0 { -1 } else { 1 })?))
     });
     reg(m, "untilStep", &[Int, Int, Int], None, |a| {
-        Ok(ints(until_step(i(&a[0]), i(&a[1]), i(&a[2]))))
+        Ok(ints(until_step(i(&a[0]), i(&a[1]), i(&a[2]))?))
     });
     reg(m, "seq", &[], Some(Int), |a| {
-        Ok(Value::str(seq(&a.iter().map(i).collect::<Vec<_>>())))
+        Ok(Value::str(seq(&a.iter().map(i).collect::<Vec<_>>())?))
     });
 }
 
@@ -281,12 +296,14 @@ mod tests {
     // → "1 2 3 4 5|1 0 -1 -2 -3|2 3 4 5|0 2 4 6 8 10|10 7 4 1|"
     #[test]
     fn seq_matches_helm() {
-        assert_eq!(seq(&[5]), "1 2 3 4 5");
-        assert_eq!(seq(&[-3]), "1 0 -1 -2 -3");
-        assert_eq!(seq(&[2, 5]), "2 3 4 5");
-        assert_eq!(seq(&[0, 2, 10]), "0 2 4 6 8 10");
-        assert_eq!(seq(&[10, -3, 1]), "10 7 4 1");
-        assert_eq!(seq(&[1, 2, 0]), "");
+        assert_eq!(seq(&[5]).unwrap(), "1 2 3 4 5");
+        assert_eq!(seq(&[-3]).unwrap(), "1 0 -1 -2 -3");
+        assert_eq!(seq(&[2, 5]).unwrap(), "2 3 4 5");
+        assert_eq!(seq(&[0, 2, 10]).unwrap(), "0 2 4 6 8 10");
+        assert_eq!(seq(&[10, -3, 1]).unwrap(), "10 7 4 1");
+        assert_eq!(seq(&[1, 2, 0]).unwrap(), "");
+        assert_eq!(seq(&[0, 1, i64::MAX]).unwrap(), "");
+        assert!(seq(&[0, 1, i64::MAX - 1]).is_err());
     }
 
     #[test]

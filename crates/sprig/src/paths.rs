@@ -109,6 +109,23 @@ fn escape(s: &str, mode: Enc) -> String {
     out
 }
 
+/// Go's `strconv.Quote` of bytes that may end inside a UTF-8 sequence.
+fn quote_bytes(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => gotemplate::gofmt::quote(s),
+        Err(e) => {
+            let (good, bad) = b.split_at(e.valid_up_to());
+            let q = gotemplate::gofmt::quote(std::str::from_utf8(good).unwrap_or_default());
+            let mut out = q[..q.len() - 1].to_string();
+            for x in bad {
+                out.push_str(&format!("\\x{x:02x}"));
+            }
+            out.push('"');
+            out
+        }
+    }
+}
+
 /// Go's `url.unescape` (no `+` handling: path/host/userinfo/fragment modes).
 fn unescape(s: &str, host: bool) -> Result<String, String> {
     let b = s.as_bytes();
@@ -120,10 +137,7 @@ fn unescape(s: &str, host: bool) -> Result<String, String> {
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 let end = (i + 3).min(b.len());
-                return Err(format!(
-                    "invalid URL escape {}",
-                    gotemplate::gofmt::quote(&s[i..end])
-                ));
+                return Err(format!("invalid URL escape {}", quote_bytes(&b[i..end])));
             }
             let v = u8::from_str_radix(&s[i + 1..i + 3], 16).expect("two hex digits");
             if host

@@ -5,7 +5,7 @@
 use gotemplate::{FuncMap, Param};
 use rand::RngExt;
 
-use crate::conv::{i, reg, vstr};
+use crate::conv::{check_size, i, reg, vstr};
 
 const DIGITS: &[u8] = b"0123456789";
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -18,6 +18,15 @@ fn random_from(count: i64, alphabet: &[u8]) -> String {
         .collect()
 }
 
+/// A random string, or an error when `count` is over the result limit.
+fn checked(
+    count: i64,
+    make: impl Fn(i64) -> String,
+) -> Result<gotemplate::Value, gotemplate::FuncError> {
+    check_size("random string", count.max(0) as u128)?;
+    Ok(vstr(make(count)))
+}
+
 /// Printable ASCII, codes 32 to 126.
 fn random_ascii(count: i64) -> String {
     let mut rng = rand::rng();
@@ -28,16 +37,16 @@ fn random_ascii(count: i64) -> String {
 
 pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "randAlphaNum", &[Param::Int], None, |a| {
-        Ok(vstr(random_from(i(&a[0]), ALNUM)))
+        checked(i(&a[0]), |n| random_from(n, ALNUM))
     });
     reg(m, "randAlpha", &[Param::Int], None, |a| {
-        Ok(vstr(random_from(i(&a[0]), LETTERS)))
+        checked(i(&a[0]), |n| random_from(n, LETTERS))
     });
     reg(m, "randNumeric", &[Param::Int], None, |a| {
-        Ok(vstr(random_from(i(&a[0]), DIGITS)))
+        checked(i(&a[0]), |n| random_from(n, DIGITS))
     });
     reg(m, "randAscii", &[Param::Int], None, |a| {
-        Ok(vstr(random_ascii(i(&a[0]))))
+        checked(i(&a[0]), random_ascii)
     });
 }
 

@@ -10,7 +10,7 @@ use gotemplate::gofmt::sprint_args;
 use gotemplate::{FuncError, FuncMap, MapKind, Param, Value};
 use rand::seq::SliceRandom;
 
-use crate::conv::{i, reg, s, strslice, strval, vstr, vstrings};
+use crate::conv::{check_size, i, reg, s, strslice, strval, vstr, vstrings};
 
 use Param::{Any, Int, String as Str};
 
@@ -559,10 +559,8 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     reg(m, "repeat", &[Int, Str], None, |a| {
         let n = i(&a[0]);
-        if n < 0 {
-            return Err(FuncError("strings: negative Repeat count".into()));
-        }
-        Ok(vstr(s(&a[1]).repeat(n as usize)))
+        let st = s(&a[1]);
+        Ok(vstr(go_repeat(st, n)?))
     });
     let trim_all = |a: &[Value]| {
         let cut = s(&a[0]);
@@ -647,14 +645,22 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(vstr(v.join(" ")))
     });
     reg(m, "indent", &[Int, Str], None, |a| {
-        let pad = " ".repeat(i(&a[0]).max(0) as usize);
+        let pad = go_repeat(" ", i(&a[0]))?;
+        check_size(
+            "indent",
+            (s(&a[1]).matches('\n').count() as u128 + 1) * pad.len() as u128,
+        )?;
         Ok(vstr(format!(
             "{pad}{}",
             s(&a[1]).replace('\n', &format!("\n{pad}"))
         )))
     });
     reg(m, "nindent", &[Int, Str], None, |a| {
-        let pad = " ".repeat(i(&a[0]).max(0) as usize);
+        let pad = go_repeat(" ", i(&a[0]))?;
+        check_size(
+            "nindent",
+            (s(&a[1]).matches('\n').count() as u128 + 1) * pad.len() as u128,
+        )?;
         Ok(vstr(format!(
             "\n{pad}{}",
             s(&a[1]).replace('\n', &format!("\n{pad}"))
@@ -691,6 +697,18 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "join", &[Str, Any], None, |a| {
         Ok(vstr(strslice(&a[1]).join(s(&a[0]))))
     });
+}
+
+/// Go's `strings.Repeat` with its panics as errors.
+fn go_repeat(st: &str, n: i64) -> Result<String, FuncError> {
+    if n < 0 {
+        return Err(FuncError("strings: negative Repeat count".into()));
+    }
+    if !st.is_empty() && st.len() as u128 * n as u128 > i64::MAX as u128 {
+        return Err(FuncError("strings: Repeat output length overflow".into()));
+    }
+    check_size("repeat", st.len() as u128 * n as u128)?;
+    Ok(st.repeat(n as usize))
 }
 
 /// Go's `strings.Replace(s, old, new, -1)`: an empty `old` inserts `new` around every rune.
