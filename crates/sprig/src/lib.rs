@@ -26,6 +26,8 @@
 //! - `keys`/`values` are in sorted key order (Go's order is random).
 //! - EC keys given to the `*WithKey` functions must be P-256 (Go also takes P-224/384/521).
 //! - `Local` time is the zone named by `TZ` or `/etc/localtime`, else UTC.
+//! - Results above 256 MiB or elements (`repeat`, `indent`, `until`, random strings, ...)
+//!   fail with an error; Go would try to allocate them and crash.
 //! - `regex*`: Go patterns are translated to the `regex` crate; `\Q...\E` and octal
 //!   escapes are not supported; rare parse errors word their reason differently.
 //!
