@@ -422,10 +422,10 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
     if c.metadata.api_version.is_empty() {
         c.metadata.api_version = "v1".into();
     }
-    if c.metadata.api_version == "v1" {
-        if let Some(deps) = requirements {
-            c.metadata.dependencies = deps;
-        }
+    if c.metadata.api_version == "v1"
+        && let Some(deps) = requirements
+    {
+        c.metadata.dependencies = deps;
     }
     validate(&c.metadata)?;
     for (n, files) in subcharts {

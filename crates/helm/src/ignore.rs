@@ -121,15 +121,19 @@ impl Rules {
     }
 }
 
+/// Go's `filepath.ErrBadPattern`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPattern;
+
 /// Go's `path/filepath.Match` on `/`-separated names: `*` and `?` never match `/`,
 /// `[...]` classes with ranges and `^` negation, `\` escapes. `Err` is `ErrBadPattern`.
-pub fn go_match(pattern: &str, name: &str) -> Result<bool, ()> {
+pub fn go_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     match_from(&p, &n)
 }
 
-fn match_from(mut p: &[char], mut n: &[char]) -> Result<bool, ()> {
+fn match_from(mut p: &[char], mut n: &[char]) -> Result<bool, BadPattern> {
     'pattern: while !p.is_empty() {
         let mut star = false;
         while let Some('*') = p.first() {
@@ -185,10 +189,8 @@ fn split_chunk(p: &[char]) -> (&[char], &[char]) {
     let mut i = 0;
     while i < p.len() {
         match p[i] {
-            '\\' => {
-                if i + 1 < p.len() {
-                    i += 1;
-                }
+            '\\' if i + 1 < p.len() => {
+                i += 1;
             }
             '[' => in_range = true,
             ']' => in_range = false,
@@ -201,7 +203,10 @@ fn split_chunk(p: &[char]) -> (&[char], &[char]) {
 }
 
 /// Match `chunk` (no stars) at the start of `s`; return the unmatched tail.
-fn match_chunk<'a>(mut chunk: &[char], mut s: &'a [char]) -> Result<Option<&'a [char]>, ()> {
+fn match_chunk<'a>(
+    mut chunk: &[char],
+    mut s: &'a [char],
+) -> Result<Option<&'a [char]>, BadPattern> {
     let mut failed = false;
     while !chunk.is_empty() {
         if !failed && s.is_empty() {
@@ -254,7 +259,7 @@ fn match_chunk<'a>(mut chunk: &[char], mut s: &'a [char]) -> Result<Option<&'a [
             '\\' => {
                 chunk = &chunk[1..];
                 if chunk.is_empty() {
-                    return Err(());
+                    return Err(BadPattern);
                 }
                 if !failed {
                     if chunk[0] != s[0] {
@@ -278,21 +283,21 @@ fn match_chunk<'a>(mut chunk: &[char], mut s: &'a [char]) -> Result<Option<&'a [
     if failed { Ok(None) } else { Ok(Some(s)) }
 }
 
-fn get_esc(chunk: &[char]) -> Result<(char, &[char]), ()> {
+fn get_esc(chunk: &[char]) -> Result<(char, &[char]), BadPattern> {
     if chunk.is_empty() || chunk[0] == '-' || chunk[0] == ']' {
-        return Err(());
+        return Err(BadPattern);
     }
     let mut chunk = chunk;
     if chunk[0] == '\\' {
         chunk = &chunk[1..];
         if chunk.is_empty() {
-            return Err(());
+            return Err(BadPattern);
         }
     }
     let r = chunk[0];
     let rest = &chunk[1..];
     if rest.is_empty() {
-        return Err(());
+        return Err(BadPattern);
     }
     Ok((r, rest))
 }

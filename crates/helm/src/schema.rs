@@ -147,10 +147,10 @@ pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
 /// Empty means valid.
 pub fn validate_chart(c: &Chart, values: &Map) -> String {
     let mut sb = String::new();
-    if let Some(schema) = &c.schema {
-        if let Err(e) = validate_single(values, schema) {
-            sb.push_str(&format!("{}:\n{e}", c.name()));
-        }
+    if let Some(schema) = &c.schema
+        && let Err(e) = validate_single(values, schema)
+    {
+        sb.push_str(&format!("{}:\n{e}", c.name()));
     }
     for sub in &c.dependencies {
         let empty = Map::new();

@@ -186,13 +186,12 @@ impl Constraint {
             // Split on commas and whitespace, joining operators with their operand.
             let mut tokens: Vec<String> = Vec::new();
             for t in alt.split([',', ' ']).filter(|t| !t.is_empty()) {
-                if let Some(last) = tokens.last_mut() {
-                    if ["=", "!=", ">", "<", ">=", "<=", "=>", "=<", "~", "~>", "^"]
+                if let Some(last) = tokens.last_mut()
+                    && ["=", "!=", ">", "<", ">=", "<=", "=>", "=<", "~", "~>", "^"]
                         .contains(&last.as_str())
-                    {
-                        last.push_str(t);
-                        continue;
-                    }
+                {
+                    last.push_str(t);
+                    continue;
                 }
                 tokens.push(t.to_string());
             }

@@ -271,10 +271,10 @@ impl Parser<'_> {
             match last {
                 None => return err("list must terminate with '}'"),
                 Some('}') => {
-                    if let Some(c) = self.read() {
-                        if c != ',' {
-                            self.unread();
-                        }
+                    if let Some(c) = self.read()
+                        && c != ','
+                    {
+                        self.unread();
                     }
                     list.push(self.convert(&rs)?);
                     return Ok(list);
@@ -343,10 +343,11 @@ pub fn typed_val(s: &str) -> Value {
     }
     if !s.is_empty() && !s.starts_with('0') {
         let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(i) = s.parse::<i64>() {
-                return Value::int64(i);
-            }
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(i) = s.parse::<i64>()
+        {
+            return Value::int64(i);
         }
     }
     Value::str(s)
@@ -515,15 +516,15 @@ fn literal_list_item(
 pub fn merge_maps(a: &Map, b: &Map) -> Map {
     let mut out = a.clone();
     for (k, v) in b {
-        if let Value::Map(vm, _) = v {
-            if let Some(Value::Map(bm, _)) = out.get(k) {
-                let merged = merge_maps(bm, vm);
-                out.insert(
-                    k.clone(),
-                    Value::Map(Arc::new(merged), gotemplate::MapKind::Any),
-                );
-                continue;
-            }
+        if let Value::Map(vm, _) = v
+            && let Some(Value::Map(bm, _)) = out.get(k)
+        {
+            let merged = merge_maps(bm, vm);
+            out.insert(
+                k.clone(),
+                Value::Map(Arc::new(merged), gotemplate::MapKind::Any),
+            );
+            continue;
         }
         out.insert(k.clone(), v.clone());
     }

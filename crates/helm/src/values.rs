@@ -148,10 +148,10 @@ fn coalesce_tables(dst: &mut Map, mut src: Map, merge: bool) {
                 dst.insert(key, val);
             }
             Some(dv) => {
-                if let Value::Map(vm, _) = val {
-                    if let Some(dm) = table_mut(dv) {
-                        coalesce_tables(dm, Arc::unwrap_or_clone(vm), merge);
-                    }
+                if let Value::Map(vm, _) = val
+                    && let Some(dm) = table_mut(dv)
+                {
+                    coalesce_tables(dm, Arc::unwrap_or_clone(vm), merge);
                 }
             }
         }
@@ -204,11 +204,11 @@ fn coalesce_values(c: &Chart, v: &mut Map, merge: bool) {
             Some(value) => {
                 if value.is_nil() && !merge {
                     v.remove(key);
-                } else if let Some(dest) = table_mut(value) {
-                    if let Some(src) = table_of(val) {
-                        let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
-                        coalesce_tables(dest, src, merge);
-                    }
+                } else if let Some(dest) = table_mut(value)
+                    && let Some(src) = table_of(val)
+                {
+                    let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
+                    coalesce_tables(dest, src, merge);
                 }
             }
             None => {

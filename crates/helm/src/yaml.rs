@@ -71,7 +71,7 @@ fn parse_nodes(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut current_doc: Option<Node> = None;
     let mut depth_guard = 0usize;
 
-    fn push(stack: &mut Vec<Open>, doc: &mut Option<Node>, node: Node) {
+    fn push(stack: &mut [Open], doc: &mut Option<Node>, node: Node) {
         match stack.last_mut() {
             Some(Open::Seq(items, _)) => items.push(node),
             Some(Open::Map(entries, key, _)) => match key.take() {
@@ -223,20 +223,20 @@ fn resolve_plain(text: &str) -> Node {
         if let Some(i) = go_parse_int(&plain) {
             return Node::Int(i);
         }
-        if is_yaml_float(&plain) {
-            if let Ok(f) = plain.parse::<f64>() {
-                return Node::Float(f);
-            }
+        if is_yaml_float(&plain)
+            && let Ok(f) = plain.parse::<f64>()
+        {
+            return Node::Float(f);
         }
-        if let Some(rest) = plain.strip_prefix("0b") {
-            if let Ok(i) = i128::from_str_radix(rest, 2) {
-                return Node::Int(i);
-            }
+        if let Some(rest) = plain.strip_prefix("0b")
+            && let Ok(i) = i128::from_str_radix(rest, 2)
+        {
+            return Node::Int(i);
         }
-        if let Some(rest) = plain.strip_prefix("-0b") {
-            if let Ok(i) = i128::from_str_radix(rest, 2) {
-                return Node::Int(-i);
-            }
+        if let Some(rest) = plain.strip_prefix("-0b")
+            && let Ok(i) = i128::from_str_radix(rest, 2)
+        {
+            return Node::Int(-i);
         }
     }
     Node::Str(text.into())
@@ -303,7 +303,7 @@ fn go_parse_int(s: &str) -> Option<i128> {
     }
     let v = i128::from_str_radix(digits, radix).ok()?;
     let v = if neg { -v } else { v };
-    if v < i64::MIN as i128 || v > u64::MAX as i128 || (neg && v < i64::MIN as i128) {
+    if v < i64::MIN as i128 || v > u64::MAX as i128 {
         return None;
     }
     Some(v)

@@ -227,29 +227,21 @@ fn analyze(value: &str) -> Analysis {
                 | '%' | '@' | '`' => {
                     block_indicators = true;
                 }
-                '?' | ':' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
+                '?' | ':' if followed_by_ws => {
+                    block_indicators = true;
                 }
-                '-' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
+                '-' if followed_by_ws => {
+                    block_indicators = true;
                 }
                 _ => {}
             }
         } else {
             match c {
-                ':' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
+                ':' if followed_by_ws => {
+                    block_indicators = true;
                 }
-                '#' => {
-                    if preceded_by_ws {
-                        block_indicators = true;
-                    }
+                '#' if preceded_by_ws => {
+                    block_indicators = true;
                 }
                 _ => {}
             }
