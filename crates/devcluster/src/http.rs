@@ -723,6 +723,28 @@ fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, St
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})
 }
 
+/// The event type a filtered watch sees: an object entering the selection is ADDED, one
+/// leaving it is DELETED, others pass through; None when it was and stays outside.
+fn filtered_type(
+    ev: &crate::store::Event,
+    filter: &dyn Fn(&Value) -> bool,
+) -> Option<&'static str> {
+    use crate::store::EventType;
+    let now = filter(&ev.object);
+    match ev.etype {
+        EventType::Modified => {
+            let before = ev.prev.as_ref().is_some_and(|p| filter(p));
+            match (before, now) {
+                (true, true) => Some("MODIFIED"),
+                (false, true) => Some("ADDED"),
+                (true, false) => Some("DELETED"),
+                (false, false) => None,
+            }
+        }
+        other => now.then(|| other.as_str()),
+    }
+}
+
 fn event_line(etype: &str, obj: &Value) -> Bytes {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"{\"type\":\"");
@@ -830,11 +852,13 @@ async fn watch(
         }
         for ev in &start.replay {
             last = last.max(ev.rv);
-            if filter(&ev.object)
-                && tx
-                    .send(event_line(ev.etype.as_str(), &render(&ri, &ev.object)))
-                    .await
-                    .is_err()
+            let Some(etype) = filtered_type(ev, &filter) else {
+                continue;
+            };
+            if tx
+                .send(event_line(etype, &render(&ri, &ev.object)))
+                .await
+                .is_err()
             {
                 return;
             }
@@ -856,10 +880,11 @@ async fn watch(
                             continue;
                         }
                         last = ev.rv;
-                        if ev.key != key || store_ns.as_deref().is_some_and(|n| n != ev.namespace) || !filter(&ev.object) {
+                        if ev.key != key || store_ns.as_deref().is_some_and(|n| n != ev.namespace) {
                             continue;
                         }
-                        if tx.send(event_line(ev.etype.as_str(), &render(&ri, &ev.object))).await.is_err() {
+                        let Some(etype) = filtered_type(&ev, &filter) else { continue };
+                        if tx.send(event_line(etype, &render(&ri, &ev.object))).await.is_err() {
                             return;
                         }
                     }

@@ -48,6 +48,8 @@ pub struct Event {
     pub namespace: String,
     pub name: String,
     pub object: Obj,
+    /// The object before a modification (for selector transitions in filtered watches).
+    pub prev: Option<Obj>,
 }
 
 /// What a write closure decides to do.
@@ -498,6 +500,7 @@ impl Store {
                     namespace: ns.to_string(),
                     name: name.to_string(),
                     object: obj.clone(),
+                    prev: old,
                 });
                 inner.record(ev.clone());
                 let _ = self.tx.send(ev);
@@ -534,6 +537,7 @@ impl Store {
                     namespace: ns.to_string(),
                     name: name.to_string(),
                     object: obj.clone(),
+                    prev: None,
                 });
                 inner.record(ev.clone());
                 let _ = self.tx.send(ev);

@@ -170,3 +170,52 @@ async fn expired_resource_version_is_410_and_watcher_relists() {
     .expect("watcher lists everything in time");
     assert_eq!(items.len(), 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_and_selector_transitions() {
+    let c = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    for n in ["a", "b"] {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": n, "labels": {"team": "a"}}}))
+                .unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    // sendInitialEvents=true: the initial state arrives as a watch ending in a bookmark.
+    let cfg = watcher::Config::default()
+        .labels("team=a")
+        .streaming_lists();
+    let stream = watcher(cms.clone(), cfg)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let handle = tokio::spawn(async move {
+        let mut s = std::pin::pin!(stream);
+        while s.next().await.is_some() {}
+    });
+    let count = |n: usize| {
+        let reader = reader.clone();
+        async move { (reader.state().len() == n).then_some(()) }
+    };
+    eventually("initial events", || count(2)).await;
+    // Relabelling b out of the selection is a DELETED for this watch, back in an ADDED.
+    let pp = PatchParams::default();
+    cms.patch(
+        "b",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "b"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("b left the selection", || count(1)).await;
+    cms.patch(
+        "b",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("b is back", || count(2)).await;
+    handle.abort();
+}
