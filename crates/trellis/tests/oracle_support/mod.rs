@@ -343,7 +343,8 @@ pub fn diff(label: &str, expected: &str, actual: &str) -> String {
 }
 
 /// Replaces in `actual` each line that Helm marked random (and that matches its regex) with the
-/// expected line, so that the remaining comparison is byte for byte.
+/// expected line, so that the remaining comparison is byte for byte. Lines are paired through a
+/// line diff, so a random line is still recognised when other lines were added or removed.
 fn mask_random(expected: &[u8], actual: &[u8], random: &[(usize, Regex)]) -> Vec<u8> {
     if random.is_empty() {
         return actual.to_vec();
@@ -353,10 +354,23 @@ fn mask_random(expected: &[u8], actual: &[u8], random: &[(usize, Regex)]) -> Vec
     };
     let exp_lines: Vec<&str> = exp.split('\n').collect();
     let mut act_lines: Vec<&str> = act.split('\n').collect();
-    for (n, re) in random {
-        let i = n - 1;
-        if i < act_lines.len() && i < exp_lines.len() && re.is_match(act_lines[i]) {
-            act_lines[i] = exp_lines[i];
+    let masks: BTreeMap<usize, &Regex> = random.iter().map(|(n, re)| (n - 1, re)).collect();
+    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &exp_lines, &act_lines);
+    for op in ops {
+        if let similar::DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } = op
+        {
+            for k in 0..old_len.min(new_len) {
+                if let Some(re) = masks.get(&(old_index + k))
+                    && re.is_match(act_lines[new_index + k])
+                {
+                    act_lines[new_index + k] = exp_lines[old_index + k];
+                }
+            }
         }
     }
     act_lines.join("\n").into_bytes()
