@@ -839,6 +839,7 @@ impl Engine {
                 }
             }
             let mut applied = Vec::new();
+            let mut step_error = None;
             for group in groups {
                 // Hooks run one after another, in order.
                 for t in group {
@@ -854,8 +855,15 @@ impl Engine {
                 if resources.is_empty() {
                     continue;
                 }
-                self.apply_resources(app, step, &resources, by_key, ctx, progress)
-                    .await?;
+                // A rejected object fails the step, but the rest of the wave is still attempted so
+                // that every problem is reported at once.
+                if let Err(e) = self
+                    .apply_resources(app, step, &resources, by_key, ctx, progress)
+                    .await
+                {
+                    step_error.get_or_insert(e);
+                    continue;
+                }
                 applied.extend(resources.iter().map(|t| t.key.clone()));
                 if resources[0].key.kind == "CustomResourceDefinition"
                     && resources[0].key.group == "apiextensions.k8s.io"
@@ -868,6 +876,9 @@ impl Engine {
                     self.wait_healthy(&keys, ctx, progress).await?;
                     self.cluster().forget_missing_kinds();
                 }
+            }
+            if let Some(e) = step_error {
+                return Err(e);
             }
             let last = i + 1 == steps.len();
             if !applied.is_empty() && (!last || wait_after_last) {
