@@ -23,6 +23,10 @@ enum Command {
     Template(cmd::template::Args),
     /// Run the local Kubernetes API server (the embedded default cluster).
     DevCluster(cmd::dev_cluster::Args),
+    /// Render and sync an application into a cluster; exits 0 only when it is Healthy.
+    Deploy(cmd::deploy::Args),
+    /// Show how the cluster differs from what would be deployed; exits 1 when out of sync.
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +34,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Template(args) => cmd::template::run(args),
         Command::DevCluster(args) => cmd::dev_cluster::run(args),
+        Command::Deploy(args) => cmd::deploy::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
     }
 }

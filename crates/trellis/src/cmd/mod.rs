@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
+pub mod deploy;
 pub mod dev_cluster;
+pub mod diff;
 pub mod template;

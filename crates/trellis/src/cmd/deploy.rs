@@ -1,0 +1,286 @@
+//! `trellis deploy`: render a chart (or read a directory of plain manifests) and sync it into a
+//! cluster with the sync engine, showing progress per wave and per object; exits 0 only when the
+//! application ends Healthy. Also holds the manifest loading shared with `trellis diff`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use sync::cache::ClusterCache;
+use sync::cluster::Cluster;
+use sync::engine::{App, Engine, Event, Progress, SyncOptions};
+use sync::health::HealthStatus;
+use sync::lua::CustomHealth;
+use sync::object::{Manifest, manifests_from_yaml, parse_duration};
+use sync::state::{OpPhase, ResultCode, StateStore};
+
+/// Options shared by `deploy` and `diff`: what to render and where to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Source {
+    /// Application (release) name; part of every object's tracking id.
+    pub name: String,
+    /// Chart directory, or a directory of YAML manifests.
+    pub chart: PathBuf,
+    /// Destination namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Values files (charts only).
+    #[arg(short = 'f', long = "values")]
+    pub values: Vec<PathBuf>,
+    /// Values on the command line, `a.b=c` (charts only).
+    #[arg(long = "set")]
+    pub set: Vec<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Sync options, Argo CD style (`Validate=false`, `Replace=true`, `PruneLast=true`,
+    /// `ApplyOutOfSyncOnly=false`, `PrunePropagationPolicy=background`, ...).
+    #[arg(long = "sync-option")]
+    pub sync_options: Vec<String>,
+    /// Directory of custom Lua health checks (`<group>/<Kind>/health.lua`).
+    #[arg(long)]
+    pub health_checks: Option<PathBuf>,
+    /// Keep operation state in files in this directory instead of a ConfigMap in the namespace.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `trellis deploy` arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: Source,
+    /// Delete objects of this application that are no longer rendered.
+    #[arg(long)]
+    pub prune: bool,
+    /// Create the namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// How long to wait for the sync and for health (Go duration).
+    #[arg(long, default_value = "5m")]
+    pub timeout: String,
+    /// Retries of a failed sync, with exponential backoff from 5s.
+    #[arg(long, default_value_t = 0)]
+    pub retry: u32,
+    /// Revision recorded in the operation state.
+    #[arg(long, default_value = "local")]
+    pub revision: String,
+}
+
+/// Read the desired manifests: a chart is rendered by the helm crate; any other directory is read
+/// as YAML files (`*.yaml`, `*.yml`, `*.json`), recursively, in path order.
+pub fn load_manifests(src: &Source) -> Result<Vec<Manifest>> {
+    let path = &src.chart;
+    if path.join("Chart.yaml").is_file() || path.extension().is_some_and(|e| e == "tgz") {
+        bail!(
+            "{}: rendering Helm charts is not available in this build yet; pass a directory of rendered manifests",
+            path.display()
+        );
+    }
+    if !src.values.is_empty() || !src.set.is_empty() {
+        bail!(
+            "-f/--set apply to charts only; {} is a directory of manifests",
+            path.display()
+        );
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files).with_context(|| format!("reading {}", path.display()))?;
+    if files.is_empty() {
+        bail!("{}: no YAML manifests found", path.display());
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        out.extend(manifests_from_yaml(&text, &f.display().to_string())?);
+    }
+    Ok(out)
+}
+
+fn collect_files(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if p.is_file() {
+        out.push(p.to_path_buf());
+        return Ok(());
+    }
+    for e in std::fs::read_dir(p)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_files(&p, out)?;
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Connect and build an engine for the source's cluster.
+pub async fn engine_for(src: &Source) -> Result<Engine> {
+    let cluster = Arc::new(Cluster::connect(src.kubeconfig.as_deref()).await?);
+    let cache = Arc::new(ClusterCache::new(cluster.clone()));
+    let store = match &src.state_dir {
+        Some(d) => StateStore::Dir(d.clone()),
+        None => StateStore::ConfigMap(cluster),
+    };
+    let health = match &src.health_checks {
+        Some(d) => CustomHealth::load_dir(d)?,
+        None => CustomHealth::empty(),
+    };
+    Ok(Engine::new(cache, store, health))
+}
+
+/// A Tokio runtime for one command (two worker threads: the machines have two cores).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match runtime().and_then(|rt| rt.block_on(deploy(args))) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn deploy(args: Args) -> Result<ExitCode> {
+    let manifests = load_manifests(&args.source)?;
+    let timeout = parse_duration(&args.timeout)
+        .with_context(|| format!("invalid --timeout {:?}", args.timeout))?;
+    let mut options = SyncOptions {
+        prune: args.prune,
+        create_namespace: args.create_namespace,
+        timeout,
+        ..SyncOptions::default()
+    };
+    options.retry.limit = args.retry;
+    options.apply_strings(args.source.sync_options.iter().map(String::as_str));
+    let app = App {
+        name: args.source.name.clone(),
+        namespace: args.source.namespace.clone(),
+        revision: args.revision.clone(),
+        options,
+        ignore: Vec::new(),
+    };
+    let engine = engine_for(&args.source).await?;
+    let started = Instant::now();
+    let (progress, mut rx) = Progress::channel();
+    let tty = std::io::stderr().is_terminal();
+    let printer = tokio::spawn(async move {
+        let bar = tty.then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        let line = |s: String| match &bar {
+            Some(b) => b.println(s),
+            None => println!("{s}"),
+        };
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Started {
+                    total,
+                    resumed,
+                    first_sync,
+                } => {
+                    if let Some(b) = &bar {
+                        b.set_length(total as u64);
+                    }
+                    let kind = if first_sync { "install" } else { "upgrade" };
+                    line(format!(
+                        "sync started ({kind}, {total} objects{})",
+                        if resumed {
+                            ", resuming an interrupted operation"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                Event::Step {
+                    phase,
+                    wave,
+                    objects,
+                } => line(format!("{phase} wave {wave}: {objects} objects")),
+                Event::Object {
+                    key,
+                    result,
+                    message,
+                } => {
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                        b.set_message(key.to_string());
+                    }
+                    line(format!("  {key}: {result:?} {message}"));
+                }
+                Event::Waiting(what) => match &bar {
+                    Some(b) => b.set_message(format!("waiting for {what}")),
+                    None => println!("  waiting for {what}"),
+                },
+                Event::Warning(w) => line(format!("  warning: {w}")),
+                Event::Retrying {
+                    attempt,
+                    delay,
+                    reason,
+                } => line(format!("attempt {attempt} in {delay:?}: {reason}")),
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    });
+    let outcome = engine.sync(&app, &manifests, &progress).await;
+    drop(progress);
+    let _ = printer.await;
+    let outcome = outcome?;
+    let failed = outcome
+        .results
+        .iter()
+        .filter(|r| matches!(r.result, ResultCode::SyncFailed | ResultCode::HookFailed))
+        .count();
+    let (requests, _, writes, _) = engine.cluster().stats().snapshot();
+    println!(
+        "{}: sync {:?} ({}), health {}{} in {:.1}s ({} API requests, {} writes)",
+        app.name,
+        outcome.phase,
+        outcome.message,
+        outcome.health.status,
+        if outcome.health.message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", outcome.health.message)
+        },
+        started.elapsed().as_secs_f64(),
+        requests,
+        writes
+    );
+    if failed > 0 {
+        for r in outcome
+            .results
+            .iter()
+            .filter(|r| matches!(r.result, ResultCode::SyncFailed | ResultCode::HookFailed))
+        {
+            eprintln!("  failed: {}: {}", r.key, r.message);
+        }
+    }
+    let ok = outcome.phase == OpPhase::Succeeded && outcome.health.status == HealthStatus::Healthy;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
