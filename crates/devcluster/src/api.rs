@@ -192,13 +192,11 @@ fn validate(
 ) -> ApiResult<Vec<String>> {
     let name = meta_str(obj, "name").unwrap_or_default();
     let mut causes = Vec::new();
-    if is_create {
-        if let Some(msg) = meta::validate_name(&ri.kind, name, ri.custom) {
-            causes.push((
-                "metadata.name".to_string(),
-                format!("Invalid value: {name:?}: {msg}"),
-            ));
-        }
+    if is_create && let Some(msg) = meta::validate_name(&ri.kind, name, ri.custom) {
+        causes.push((
+            "metadata.name".to_string(),
+            format!("Invalid value: {name:?}: {msg}"),
+        ));
     }
     causes.extend(meta::validate_labels(obj));
     causes.extend(controllers::validate_kind(ri, obj));
@@ -432,26 +430,25 @@ fn crd_admit(state: &State, body: &mut Value) -> ApiResult<()> {
 
 /// Side effects of a committed write visible to the API at once (CRD registration).
 fn after_write(state: &State, ri: &ResourceInfo, obj: Option<&Obj>) {
-    if ri.kind == "CustomResourceDefinition" && ri.group == "apiextensions.k8s.io" {
-        if let Some(o) = obj {
-            if let Ok(infos) = crd_resources(o) {
-                if let Some(first) = infos.first() {
-                    let (g, p) = (first.group.clone(), first.plural.clone());
-                    state.registry.set_crd(&g, &p, infos);
-                }
-            }
-        }
+    if ri.kind == "CustomResourceDefinition"
+        && ri.group == "apiextensions.k8s.io"
+        && let Some(o) = obj
+        && let Ok(infos) = crd_resources(o)
+        && let Some(first) = infos.first()
+    {
+        let (g, p) = (first.group.clone(), first.plural.clone());
+        state.registry.set_crd(&g, &p, infos);
     }
 }
 
 /// Unregister a deleted CRD.
 pub fn crd_deleted(state: &State, crd: &Value) {
-    if let Ok(infos) = crd_resources(crd) {
-        if let Some(first) = infos.first() {
-            state
-                .registry
-                .set_crd(&first.group, &first.plural, Vec::new());
-        }
+    if let Ok(infos) = crd_resources(crd)
+        && let Some(first) = infos.first()
+    {
+        state
+            .registry
+            .set_crd(&first.group, &first.plural, Vec::new());
     }
 }
 
@@ -474,15 +471,15 @@ fn merge_update(
     opts: &WriteOpts,
 ) -> ApiResult<(WriteOp, Vec<String>)> {
     let name = meta_str(cur, "name").unwrap_or_default().to_string();
-    if let Some(rv) = meta_str(&incoming, "resourceVersion").filter(|s| !s.is_empty()) {
-        if Some(rv) != meta_str(cur, "resourceVersion") {
-            return Err(ApiError::conflict(
-                &ri.qualified(),
-                &ri.plural,
-                &ri.group,
-                &name,
-            ));
-        }
+    if let Some(rv) = meta_str(&incoming, "resourceVersion").filter(|s| !s.is_empty())
+        && Some(rv) != meta_str(cur, "resourceVersion")
+    {
+        return Err(ApiError::conflict(
+            &ri.qualified(),
+            &ri.plural,
+            &ri.group,
+            &name,
+        ));
     }
     let mut new = match sub {
         Sub::Status => {
@@ -556,17 +553,13 @@ fn merge_update(
         matches!(new["metadata"].get("managedFields"), Some(Value::Array(a)) if a.is_empty());
     if let Some(md) = new["metadata"].as_object_mut() {
         md.remove("managedFields");
-        if !reset {
-            if let Some(mf) = cur["metadata"].get("managedFields") {
-                md.insert("managedFields".into(), mf.clone());
-            }
+        if !reset && let Some(mf) = cur["metadata"].get("managedFields") {
+            md.insert("managedFields".into(), mf.clone());
         }
     }
     let mut new_managed_base = cur.clone();
-    if reset {
-        if let Some(md) = new_managed_base["metadata"].as_object_mut() {
-            md.remove("managedFields");
-        }
+    if reset && let Some(md) = new_managed_base["metadata"].as_object_mut() {
+        md.remove("managedFields");
     }
     ssa::track_update(
         Some(&new_managed_base),
@@ -609,21 +602,20 @@ pub fn update(
         return scale_write(state, ri, ns, name, opts, |_| Ok(body));
     }
     check_type(ri, &mut body)?;
-    if let Some(n) = meta_str(&body, "name") {
-        if n != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
+    if let Some(n) = meta_str(&body, "name")
+        && n != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
-    if ri.namespaced {
-        if let Some(n) = meta_str(&body, "namespace").filter(|n| !n.is_empty()) {
-            if n != ns {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-        }
+    if ri.namespaced
+        && let Some(n) = meta_str(&body, "namespace").filter(|n| !n.is_empty())
+        && n != ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let store_ns = if ri.namespaced { ns } else { "" };
     let mut warnings = Vec::new();
@@ -693,12 +685,12 @@ pub fn patch(
     if ptype == PatchType::Apply && !exists {
         let mut cfg = patch_value.clone();
         check_type(ri, &mut cfg)?;
-        if let Some(n) = meta_str(&cfg, "name") {
-            if n != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(n) = meta_str(&cfg, "name")
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
         }
         let mut new = ssa::apply(
             None,
@@ -721,13 +713,12 @@ pub fn patch(
             PatchType::Apply => {
                 let mut cfg = patch_value.clone();
                 check_type(ri, &mut cfg)?;
-                if let Some(n) = meta_str(&cfg, "name") {
-                    if n != name {
+                if let Some(n) = meta_str(&cfg, "name")
+                    && n != name {
                         return Err(ApiError::bad_request(format!(
                             "the name of the object ({n}) does not match the name on the URL ({name})"
                         )));
                     }
-                }
                 let mut applied =
                     ssa::apply(Some(&cur_v), &cfg, &opts.field_manager, opts.force, &ri.api_version(), sub.name(), &meta::now())?;
                 // Apply already computed managedFields; keep them through the update path.
@@ -925,15 +916,14 @@ fn scale_write(
                 .get("resourceVersion")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
+                && Some(rv) != meta_str(cur, "resourceVersion")
             {
-                if Some(rv) != meta_str(cur, "resourceVersion") {
-                    return Err(ApiError::conflict(
-                        &ri.qualified(),
-                        &ri.plural,
-                        &ri.group,
-                        name,
-                    ));
-                }
+                return Err(ApiError::conflict(
+                    &ri.qualified(),
+                    &ri.plural,
+                    &ri.group,
+                    name,
+                ));
             }
             let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
                 ApiError::invalid(
@@ -1024,16 +1014,14 @@ pub fn delete(
     let now = meta::now();
     let res = state.store.write(&key, store_ns, name, opts.dry_run, |cur| {
         let cur = cur.ok_or_else(|| not_found(ri, name))?;
-        if let Some(u) = &opts.precondition_uid {
-            if Some(u.as_str()) != meta_str(cur, "uid") {
+        if let Some(u) = &opts.precondition_uid
+            && Some(u.as_str()) != meta_str(cur, "uid") {
                 return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {u}, UID in object meta: {}", ri.qualified(), meta_str(cur, "uid").unwrap_or_default())).details(name, &ri.group, &ri.plural));
             }
-        }
-        if let Some(rv) = &opts.precondition_rv {
-            if Some(rv.as_str()) != meta_str(cur, "resourceVersion") {
+        if let Some(rv) = &opts.precondition_rv
+            && Some(rv.as_str()) != meta_str(cur, "resourceVersion") {
                 return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", ri.qualified(), meta_str(cur, "resourceVersion").unwrap_or_default())).details(name, &ri.group, &ri.plural));
             }
-        }
         let deleting = cur["metadata"].get("deletionTimestamp").is_some();
         let mut finalizers: Vec<Value> = cur["metadata"].get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         if ri.kind == "Namespace" && !ri.custom {

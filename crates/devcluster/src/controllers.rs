@@ -351,10 +351,10 @@ pub fn orphan_dependents(state: &State, uid: &str) {
                 .and_then(Value::as_array_mut)
             {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
-                if refs.is_empty() {
-                    if let Some(m) = v["metadata"].as_object_mut() {
-                        m.remove("ownerReferences");
-                    }
+                if refs.is_empty()
+                    && let Some(m) = v["metadata"].as_object_mut()
+                {
+                    m.remove("ownerReferences");
                 }
             }
             Ok(WriteOp::Put(v))
@@ -367,18 +367,18 @@ pub fn orphan_dependents(state: &State, uid: &str) {
 pub fn on_deleted(state: &State, ri: &ResourceInfo, obj: &Value) {
     let uid = md(obj, "uid").to_string();
     if ri.kind == "CustomResourceDefinition" && ri.group == "apiextensions.k8s.io" {
-        if let Ok(infos) = crate::registry::crd_resources(obj) {
-            if let Some(first) = infos.first() {
-                let (_, items, _) = state.store.list(&first.key(), None, None, 0, &|_| true);
-                for item in items {
-                    let _ = api::delete(
-                        state,
-                        first,
-                        md(&item, "namespace"),
-                        md(&item, "name"),
-                        &DeleteOpts::default(),
-                    );
-                }
+        if let Ok(infos) = crate::registry::crd_resources(obj)
+            && let Some(first) = infos.first()
+        {
+            let (_, items, _) = state.store.list(&first.key(), None, None, 0, &|_| true);
+            for item in items {
+                let _ = api::delete(
+                    state,
+                    first,
+                    md(&item, "namespace"),
+                    md(&item, "name"),
+                    &DeleteOpts::default(),
+                );
             }
         }
         api::crd_deleted(state, obj);
@@ -461,12 +461,9 @@ pub async fn run(state: Arc<State>) {
         }
         // Debounce: let a burst of writes land, then drain what queued up.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        loop {
-            match rx.try_recv() {
-                Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+            rx.try_recv()
+        {}
         let st = state.clone();
         let next = tokio::task::spawn_blocking(move || reconcile(&st))
             .await
@@ -588,10 +585,10 @@ fn foreground(state: &State) {
                 }
                 Ok(WriteOp::Put(v))
             });
-            if let (Ok(r), Some(rinfo)) = (res, find_by_key(state, &k)) {
-                if r.etype == Some(EventType::Deleted) {
-                    on_deleted(state, &rinfo, &r.object);
-                }
+            if let (Ok(r), Some(rinfo)) = (res, find_by_key(state, &k))
+                && r.etype == Some(EventType::Deleted)
+            {
+                on_deleted(state, &rinfo, &r.object);
             }
             state
                 .foreground
@@ -621,16 +618,15 @@ fn namespaces(state: &State) {
                 .store
                 .get(&key("", "serviceaccounts"), &name, "default")
                 .is_none()
+                && let Some(sa) = ri(state, "", "v1", "serviceaccounts")
             {
-                if let Some(sa) = ri(state, "", "v1", "serviceaccounts") {
-                    let _ = api::create(
-                        state,
-                        &sa,
-                        &name,
-                        json!({"metadata": {"name": "default"}}),
-                        &controller_opts(),
-                    );
-                }
+                let _ = api::create(
+                    state,
+                    &sa,
+                    &name,
+                    json!({"metadata": {"name": "default"}}),
+                    &controller_opts(),
+                );
             }
             continue;
         }
@@ -975,10 +971,10 @@ fn deployments(state: &State) {
                 "readyReplicas",
                 "availableReplicas",
             ] {
-                if status[f] == json!(0) {
-                    if let Some(m) = status.as_object_mut() {
-                        m.remove(f);
-                    }
+                if status[f] == json!(0)
+                    && let Some(m) = status.as_object_mut()
+                {
+                    m.remove(f);
                 }
             }
             v["status"] = status;
@@ -1095,10 +1091,10 @@ fn replicasets(state: &State) {
                 "availableReplicas": ready,
             });
             for f in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
-                if status[f] == json!(0) {
-                    if let Some(m) = status.as_object_mut() {
-                        m.remove(f);
-                    }
+                if status[f] == json!(0)
+                    && let Some(m) = status.as_object_mut()
+                {
+                    m.remove(f);
                 }
             }
             v["status"] = status;
@@ -1369,10 +1365,10 @@ fn jobs(state: &State) {
             if failed > 0 {
                 st["failed"] = json!(failed)
             }
-            if active == 0 {
-                if let Some(m) = st.as_object_mut() {
-                    m.remove("active");
-                }
+            if active == 0
+                && let Some(m) = st.as_object_mut()
+            {
+                m.remove("active");
             }
             let has = st["conditions"].as_array().is_some_and(|cs| !cs.is_empty());
             if !has && complete {
@@ -1639,24 +1635,24 @@ pub fn seed(state: &State) {
             }
         }
     }
-    if let Some(node_ri) = ri(state, "", "v1", "nodes") {
-        if state.store.get(&key("", "nodes"), "", NODE_NAME).is_none() {
-            let now = meta::now();
-            let node = json!({
-                "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
-                "spec": {},
-            });
-            if api::create(state, &node_ri, "", node, &opts).is_ok() {
-                put_if_changed(state, "", "nodes", "", NODE_NAME, |v| {
-                    v["status"] = json!({
-                        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
-                        "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
-                        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
-                        "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
-                        "nodeInfo": {"kubeletVersion": "v1.32.0", "containerRuntimeVersion": "containerd://1.7.0", "operatingSystem": "linux", "architecture": "amd64", "osImage": "devcluster", "kernelVersion": "6.0", "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
-                    });
+    if let Some(node_ri) = ri(state, "", "v1", "nodes")
+        && state.store.get(&key("", "nodes"), "", NODE_NAME).is_none()
+    {
+        let now = meta::now();
+        let node = json!({
+            "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+            "spec": {},
+        });
+        if api::create(state, &node_ri, "", node, &opts).is_ok() {
+            put_if_changed(state, "", "nodes", "", NODE_NAME, |v| {
+                v["status"] = json!({
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+                    "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
+                    "capacity": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
+                    "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
+                    "nodeInfo": {"kubeletVersion": "v1.32.0", "containerRuntimeVersion": "containerd://1.7.0", "operatingSystem": "linux", "architecture": "amd64", "osImage": "devcluster", "kernelVersion": "6.0", "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
                 });
-            }
+            });
         }
     }
 }

@@ -35,15 +35,22 @@ pub struct Cause {
     pub field: String,
 }
 
+/// The object a failure is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Details {
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+}
+
 /// A Kubernetes API failure, rendered as a `Status` object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub name: Option<String>,
-    pub group: Option<String>,
-    pub kind: Option<String>,
+    /// `details.{name, group, kind}` (boxed: keeps `Result<_, ApiError>` small).
+    pub details: Option<Box<Details>>,
     pub causes: Vec<Cause>,
 }
 
@@ -55,18 +62,18 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
+            details: None,
             causes: Vec::new(),
         }
     }
 
     /// `details.{name,group,kind}`.
     pub fn details(mut self, name: &str, group: &str, kind: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.group = Some(group.to_string());
-        self.kind = Some(kind.to_string());
+        self.details = Some(Box::new(Details {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: kind.to_string(),
+        }));
         self
     }
 
@@ -162,16 +169,12 @@ impl ApiError {
             "code": self.code,
         });
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
-            details.insert("name".into(), json!(n));
-        }
-        if let Some(g) = &self.group {
-            if !g.is_empty() {
-                details.insert("group".into(), json!(g));
+        if let Some(d) = &self.details {
+            details.insert("name".into(), json!(d.name));
+            if !d.group.is_empty() {
+                details.insert("group".into(), json!(d.group));
             }
-        }
-        if let Some(k) = &self.kind {
-            details.insert("kind".into(), json!(k));
+            details.insert("kind".into(), json!(d.kind));
         }
         if !self.causes.is_empty() {
             let causes: Vec<Value> = self

@@ -450,10 +450,10 @@ fn delete_opts(q: &HashMap<String, String>, body: &[u8], dry_run: bool) -> ApiRe
         if v.get("orphanDependents") == Some(&json!(true)) {
             o.propagation = Some("Orphan".into());
         }
-        if let Some(d) = v.get("dryRun").and_then(Value::as_array) {
-            if d.iter().any(|x| x == "All") {
-                o.dry_run = true;
-            }
+        if let Some(d) = v.get("dryRun").and_then(Value::as_array)
+            && d.iter().any(|x| x == "All")
+        {
+            o.dry_run = true;
         }
         o.precondition_uid = v["preconditions"]
             .get("uid")
@@ -619,83 +619,79 @@ fn age(ts: &str) -> String {
     }
 }
 
+/// Computes one Table cell from an object.
+type Cell = Box<dyn Fn(&Value) -> Value>;
+
 /// Render objects as a `meta.k8s.io/v1` Table (what `kubectl get` asks for).
 fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
     let col = |name: &str, ty: &str, fmt: &str| json!({"name": name, "type": ty, "format": fmt, "description": name, "priority": 0});
     let mut cols = vec![col("Name", "string", "name")];
-    let kind_cols: Vec<(&str, Box<dyn Fn(&Value) -> Value>)> =
-        match (ri.group.as_str(), ri.kind.as_str()) {
-            ("", "Pod") => vec![
-                (
-                    "Ready",
-                    Box::new(|o: &Value| {
-                        let cs = o["status"]["containerStatuses"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        let total = o["spec"]["containers"]
-                            .as_array()
-                            .map(Vec::len)
-                            .unwrap_or(0);
-                        json!(format!(
-                            "{}/{}",
-                            cs.iter().filter(|c| c["ready"] == json!(true)).count(),
-                            total
-                        ))
-                    }),
-                ),
-                (
-                    "Status",
-                    Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Pending"))),
-                ),
-                ("Restarts", Box::new(|_: &Value| json!(0))),
-            ],
-            ("apps", "Deployment") => vec![
-                (
-                    "Ready",
-                    Box::new(|o: &Value| {
-                        json!(format!(
-                            "{}/{}",
-                            o["status"]["readyReplicas"].as_i64().unwrap_or(0),
-                            o["spec"]["replicas"].as_i64().unwrap_or(0)
-                        ))
-                    }),
-                ),
-                (
-                    "Up-to-date",
-                    Box::new(|o: &Value| {
-                        json!(o["status"]["updatedReplicas"].as_i64().unwrap_or(0))
-                    }),
-                ),
-                (
-                    "Available",
-                    Box::new(|o: &Value| {
-                        json!(o["status"]["availableReplicas"].as_i64().unwrap_or(0))
-                    }),
-                ),
-            ],
-            ("", "Namespace") => vec![(
+    let kind_cols: Vec<(&str, Cell)> = match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Pod") => vec![
+            (
+                "Ready",
+                Box::new(|o: &Value| {
+                    let cs = o["status"]["containerStatuses"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let total = o["spec"]["containers"]
+                        .as_array()
+                        .map(Vec::len)
+                        .unwrap_or(0);
+                    json!(format!(
+                        "{}/{}",
+                        cs.iter().filter(|c| c["ready"] == json!(true)).count(),
+                        total
+                    ))
+                }),
+            ),
+            (
                 "Status",
-                Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Active"))),
-            )],
-            ("", "Service") => vec![
-                (
-                    "Type",
-                    Box::new(|o: &Value| json!(o["spec"]["type"].as_str().unwrap_or("ClusterIP"))),
-                ),
-                (
-                    "Cluster-IP",
-                    Box::new(|o: &Value| {
-                        json!(o["spec"]["clusterIP"].as_str().unwrap_or("<none>"))
-                    }),
-                ),
-            ],
-            ("", "ConfigMap") => vec![(
-                "Data",
-                Box::new(|o: &Value| json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0))),
-            )],
-            _ => vec![],
-        };
+                Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Pending"))),
+            ),
+            ("Restarts", Box::new(|_: &Value| json!(0))),
+        ],
+        ("apps", "Deployment") => vec![
+            (
+                "Ready",
+                Box::new(|o: &Value| {
+                    json!(format!(
+                        "{}/{}",
+                        o["status"]["readyReplicas"].as_i64().unwrap_or(0),
+                        o["spec"]["replicas"].as_i64().unwrap_or(0)
+                    ))
+                }),
+            ),
+            (
+                "Up-to-date",
+                Box::new(|o: &Value| json!(o["status"]["updatedReplicas"].as_i64().unwrap_or(0))),
+            ),
+            (
+                "Available",
+                Box::new(|o: &Value| json!(o["status"]["availableReplicas"].as_i64().unwrap_or(0))),
+            ),
+        ],
+        ("", "Namespace") => vec![(
+            "Status",
+            Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Active"))),
+        )],
+        ("", "Service") => vec![
+            (
+                "Type",
+                Box::new(|o: &Value| json!(o["spec"]["type"].as_str().unwrap_or("ClusterIP"))),
+            ),
+            (
+                "Cluster-IP",
+                Box::new(|o: &Value| json!(o["spec"]["clusterIP"].as_str().unwrap_or("<none>"))),
+            ),
+        ],
+        ("", "ConfigMap") => vec![(
+            "Data",
+            Box::new(|o: &Value| json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0))),
+        )],
+        _ => vec![],
+    };
     for (n, _) in &kind_cols {
         cols.push(col(n, "string", ""));
     }
@@ -807,10 +803,10 @@ async fn watch(
         move |o: &Value| label.matches(o) && field.matches(o)
     };
     let current = state.store.current_rv();
-    if let Some(s) = since {
-        if s > current {
-            return Err(too_large(s, current));
-        }
+    if let Some(s) = since
+        && s > current
+    {
+        return Err(too_large(s, current));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let start =

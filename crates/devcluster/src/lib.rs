@@ -247,11 +247,11 @@ impl Builder {
         {
             let (_, crds, _) = state.store.list(&crd_ri.key(), None, None, 0, &|_| true);
             for crd in crds {
-                if let Ok(infos) = registry::crd_resources(&crd) {
-                    if let Some(first) = infos.first() {
-                        let (g, p) = (first.group.clone(), first.plural.clone());
-                        state.registry.set_crd(&g, &p, infos);
-                    }
+                if let Ok(infos) = registry::crd_resources(&crd)
+                    && let Some(first) = infos.first()
+                {
+                    let (g, p) = (first.group.clone(), first.plural.clone());
+                    state.registry.set_crd(&g, &p, infos);
                 }
             }
         }

@@ -530,12 +530,11 @@ pub fn apply(
         meta.remove("managedFields");
         meta.remove("resourceVersion");
     }
-    if !status_only {
-        if let Some(c) = cfg.as_object_mut() {
-            if live.is_some() {
-                c.remove("status");
-            }
-        }
+    if !status_only
+        && let Some(c) = cfg.as_object_mut()
+        && live.is_some()
+    {
+        c.remove("status");
     }
     apply_merge(&mut new, &cfg);
     // Fields this manager applied before but no longer does, owned by nobody else, go away.

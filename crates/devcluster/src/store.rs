@@ -191,10 +191,10 @@ impl Inner {
     }
 
     fn record(&mut self, ev: Arc<Event>) {
-        if self.history.len() >= self.history_cap {
-            if let Some(old) = self.history.pop_front() {
-                self.oldest_resumable = old.rv;
-            }
+        if self.history.len() >= self.history_cap
+            && let Some(old) = self.history.pop_front()
+        {
+            self.oldest_resumable = old.rv;
         }
         self.history.push_back(ev);
     }
@@ -362,10 +362,10 @@ impl Store {
                 (None, None) => Bound::Unbounded,
             };
             for ((ons, oname), e) in coll.range((lower, Bound::Unbounded)) {
-                if let Some(n) = ns {
-                    if ons != n {
-                        break;
-                    }
+                if let Some(n) = ns
+                    && ons != n
+                {
+                    break;
                 }
                 if !filter(&e.obj) {
                     continue;
@@ -459,10 +459,10 @@ impl Store {
                     value["metadata"] = json!({});
                 }
                 if dry_run {
-                    if let Some(c) = &current {
-                        if let Some(r) = meta_str(c, "resourceVersion") {
-                            value["metadata"]["resourceVersion"] = json!(r);
-                        }
+                    if let Some(c) = &current
+                        && let Some(r) = meta_str(c, "resourceVersion")
+                    {
+                        value["metadata"]["resourceVersion"] = json!(r);
                     }
                     let etype = if current.is_some() {
                         EventType::Modified

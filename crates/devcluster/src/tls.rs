@@ -43,10 +43,10 @@ pub fn generate(extra_host: Option<&str>) -> Result<TlsMaterial> {
         "::1".to_string(),
         "kubernetes.default.svc".to_string(),
     ];
-    if let Some(h) = extra_host {
-        if !names.iter().any(|n| n == h) {
-            names.push(h.to_string());
-        }
+    if let Some(h) = extra_host
+        && !names.iter().any(|n| n == h)
+    {
+        names.push(h.to_string());
     }
     let server_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(names)?;
