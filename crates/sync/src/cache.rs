@@ -33,6 +33,8 @@ enum WatchState {
 struct Store {
     objects: HashMap<ObjKey, Arc<Value>>,
     uids: HashMap<String, ObjKey>,
+    /// Keys of the objects each application tracks.
+    by_app: HashMap<String, std::collections::BTreeSet<ObjKey>>,
 }
 
 impl Store {
@@ -40,7 +42,22 @@ impl Store {
         if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
             self.uids.insert(uid.to_string(), key.clone());
         }
+        self.unindex(&key);
+        if let Some(t) = TrackingId::of_live(&obj) {
+            self.by_app.entry(t.app).or_default().insert(key.clone());
+        }
         self.objects.insert(key, Arc::new(obj));
+    }
+
+    fn unindex(&mut self, key: &ObjKey) {
+        if let Some(t) = self.objects.get(key).and_then(|o| TrackingId::of_live(o))
+            && let Some(set) = self.by_app.get_mut(&t.app)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_app.remove(&t.app);
+            }
+        }
     }
 
     /// Whether `obj` would replace the held version with an older generation of the same object
@@ -55,6 +72,7 @@ impl Store {
     }
 
     fn remove(&mut self, key: &ObjKey) {
+        self.unindex(key);
         if let Some(old) = self.objects.remove(key)
             && let Some(uid) = old.pointer("/metadata/uid").and_then(Value::as_str)
             && self.uids.get(uid) == Some(key)
@@ -211,8 +229,15 @@ impl ClusterCache {
                             false
                         }
                         Event::InitDone => {
-                            st.objects
-                                .retain(|k, _| !(k.group == ar.group && k.kind == ar.kind));
+                            let stale: Vec<ObjKey> = st
+                                .objects
+                                .keys()
+                                .filter(|k| k.group == ar.group && k.kind == ar.kind)
+                                .cloned()
+                                .collect();
+                            for k in &stale {
+                                st.remove(k);
+                            }
                             for o in buffer.take().unwrap_or_default() {
                                 if st.keeps(&o) {
                                     st.insert(ObjKey::of(&o), o);
@@ -267,14 +292,12 @@ impl ClusterCache {
     /// Objects that application `app` tracks.
     pub fn tracked_by(&self, app: &str) -> Vec<(ObjKey, Arc<Value>)> {
         let st = self.store.lock().expect("cache lock poisoned");
-        let mut out: Vec<_> = st
-            .objects
-            .iter()
-            .filter(|(_, o)| TrackingId::of_live(o).is_some_and(|t| t.app == app))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        let Some(keys) = st.by_app.get(app) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|k| st.objects.get(k).map(|o| (k.clone(), o.clone())))
+            .collect()
     }
 
     /// Objects owned (directly or through a ReplicaSet) by the object with this uid.

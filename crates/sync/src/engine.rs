@@ -280,6 +280,11 @@ pub struct Engine {
     store: StateStore,
     health: CustomHealth,
     dry_runs: Mutex<HashMap<(String, String), Arc<Value>>>,
+    /// Last known state per application (this process is the only writer of an application's
+    /// state, so the store is read once per application).
+    states: Mutex<HashMap<(String, String), AppState>>,
+    /// Namespaces known to exist.
+    namespaces: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -321,6 +326,8 @@ impl Engine {
             store,
             health,
             dry_runs: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashSet::new()),
         }
     }
 
@@ -557,7 +564,7 @@ impl Engine {
     /// object no longer desired (Extra).
     pub async fn diff(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<ObjectDiff>> {
         let prepared = self.prepare(app, manifests).await?;
-        let state = self.store.load(&app.name, &app.namespace).await?;
+        let state = self.load_state(app).await?;
         self.watch_kinds(&prepared, &state_kinds(&state)).await?;
         let plan = plan_of(&prepared, !state.synced_once);
         let by_key: HashMap<&ObjKey, &Prepared> = prepared.iter().map(|p| (&p.key, p)).collect();
@@ -633,9 +640,7 @@ impl Engine {
     async fn checkpoint(&self, app: &App, ctx: &mut OpCtx, force: bool) -> Result<()> {
         if ctx.persisted || force {
             ctx.state.operation = Some(ctx.op.clone());
-            self.store
-                .save(&app.name, &app.namespace, &ctx.state)
-                .await?;
+            self.save_state(app, &ctx.state).await?;
             ctx.persisted = true;
         }
         Ok(())
@@ -660,7 +665,7 @@ impl Engine {
             all.push_str(&p.digest);
         }
         let desired_digest = diff::digest(&json!([app.revision, all]));
-        let state = self.store.load(&app.name, &app.namespace).await?;
+        let state = self.load_state(app).await?;
         let resume = state.operation.as_ref().filter(|op| {
             op.desired_digest == desired_digest
                 && (op.phase == OpPhase::Running || (resume_failed && op.phase == OpPhase::Failed))
@@ -767,22 +772,59 @@ impl Engine {
         })
     }
 
+    async fn load_state(&self, app: &App) -> Result<AppState> {
+        let k = (app.name.clone(), app.namespace.clone());
+        if let Some(st) = self
+            .states
+            .lock()
+            .expect("state memo lock poisoned")
+            .get(&k)
+        {
+            return Ok(st.clone());
+        }
+        let st = self.store.load(&app.name, &app.namespace).await?;
+        self.states
+            .lock()
+            .expect("state memo lock poisoned")
+            .insert(k, st.clone());
+        Ok(st)
+    }
+
+    async fn save_state(&self, app: &App, state: &AppState) -> Result<()> {
+        self.store.save(&app.name, &app.namespace, state).await?;
+        let k = (app.name.clone(), app.namespace.clone());
+        self.states
+            .lock()
+            .expect("state memo lock poisoned")
+            .insert(k, state.clone());
+        Ok(())
+    }
+
     async fn ensure_namespace(&self, ns: &str) -> Result<()> {
+        if self
+            .namespaces
+            .lock()
+            .expect("namespace memo lock poisoned")
+            .contains(ns)
+        {
+            return Ok(());
+        }
         let cluster = self.cluster();
         let Some(res) = cluster.resolve("v1", "Namespace").await? else {
             return Err(Error::State("the server does not serve Namespaces".into()));
         };
         if cluster.get(&res, "", ns).await?.is_none() {
-            cluster
-                .apply(
-                    &res,
-                    &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-                    false,
-                    false,
-                    true,
-                )
-                .await?;
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            match cluster.apply(&res, &body, false, false, true).await {
+                // Another application created it at the same time.
+                Ok(_) | Err(Error::Api { code: 409, .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
+        self.namespaces
+            .lock()
+            .expect("namespace memo lock poisoned")
+            .insert(ns.to_string());
         Ok(())
     }
 
@@ -987,7 +1029,7 @@ impl Engine {
                 }
             }
         }
-        if !to_write.is_empty() {
+        if !to_write.is_empty() && !ctx.persisted {
             self.checkpoint(app, ctx, true).await?;
         }
         let futs: Vec<_> = to_write
@@ -1037,7 +1079,7 @@ impl Engine {
                 }
             }
         }
-        self.checkpoint(app, ctx, false).await?;
+        // Results are persisted with the next hook or at the end; only hooks need resuming.
         match failed {
             Some(e) => Err(e),
             None => Ok(()),
@@ -1179,7 +1221,9 @@ impl Engine {
                 return Err(e);
             }
         };
-        self.checkpoint(app, ctx, true).await?;
+        if !ctx.persisted {
+            self.checkpoint(app, ctx, true).await?;
+        }
         let cluster = self.cluster();
         if hook
             .delete_policies
@@ -1472,7 +1516,9 @@ impl Engine {
             let Some(res) = self.cluster().resolve(av, &key.kind).await? else {
                 continue;
             };
-            self.checkpoint(app, ctx, true).await?;
+            if !ctx.persisted {
+                self.checkpoint(app, ctx, true).await?;
+            }
             match self
                 .cluster()
                 .delete(
@@ -1509,7 +1555,7 @@ impl Engine {
                 }
             }
         }
-        self.checkpoint(app, ctx, false).await
+        Ok(())
     }
 
     /// Delete an application: PreDelete hooks, then every tracked object in reverse order (except
@@ -1522,7 +1568,7 @@ impl Engine {
         progress: &Progress,
     ) -> Result<Vec<ObjectResult>> {
         let prepared = self.prepare(app, manifests).await?;
-        let state = self.store.load(&app.name, &app.namespace).await?;
+        let state = self.load_state(app).await?;
         let previous = state_kinds(&state);
         self.watch_kinds(&prepared, &previous).await?;
         let plan = plan_of(&prepared, false);
@@ -1613,9 +1659,7 @@ impl Engine {
         }
         self.run_steps(app, &post, &by_key, &mut ctx, progress, false)
             .await?;
-        self.store
-            .save(&app.name, &app.namespace, &AppState::default())
-            .await?;
+        self.save_state(app, &AppState::default()).await?;
         Ok(ctx.op.results)
     }
 }
