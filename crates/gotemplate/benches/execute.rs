@@ -213,6 +213,7 @@ fn funcs() -> FuncMap {
         Function::new(&[Param::Any], None, |_, a| {
             Ok(Value::str(match &a[0] {
                 Value::Map(m, _) => m
+                    .read()
                     .iter()
                     .map(|(k, v)| format!("{k}: {}", s(v)))
                     .collect::<Vec<_>>()

@@ -498,12 +498,13 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     })
                     .collect(),
                 Value::Map(m, kind) => m
-                    .iter()
+                    .snapshot()
+                    .into_iter()
                     .map(|(k, e)| {
                         let e = if *kind == MapKind::Any {
-                            Rv::Iface(e.clone())
+                            Rv::Iface(e)
                         } else {
-                            Rv::Val(e.clone())
+                            Rv::Val(e)
                         };
                         let key = if need_index {
                             Rv::Val(Value::str(k.as_str()))
@@ -840,8 +841,8 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     );
                 }
                 return Ok(match (m.get(name), kind) {
-                    (Some(x), MapKind::Any) => Rv::Iface(x.clone()),
-                    (Some(x), MapKind::String) => Rv::Val(x.clone()),
+                    (Some(x), MapKind::Any) => Rv::Iface(x),
+                    (Some(x), MapKind::String) => Rv::Val(x),
                     (None, MapKind::Any) => Rv::Iface(Value::Nil),
                     (None, MapKind::String) => Rv::Val(Value::str("")),
                 });
@@ -1412,9 +1413,9 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
                         ));
                     }
                 };
-                match (m.get(&*key), kind) {
-                    (Some(x), MapKind::Any) => Rv::Iface(x.clone()),
-                    (Some(x), MapKind::String) => Rv::Val(x.clone()),
+                match (m.get(&key), kind) {
+                    (Some(x), MapKind::Any) => Rv::Iface(x),
+                    (Some(x), MapKind::String) => Rv::Val(x),
                     (None, MapKind::Any) => Rv::Iface(Value::Nil),
                     (None, MapKind::String) => Rv::Val(Value::str("")),
                 }

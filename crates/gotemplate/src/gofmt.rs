@@ -464,6 +464,9 @@ struct Flags {
 struct Printer {
     buf: String,
     f: Flags,
+    /// Addresses of the maps being printed, outermost first: a map met again inside
+    /// itself prints as `map[<cycle>]` (Go recurses until its stack overflows).
+    open_maps: Vec<usize>,
 }
 
 /// Go refuses widths and precisions above 1e6 as "too large".
@@ -1008,7 +1011,16 @@ impl Printer {
                 } else {
                     self.buf.push_str("map[");
                 }
-                for (i, (k, e)) in m.iter().enumerate() {
+                let addr = m.addr();
+                if self.open_maps.contains(&addr) {
+                    self.buf.push_str("<cycle>");
+                    self.buf.push(if self.f.sharp_v { '}' } else { ']' });
+                    return;
+                }
+                self.open_maps.push(addr);
+                // A snapshot, so no lock is held while nested values are printed.
+                let entries = m.snapshot();
+                for (i, (k, e)) in entries.iter().enumerate() {
                     if i > 0 {
                         if self.f.sharp_v {
                             self.buf.push_str(", ");
@@ -1020,6 +1032,7 @@ impl Printer {
                     self.buf.push(':');
                     self.print_value(e, verb, depth + 1);
                 }
+                self.open_maps.pop();
                 self.buf.push(if self.f.sharp_v { '}' } else { ']' });
             }
             Value::Object(o) => match verb {

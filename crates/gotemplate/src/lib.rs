@@ -30,4 +30,4 @@ pub mod value;
 pub use exec::{query_escape, value_truth};
 pub use func::{CallContext, FuncError, FuncMap, FuncResult, Function, Param, TplError};
 pub use set::{Error, ExecOptions, Result, TemplateSet};
-pub use value::{IntKind, ListKind, Map, MapKind, Object, Value};
+pub use value::{IntKind, ListKind, MAX_DEPTH, Map, MapKind, MapRef, Object, Value};

@@ -6,13 +6,120 @@
 //! `map[string]string`, `[]byte`, structs such as semver versions and certificates);
 //! those are kept distinct where Go's `typeOf`/`kindOf`/`%T` or `printf` would show
 //! the difference.
+//!
+//! Maps are references, as in Go: a [`MapRef`] is shared by every value that was
+//! copied from it, so Sprig's `set`/`unset`/`merge` change the map in place and the
+//! change is visible through every variable and field that refers to it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 /// A string-keyed map with Go's sorted-key iteration order.
 pub type Map = BTreeMap<String, Value>;
+
+/// A shared, mutable Go map (`map[string]T` is a reference type in Go).
+///
+/// Cloning a `MapRef` (or a [`Value`] holding one) shares the map; use
+/// [`MapRef::deep_copy`] for an independent copy. Reads take a recursive read lock,
+/// so nested reads of the same map (a map that contains itself) never deadlock;
+/// callers must not hold a [`MapRef::read`] guard of a map while writing to a map
+/// that may be the same one: take a [`MapRef::snapshot`] first.
+#[derive(Clone, Default)]
+pub struct MapRef(Arc<RwLock<Map>>);
+
+impl MapRef {
+    /// A new map holding `m`, shared by nobody yet.
+    pub fn new(m: Map) -> MapRef {
+        MapRef(Arc::new(RwLock::new(m)))
+    }
+    /// Read access. Recursive: the same thread may hold several read guards of one map.
+    pub fn read(&self) -> RwLockReadGuard<'_, Map> {
+        self.0.read_recursive()
+    }
+    /// Write access. Must not be called while this thread holds a read guard of the same map.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Map> {
+        self.0.write()
+    }
+    /// The value at `key`, cloned (cheap: values share their payloads).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.read().get(key).cloned()
+    }
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.read().contains_key(key)
+    }
+    pub fn insert(&self, key: impl Into<String>, v: Value) -> Option<Value> {
+        self.write().insert(key.into(), v)
+    }
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.write().remove(key)
+    }
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+    /// The keys, sorted as Go's template and fmt iteration sees them.
+    pub fn keys(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+    /// A copy of the entries at this moment (nested maps still shared).
+    pub fn snapshot(&self) -> Map {
+        self.read().clone()
+    }
+    /// True if both refer to the same map (Go pointer equality).
+    pub fn ptr_eq(&self, other: &MapRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+    /// An address identifying this map, for cycle detection and `%p`-like output.
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+    /// A fresh map with every nested map copied too (Sprig `deepCopy`, Helm's
+    /// per-render copy of values). A map reached again through itself is cut off
+    /// at [`MAX_DEPTH`] levels and replaced by nil, where Go would overflow its stack.
+    pub fn deep_copy(&self) -> MapRef {
+        MapRef::new(self.deep_copy_map(0))
+    }
+    fn deep_copy_map(&self, depth: usize) -> Map {
+        self.snapshot()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.deep_copy_at(depth + 1);
+                (k, v)
+            })
+            .collect()
+    }
+}
+
+impl From<Map> for MapRef {
+    fn from(m: Map) -> MapRef {
+        MapRef::new(m)
+    }
+}
+
+/// Nesting depth beyond which printing, copying and serialising give up; only a
+/// map that contains itself (directly or through others) reaches it in practice.
+pub const MAX_DEPTH: usize = 1000;
+
+impl fmt::Debug for MapRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        thread_local! {
+            static OPEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let addr = self.addr();
+        if OPEN.with(|o| o.borrow().contains(&addr)) {
+            return write!(f, "<cycle {addr:#x}>");
+        }
+        OPEN.with(|o| o.borrow_mut().push(addr));
+        let r = f.debug_map().entries(self.read().iter()).finish();
+        OPEN.with(|o| o.borrow_mut().pop());
+        r
+    }
+}
 
 /// Go element type of a list, kept so `typeOf` and `%T` match Go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,7 +200,7 @@ pub enum Value {
     /// Go `[]byte`.
     Bytes(Arc<[u8]>),
     List(Arc<Vec<Value>>, ListKind),
-    Map(Arc<Map>, MapKind),
+    Map(MapRef, MapKind),
     Object(Arc<dyn Object>),
 }
 
@@ -114,7 +221,11 @@ impl Value {
         Value::List(Arc::new(v), ListKind::String)
     }
     pub fn map(m: Map) -> Value {
-        Value::Map(Arc::new(m), MapKind::Any)
+        Value::Map(MapRef::new(m), MapKind::Any)
+    }
+    /// A `map[string]string` value.
+    pub fn string_map(m: Map) -> Value {
+        Value::Map(MapRef::new(m), MapKind::String)
     }
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)
@@ -125,7 +236,8 @@ impl Value {
             _ => None,
         }
     }
-    pub fn as_map(&self) -> Option<&Map> {
+    /// The shared map, if this is one.
+    pub fn as_map(&self) -> Option<&MapRef> {
         match self {
             Value::Map(m, _) => Some(m),
             _ => None,
@@ -140,6 +252,32 @@ impl Value {
 }
 
 impl Value {
+    /// A copy sharing nothing mutable with `self`: maps are copied recursively,
+    /// also inside lists (Sprig `deepCopy`, Helm's per-render values).
+    pub fn deep_copy(&self) -> Value {
+        self.deep_copy_at(0)
+    }
+    fn deep_copy_at(&self, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return Value::Nil;
+        }
+        match self {
+            Value::Map(m, k) => Value::Map(MapRef::new(m.deep_copy_map(depth)), *k),
+            Value::List(l, k) if l.iter().any(Value::holds_map) => Value::List(
+                Arc::new(l.iter().map(|v| v.deep_copy_at(depth + 1)).collect()),
+                *k,
+            ),
+            other => other.clone(),
+        }
+    }
+    fn holds_map(&self) -> bool {
+        match self {
+            Value::Map(..) => true,
+            Value::List(l, _) => l.iter().any(Value::holds_map),
+            _ => false,
+        }
+    }
+
     /// Go's `%T` / Sprig `typeOf` name: `string`, `int`, `int64`, `float64`, `bool`,
     /// `[]interface {}`, `[]string`, `map[string]interface {}`, `[]uint8`, `<nil>`.
     pub fn type_name(&self) -> String {
@@ -183,5 +321,55 @@ impl Value {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gofmt::sprint;
+
+    fn one(k: &str, v: Value) -> Map {
+        Map::from([(k.to_string(), v)])
+    }
+
+    #[test]
+    fn clones_share_the_map_and_deep_copies_do_not() {
+        let inner = Value::map(one("k", Value::int(1)));
+        let outer = Value::map(one("n", inner.clone()));
+        let alias = outer.clone();
+        let copy = outer.deep_copy();
+        inner.as_map().expect("map").insert("j", Value::int(2));
+        alias
+            .as_map()
+            .expect("map")
+            .insert("top", Value::Bool(true));
+        assert_eq!(sprint(&outer), "map[n:map[j:2 k:1] top:true]");
+        assert_eq!(sprint(&copy), "map[n:map[k:1]]");
+        assert!(
+            outer
+                .as_map()
+                .expect("map")
+                .ptr_eq(alias.as_map().expect("map"))
+        );
+        assert!(
+            !outer
+                .as_map()
+                .expect("map")
+                .ptr_eq(copy.as_map().expect("map"))
+        );
+    }
+
+    #[test]
+    fn a_map_containing_itself_prints_copies_and_debugs_without_overflow() {
+        let d = Value::map(one("a", Value::int(1)));
+        let m = d.as_map().expect("map");
+        // Inserting the map into itself: no read guard is held while writing.
+        m.insert("self", d.clone());
+        assert_eq!(sprint(&d), "map[a:1 self:map[<cycle>]]");
+        assert!(format!("{d:?}").contains("<cycle"));
+        let c = d.deep_copy();
+        assert_eq!(c.as_map().expect("map").len(), 2);
+        assert!(!c.as_map().expect("map").ptr_eq(m));
     }
 }

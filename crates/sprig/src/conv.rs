@@ -290,6 +290,8 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
             kx == ky && x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
         }
         (Value::Map(x, kx), Value::Map(y, ky)) => {
+            // Snapshots: no lock is held while nested maps (maybe these same) are read.
+            let (x, y) = (x.snapshot(), y.snapshot());
             kx == ky
                 && x.len() == y.len()
                 && x.iter()

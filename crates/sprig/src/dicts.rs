@@ -1,47 +1,51 @@
 //! Dictionary functions: `dict`, `get`, `set`, `unset`, `hasKey`, `pluck`, `dig`, `keys`,
 //! `values`, `pick`, `omit`, `merge`/`mergeOverwrite` (mergo semantics) and `deepCopy`.
 //!
-//! Go mutates the map passed to `set`, `unset`, `merge` and `mergeOverwrite`; the value
-//! model here is immutable, so these return the updated map (the caller sees the change
-//! only through the returned value).
+//! Go maps are references, and so is [`MapRef`]: `set`, `unset`, `merge` and
+//! `mergeOverwrite` change the destination map in place (visible through every
+//! variable and field sharing it) and return that same map, like Sprig. `dict`,
+//! `pick`, `omit` and `deepCopy` build fresh maps.
 
-use std::sync::Arc;
-
-use gotemplate::{FuncError, FuncMap, Map, MapKind, Param, Value};
+use gotemplate::{FuncError, FuncMap, Map, MapKind, MapRef, Param, Value};
 
 use crate::conv::{empty, list_any, reg, s, strval, vstrings};
 
 use Param::{Any, Map as PMap, String as Str};
 
 fn map_of(v: &Value) -> Map {
-    v.as_map().cloned().unwrap_or_default()
+    v.as_map().map(MapRef::snapshot).unwrap_or_default()
 }
 
 fn vmap(m: Map) -> Value {
-    Value::Map(Arc::new(m), MapKind::Any)
+    Value::map(m)
 }
 
-/// mergo's `Merge` (and `WithOverride`) of `src` into `dst` for `map[string]interface{}`.
-pub(crate) fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
-    for (k, sv) in src {
+/// mergo's `Merge` (and `WithOverride`) of `src` into `dst` for `map[string]interface{}`,
+/// in place. `src` is read from a snapshot, so `merge $d $d` cannot deadlock.
+pub(crate) fn merge_into(dst: &MapRef, src: &MapRef, overwrite: bool) {
+    merge_at(dst, src, overwrite, 0);
+}
+
+fn merge_at(dst: &MapRef, src: &MapRef, overwrite: bool, depth: usize) {
+    if depth > gotemplate::MAX_DEPTH {
+        return;
+    }
+    for (k, sv) in src.snapshot() {
         if sv.is_nil() {
             if overwrite {
-                dst.insert(k.clone(), Value::Nil);
+                dst.insert(k, Value::Nil);
             }
             continue;
         }
-        match (dst.get(k), sv) {
-            (Some(Value::Map(dm, dk)), Value::Map(sm, _)) => {
-                let mut d = dm.as_ref().clone();
-                merge_into(&mut d, sm, overwrite);
-                let dk = *dk;
-                dst.insert(k.clone(), Value::Map(Arc::new(d), dk));
-            }
-            (dv, _) => {
-                if overwrite || dv.is_none_or(empty) {
-                    dst.insert(k.clone(), sv.clone());
-                }
-            }
+        let dv = dst.get(&k);
+        if let (Some(Value::Map(dm, _)), Value::Map(sm, _)) = (&dv, &sv) {
+            // mergo merges into the nested destination map in place (every other
+            // reference to it sees the change) and keeps it.
+            merge_at(dm, sm, overwrite, depth + 1);
+            continue;
+        }
+        if overwrite || dv.as_ref().is_none_or(empty) {
+            dst.insert(k, sv);
         }
     }
 }
@@ -68,11 +72,11 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
             return Ok(def.clone());
         };
         if idx == keys.len() - 1 {
-            return Ok(step.clone());
+            return Ok(step);
         }
         cur = match step {
-            Value::Map(m, MapKind::Any) => m.clone(),
-            other => return Err(conv_panic(other, "map[string]interface {}")),
+            Value::Map(m, MapKind::Any) => m,
+            other => return Err(conv_panic(&other, "map[string]interface {}")),
         };
     }
     Ok(def.clone())
@@ -104,18 +108,22 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "get", &[PMap, Str], None, |a| {
         Ok(a[0]
             .as_map()
-            .and_then(|d| d.get(s(&a[1])).cloned())
+            .and_then(|d| d.get(s(&a[1])))
             .unwrap_or_else(|| Value::str("")))
     });
+    // The argument conversion gives a fresh map for nil, as Go's nil map would be
+    // (Go then panics writing to it; the fresh map is the closest non-crashing stand-in).
     reg(m, "set", &[PMap, Str, Any], None, |a| {
-        let mut d = map_of(&a[0]);
-        d.insert(s(&a[1]).to_string(), a[2].clone());
-        Ok(vmap(d))
+        if let Some(d) = a[0].as_map() {
+            d.insert(s(&a[1]), a[2].clone());
+        }
+        Ok(a[0].clone())
     });
     reg(m, "unset", &[PMap, Str], None, |a| {
-        let mut d = map_of(&a[0]);
-        d.remove(s(&a[1]));
-        Ok(vmap(d))
+        if let Some(d) = a[0].as_map() {
+            d.remove(s(&a[1]));
+        }
+        Ok(a[0].clone())
     });
     reg(m, "hasKey", &[PMap, Str], None, |a| {
         Ok(Value::Bool(
@@ -127,21 +135,21 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(list_any(
             a[1..]
                 .iter()
-                .filter_map(|d| d.as_map().and_then(|d| d.get(k).cloned()))
+                .filter_map(|d| d.as_map().and_then(|d| d.get(k)))
                 .collect(),
         ))
     });
     reg(m, "keys", &[], Some(PMap), |a| {
         Ok(vstrings(
             a.iter()
-                .flat_map(|d| d.as_map().into_iter().flat_map(|d| d.keys().cloned()))
+                .flat_map(|d| d.as_map().map(MapRef::keys).unwrap_or_default())
                 .collect(),
         ))
     });
     reg(m, "values", &[PMap], None, |a| {
         Ok(list_any(
             a[0].as_map()
-                .map(|d| d.values().cloned().collect())
+                .map(|d| d.read().values().cloned().collect())
                 .unwrap_or_default(),
         ))
     });
@@ -170,11 +178,12 @@ pub(crate) fn register(m: &mut FuncMap) {
         ("mustMergeOverwrite", true),
     ] {
         reg(m, name, &[PMap], Some(PMap), move |a| {
-            let mut d = map_of(&a[0]);
-            for src in &a[1..] {
-                merge_into(&mut d, &map_of(src), ow);
+            if let Some(d) = a[0].as_map() {
+                for src in a[1..].iter().filter_map(Value::as_map) {
+                    merge_into(d, src, ow);
+                }
             }
-            Ok(vmap(d))
+            Ok(a[0].clone())
         });
     }
     let copy = |a: &[Value]| {
@@ -183,7 +192,7 @@ pub(crate) fn register(m: &mut FuncMap) {
                 "reflect: call of reflect.Value.Type on zero Value".into(),
             ));
         }
-        Ok(a[0].clone())
+        Ok(a[0].deep_copy())
     };
     reg(m, "deepCopy", &[Any], None, copy);
     reg(m, "mustDeepCopy", &[Any], None, copy);
@@ -221,13 +230,13 @@ mod tests {
                 ("m", Value::Nil),
             ])
         };
-        let mut m1 = dst.clone();
-        merge_into(&mut m1, &src("y"), false);
-        let j = crate::json::marshal(&vmap(m1), crate::json::MARSHAL).unwrap();
+        let m1 = MapRef::new(dst.clone());
+        merge_into(&m1, &MapRef::new(src("y")), false);
+        let j = crate::json::marshal(&Value::Map(m1, MapKind::Any), crate::json::MARSHAL).unwrap();
         assert_eq!(j, r#"{"a":"x","b":"z","l":[1],"n":{"j":3,"k":1}}"#);
-        let mut m2 = dst;
-        merge_into(&mut m2, &src(""), true);
-        let j = crate::json::marshal(&vmap(m2), crate::json::MARSHAL).unwrap();
+        let m2 = MapRef::new(dst);
+        merge_into(&m2, &MapRef::new(src("")), true);
+        let j = crate::json::marshal(&Value::Map(m2, MapKind::Any), crate::json::MARSHAL).unwrap();
         assert_eq!(j, r#"{"a":"","b":"z","l":[2],"m":null,"n":{"j":3,"k":2}}"#);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use gotemplate::{ListKind, MapKind, Value};
+use gotemplate::{ListKind, Value};
 
 use crate::conv::format_float;
 
@@ -34,7 +34,7 @@ pub(crate) const RAW: Enc = Enc {
 /// Go's json error text for a value it cannot encode.
 pub(crate) fn marshal(v: &Value, e: Enc) -> Result<String, String> {
     let mut out = String::new();
-    write_value(&mut out, v, e, 0)?;
+    write_value(&mut out, v, e, 0, &mut Vec::new())?;
     Ok(out)
 }
 
@@ -47,7 +47,15 @@ fn newline(out: &mut String, e: Enc, depth: usize) {
     }
 }
 
-fn write_value(out: &mut String, v: &Value, e: Enc, depth: usize) -> Result<(), String> {
+/// `open` holds the addresses of the maps being written: a map met again inside itself
+/// is Go's "encountered a cycle" error.
+fn write_value(
+    out: &mut String,
+    v: &Value,
+    e: Enc,
+    depth: usize,
+    open: &mut Vec<usize>,
+) -> Result<(), String> {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -69,7 +77,7 @@ fn write_value(out: &mut String, v: &Value, e: Enc, depth: usize) -> Result<(), 
                     out.push(',');
                 }
                 newline(out, e, depth + 1);
-                write_value(out, x, e, depth + 1)?;
+                write_value(out, x, e, depth + 1, open)?;
             }
             newline(out, e, depth);
             out.push(']');
@@ -79,8 +87,15 @@ fn write_value(out: &mut String, v: &Value, e: Enc, depth: usize) -> Result<(), 
                 out.push_str("{}");
                 return Ok(());
             }
+            if open.contains(&m.addr()) {
+                return Err(format!(
+                    "json: unsupported value: encountered a cycle via {}",
+                    v.type_name()
+                ));
+            }
+            open.push(m.addr());
             out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
+            for (i, (k, x)) in m.snapshot().iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -90,13 +105,14 @@ fn write_value(out: &mut String, v: &Value, e: Enc, depth: usize) -> Result<(), 
                 if e.indent.is_some() {
                     out.push(' ');
                 }
-                write_value(out, x, e, depth + 1)?;
+                write_value(out, x, e, depth + 1, open)?;
             }
+            open.pop();
             newline(out, e, depth);
             out.push('}');
         }
         Value::Object(o) => match o.to_data() {
-            Some(d) => write_value(out, &d, e, depth)?,
+            Some(d) => write_value(out, &d, e, depth, open)?,
             None => out.push_str("{}"),
         },
     }
@@ -465,7 +481,7 @@ pub(crate) fn from_serde(v: serde_json::Value) -> Value {
         serde_json::Value::Object(o) => {
             let m: BTreeMap<String, Value> =
                 o.into_iter().map(|(k, v)| (k, from_serde(v))).collect();
-            Value::Map(Arc::new(m), MapKind::Any)
+            Value::map(m)
         }
     }
 }

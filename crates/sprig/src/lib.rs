@@ -9,14 +9,16 @@
 //! checks arguments as Go's reflect call does; results keep Go's types (`int64` from
 //! `add`, `[]string` from `splitList`, `map[string]string` from `split`).
 //!
-//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (137 template lines, each
+//! Tested against real Helm 3.17.2: `tests/golden/cases.txt` (156 template lines, each
 //! compared byte for byte, errors included, with `tests/golden/expected.txt` produced by
 //! `tests/golden/regen.sh`), plus unit tests per module whose expected values come from Helm.
 //!
 //! ## Known divergences from Helm (value model or scope)
-//! - `set`, `unset`, `merge`, `mergeOverwrite` return the updated map but cannot mutate the
-//!   map the caller passed in (Go mutates it, and charts rely on `$_ := set $d "k" v`):
-//!   the immutable `Value::Map` needs executor support for that.
+//! - A map that contains itself prints as `map[<cycle>]` and `deepCopy` cuts it off after
+//!   `gotemplate::MAX_DEPTH` levels; Go recurses until its stack overflows.
+//! - A nil map argument arrives as a fresh empty map: `set nil "a" 1` returns `{"a":1}`
+//!   where Go fails with "assignment to entry in nil map", and `unset nil "a" | toJson`
+//!   gives `{}` where Go gives `null`.
 //! - `until`/`untilStep` return `[]interface {}` of ints where Go has `[]int` (only `typeOf`
 //!   shows it); `semver` `.Major`/`.Minor`/`.Patch` are `int64`, Go's are `uint64`.
 //! - Strings are UTF-8 here: byte cuts inside a character (`trunc`, `substr`, `b64dec` of

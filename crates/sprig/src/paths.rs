@@ -2,7 +2,7 @@
 //! identical on Linux) with Go's `path` semantics, and the URL functions `urlParse` and
 //! `urlJoin` with Go's `net/url` parsing and escaping.
 
-use gotemplate::{FuncError, FuncMap, Map, Param, Value};
+use gotemplate::{FuncError, FuncMap, Map, MapRef, Param, Value};
 
 use crate::conv::{reg, s, vstr};
 
@@ -433,7 +433,7 @@ pub(crate) fn register(m: &mut FuncMap) {
     }
     reg(m, "urlParse", &[Str], None, |a| url_parse(s(&a[0])));
     reg(m, "urlJoin", &[PMap], None, |a| {
-        url_join(a[0].as_map().unwrap_or(&Map::new()))
+        url_join(&a[0].as_map().map(MapRef::snapshot).unwrap_or_default())
     });
 }
 
@@ -470,7 +470,7 @@ mod tests {
             j,
             r#"{"fragment":"fr ag","host":"Example.com:8080","hostname":"Example.com","opaque":"","path":"/a b/c","query":"x=1\u0026y=%20","scheme":"https","userinfo":"u:p%40"}"#
         );
-        let joined = url_join(v.as_map().unwrap()).unwrap();
+        let joined = url_join(&v.as_map().unwrap().snapshot()).unwrap();
         assert_eq!(joined.as_str().unwrap(), raw);
     }
 }

@@ -4,10 +4,9 @@
 //! Go indexes strings by byte; cuts inside a UTF-8 sequence become U+FFFD here.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use gotemplate::gofmt::sprint_args;
-use gotemplate::{FuncError, FuncMap, MapKind, Param, Value};
+use gotemplate::{FuncError, FuncMap, Param, Value};
 use rand::seq::SliceRandom;
 
 use crate::conv::{check_size, i, reg, s, strslice, strval, vstr, vstrings};
@@ -476,7 +475,7 @@ fn split_map(parts: Vec<&str>) -> Value {
         .enumerate()
         .map(|(n, p)| (format!("_{n}"), vstr(p)))
         .collect();
-    Value::Map(Arc::new(m), MapKind::String)
+    Value::string_map(m)
 }
 
 /// Go's `strings.Split` (an empty separator splits into UTF-8 sequences).

@@ -4,12 +4,24 @@
 //! are listed together so one run shows every divergence.
 
 use base64::Engine;
-use gotemplate::{ExecOptions, TemplateSet, Value};
+use gotemplate::{ExecOptions, Function, Param, TemplateSet, Value};
 
+/// Renders a case the way `regen.sh` has Helm render it: the line is the body of
+/// `define "x"` (so a line may close it and define more templates, as the in-place
+/// mutation cases do), run through `include`, which is Helm's and registered here.
 fn render(text: &str) -> Result<String, String> {
-    let mut set = TemplateSet::new(sprig::funcs());
-    set.parse("t", text).map_err(|e| e.to_string())?;
-    set.execute("t", &Value::Nil, &ExecOptions::default())
+    let mut funcs = sprig::funcs();
+    funcs.insert(
+        "include",
+        Function::new(&[Param::String, Param::Any], None, |ctx, a| {
+            ctx.execute_template(a[0].as_str().unwrap_or_default(), &a[1])
+                .map(Value::str)
+        }),
+    );
+    let mut set = TemplateSet::new(funcs);
+    set.parse("t", &format!("{{{{ define \"x\" }}}}{text}{{{{ end }}}}"))
+        .map_err(|e| e.to_string())?;
+    set.execute("x", &Value::Nil, &ExecOptions::default())
         .map_err(|e| e.to_string())
 }
 
