@@ -627,3 +627,75 @@ async fn diff_masks_secret_values() {
     assert!(d.diff.contains("(changed)"), "{}", d.diff);
     cleanup(&tc.client().await, &ns).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_runs_delete_hooks_and_keeps_delete_false() {
+    let Some(tc) = cluster("delete_runs_delete_hooks_and_keeps_delete_false").await else {
+        return;
+    };
+    let ns = namespace("delete");
+    let writes = Writes::default();
+    let engine = tc.engine(&writes).await;
+    let client = tc.client().await;
+    let a = app("del", &ns);
+    let manifests = vec![
+        configmap("a", json!({}), json!({})),
+        configmap(
+            "keep",
+            json!({}),
+            json!({"trellis.dev/sync-options": "Delete=false"}),
+        ),
+        job("before", json!({"helm.sh/hook": "pre-delete"}), false),
+        configmap(
+            "after",
+            json!({}),
+            json!({"argocd.argoproj.io/hook": "PostDelete"}),
+        ),
+    ];
+    let out = engine
+        .sync(&a, &manifests, &Progress::default())
+        .await
+        .expect("sync");
+    assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
+    assert!(
+        get(&client, "batch/v1", "Job", &ns, "before")
+            .await
+            .is_none(),
+        "delete hooks do not run on sync"
+    );
+    let results = engine
+        .delete_app(&a, &manifests, &Progress::default())
+        .await
+        .expect("delete");
+    assert!(
+        get(&client, "v1", "ConfigMap", &ns, "a").await.is_none(),
+        "tracked object deleted"
+    );
+    assert!(
+        get(&client, "v1", "ConfigMap", &ns, "keep").await.is_some(),
+        "Delete=false kept"
+    );
+    assert!(
+        get(&client, "batch/v1", "Job", &ns, "before")
+            .await
+            .is_some(),
+        "pre-delete hook ran"
+    );
+    assert!(
+        get(&client, "v1", "ConfigMap", &ns, "after")
+            .await
+            .is_some(),
+        "post-delete hook ran"
+    );
+    let pos = |n: &str| {
+        results
+            .iter()
+            .position(|r| r.key.name == n)
+            .unwrap_or_else(|| panic!("no result for {n}"))
+    };
+    assert!(
+        pos("before") < pos("a") && pos("a") < pos("after"),
+        "{results:?}"
+    );
+    cleanup(&client, &ns).await;
+}
