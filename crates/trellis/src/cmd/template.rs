@@ -94,7 +94,13 @@ pub fn run(args: Args) -> ExitCode {
     }
     let path = PathBuf::from(&chart_path);
     if !path.exists() {
-        return fail(&format!("path {chart_path:?} not found"));
+        // Helm treats a bare name as a repository reference.
+        if chart_path.contains('/') || chart_path.starts_with('.') {
+            return fail(&format!("path {chart_path:?} not found"));
+        }
+        return fail(&format!(
+            "non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart_path}"
+        ));
     }
     let vopts = ValueOptions {
         value_files: args.values.clone(),
