@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gotemplate::{Map, Value};
+use gotemplate::{Map, MapRef, Value};
 
 use crate::ignore::Rules;
 use crate::yaml;
@@ -395,7 +395,7 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
             "requirements.yaml" => {
                 let v = parse_yaml_file("requirements.yaml", &f.data)?;
                 requirements = Some(dependencies_from(
-                    v.as_map().and_then(|m| m.get("dependencies")),
+                    v.as_map().and_then(|m| m.get("dependencies")).as_ref(),
                 ));
                 c.files.push(f);
             }
@@ -496,6 +496,7 @@ fn dependencies_from(v: Option<&Value>) -> Vec<Dependency> {
     };
     list.iter()
         .filter_map(Value::as_map)
+        .map(MapRef::snapshot)
         .map(|d| Dependency {
             name: string_field(d.get("name")),
             version: string_field(d.get("version")),
@@ -516,8 +517,7 @@ fn dependencies_from(v: Option<&Value>) -> Vec<Dependency> {
 /// Parse `Chart.yaml` into [`Metadata`].
 pub fn parse_metadata(data: &[u8]) -> Result<Metadata, LoadError> {
     let v = parse_yaml_file("Chart.yaml", data)?;
-    let empty = Map::new();
-    let m = v.as_map().unwrap_or(&empty);
+    let m = v.as_map().map(MapRef::snapshot).unwrap_or_default();
     let s = |k: &str| string_field(m.get(k));
     Ok(Metadata {
         name: s("name"),
@@ -532,6 +532,7 @@ pub fn parse_metadata(data: &[u8]) -> Result<Metadata, LoadError> {
             .map(|l| {
                 l.iter()
                     .filter_map(Value::as_map)
+                    .map(MapRef::snapshot)
                     .map(|x| Maintainer {
                         name: string_field(x.get("name")),
                         email: string_field(x.get("email")),
@@ -550,7 +551,8 @@ pub fn parse_metadata(data: &[u8]) -> Result<Metadata, LoadError> {
             .get("annotations")
             .and_then(Value::as_map)
             .map(|a| {
-                a.iter()
+                a.read()
+                    .iter()
                     .map(|(k, v)| (k.clone(), string_field(Some(v))))
                     .collect()
             })

@@ -4,8 +4,6 @@
 //! `fromToml`, `lookup` (empty offline), with `env`/`expandenv` removed and
 //! `getHostByName` disabled, as `helm template` has them.
 
-use std::sync::Arc;
-
 use gotemplate::{FuncError, FuncMap, Function, Map, Param, TplError, Value};
 
 /// Markers Helm wraps around `required`/`fail` messages so the engine can print them
@@ -191,7 +189,7 @@ pub fn helm_funcs() -> FuncMap {
 fn error_map(e: String) -> Value {
     let mut m = Map::new();
     m.insert("Error".into(), Value::str(e));
-    Value::Map(Arc::new(m), gotemplate::MapKind::Any)
+    Value::map(m)
 }
 
 fn json_kind(v: &Value) -> &'static str {

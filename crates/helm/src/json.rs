@@ -45,9 +45,12 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::Bytes(b) => serde_json::Value::String(base64_std(b)),
         Value::List(l, _) => serde_json::Value::Array(l.iter().map(to_serde).collect()),
-        Value::Map(m, _) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect())
-        }
+        Value::Map(m, _) => serde_json::Value::Object(
+            m.read()
+                .iter()
+                .map(|(k, v)| (k.clone(), to_serde(v)))
+                .collect(),
+        ),
         Value::Object(o) => o
             .to_data()
             .map_or(serde_json::Value::Object(Default::default()), |d| {
@@ -113,7 +116,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
         }
         Value::Map(m, _) => {
             out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
+            for (i, (k, x)) in m.snapshot().iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

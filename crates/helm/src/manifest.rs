@@ -182,7 +182,7 @@ pub fn parse_head(doc: &str) -> Result<Head, String> {
     let v = crate::yaml::parse(doc).map_err(|e| e.message)?;
     let m = match &v {
         Value::Nil => return Ok(Head::default()),
-        Value::Map(m, _) => m,
+        Value::Map(m, _) => m.snapshot(),
         other => {
             return Err(head_error(format!(
                 "cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
@@ -198,14 +198,14 @@ pub fn parse_head(doc: &str) -> Result<Head, String> {
     match m.get("metadata") {
         None | Some(Value::Nil) => {}
         Some(Value::Map(md, _)) => {
-            head.name = string_field(md.get("name"), "metadata.name")?;
+            head.name = string_field(md.get("name").as_ref(), "metadata.name")?;
             if let Some(Value::String(ns)) = md.get("namespace") {
                 head.namespace = ns.to_string();
             }
             match md.get("annotations") {
                 None | Some(Value::Nil) => {}
                 Some(Value::Map(a, _)) => {
-                    for (k, v) in a.iter() {
+                    for (k, v) in a.read().iter() {
                         match v {
                             Value::String(s) => {
                                 head.annotations.insert(k.clone(), s.to_string());
@@ -225,7 +225,7 @@ pub fn parse_head(doc: &str) -> Result<Head, String> {
                 Some(other) => {
                     return Err(head_error(format!(
                         "cannot unmarshal {} into Go struct field .metadata.annotations of type map[string]string",
-                        json_kind(other)
+                        json_kind(&other)
                     )));
                 }
             }

@@ -79,14 +79,11 @@ impl Object for ChartObject {
             "Tags" => s(&m.tags),
             "AppVersion" => s(&m.app_version),
             "Deprecated" => Value::Bool(m.deprecated),
-            "Annotations" => Value::Map(
-                Arc::new(
-                    m.annotations
-                        .iter()
-                        .map(|(k, v)| (k.clone(), s(v)))
-                        .collect(),
-                ),
-                gotemplate::MapKind::String,
+            "Annotations" => Value::string_map(
+                m.annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v)))
+                    .collect(),
             ),
             "KubeVersion" => s(&m.kube_version),
             "Dependencies" => Value::list(m.dependencies.iter().map(dependency_map).collect()),
@@ -447,13 +444,7 @@ impl Object for Files {
                     };
                     m.insert(base_name(k).to_string(), Value::str(val));
                 }
-                Value::str(
-                    crate::yaml_emit::to_yaml(&Value::Map(
-                        Arc::new(m),
-                        gotemplate::MapKind::String,
-                    ))
-                    .unwrap_or_default(),
-                )
+                Value::str(crate::yaml_emit::to_yaml(&Value::string_map(m)).unwrap_or_default())
             }
             _ => return None,
         }))

@@ -153,12 +153,12 @@ pub fn validate_chart(c: &Chart, values: &Map) -> String {
         sb.push_str(&format!("{}:\n{e}", c.name()));
     }
     for sub in &c.dependencies {
-        let empty = Map::new();
         let sv = values
             .get(sub.name())
             .and_then(Value::as_map)
-            .unwrap_or(&empty);
-        sb.push_str(&validate_chart(sub, sv));
+            .map(gotemplate::MapRef::snapshot)
+            .unwrap_or_default();
+        sb.push_str(&validate_chart(sub, &sv));
     }
     sb
 }

@@ -2,8 +2,6 @@
 //! `--set-literal` syntax (`a.b=1,c[0].d={x,y}`, `\,` and `\.` escapes, type inference
 //! to int64/bool/null), merged into a values map with Helm's semantics and messages.
 
-use std::sync::Arc;
-
 use gotemplate::{Map, Value};
 
 /// Helm's `MaxIndex`.
@@ -153,7 +151,7 @@ impl Parser<'_> {
                 }
                 let mut inner = match data.get(&k) {
                     None => Map::new(),
-                    Some(Value::Map(m, _)) => m.as_ref().clone(),
+                    Some(Value::Map(m, _)) => m.snapshot(),
                     Some(other) => return err(unable_to_parse(other, "map[string]interface {}")),
                 };
                 let e = self.key(&mut inner, level);
@@ -219,7 +217,7 @@ impl Parser<'_> {
             }
             Some(_) => {
                 let mut inner = match list.get(i as usize) {
-                    Some(Value::Map(m, _)) => m.as_ref().clone(),
+                    Some(Value::Map(m, _)) => m.snapshot(),
                     _ => Map::new(),
                 };
                 self.key(&mut inner, level)?;
@@ -435,7 +433,7 @@ fn literal_key(
             }
             let mut inner = match data.get(&k) {
                 None => Map::new(),
-                Some(Value::Map(m, _)) => m.as_ref().clone(),
+                Some(Value::Map(m, _)) => m.snapshot(),
                 Some(other) => return Err(unable_to_parse(other, "map[string]interface {}")),
             };
             let e = literal_key(chars, pos, &mut inner, level);
@@ -503,7 +501,7 @@ fn literal_list_item(
         }
         Some(_) => {
             let mut inner = match list.get(i as usize) {
-                Some(Value::Map(m, _)) => m.as_ref().clone(),
+                Some(Value::Map(m, _)) => m.snapshot(),
                 _ => Map::new(),
             };
             literal_key(chars, pos, &mut inner, level)?;
@@ -519,11 +517,8 @@ pub fn merge_maps(a: &Map, b: &Map) -> Map {
         if let Value::Map(vm, _) = v
             && let Some(Value::Map(bm, _)) = out.get(k)
         {
-            let merged = merge_maps(bm, vm);
-            out.insert(
-                k.clone(),
-                Value::Map(Arc::new(merged), gotemplate::MapKind::Any),
-            );
+            let merged = merge_maps(&bm.snapshot(), &vm.snapshot());
+            out.insert(k.clone(), Value::map(merged));
             continue;
         }
         out.insert(k.clone(), v.clone());
@@ -541,12 +536,12 @@ mod tests {
         m
     }
 
-    fn path<'a>(m: &'a Map, p: &[&str]) -> &'a Value {
-        let mut cur = m.get(p[0]).unwrap();
+    fn path(m: &Map, p: &[&str]) -> Value {
+        let mut cur = m.get(p[0]).unwrap().clone();
         for k in &p[1..] {
             cur = match k.parse::<usize>() {
-                Ok(i) => &cur.as_list().unwrap()[i],
-                Err(_) => cur.as_map().unwrap().get(*k).unwrap(),
+                Ok(i) => cur.as_list().unwrap()[i].clone(),
+                Err(_) => cur.as_map().unwrap().get(k).unwrap(),
             };
         }
         cur
@@ -595,7 +590,7 @@ mod tests {
         parse_into_string("a=true,b=10", &mut m).unwrap();
         assert_eq!(path(&m, &["a"]).as_str(), Some("true"));
         parse_json("c={\"x\":[1,2]},d=", &mut m).unwrap();
-        assert!(matches!(path(&m, &["c", "x", "1"]), Value::Float(f) if *f == 2.0));
+        assert!(matches!(path(&m, &["c", "x", "1"]), Value::Float(f) if f == 2.0));
         assert!(path(&m, &["d"]).is_nil());
         parse_literal_into("e.f=a,b\\c", &mut m).unwrap();
         assert_eq!(path(&m, &["e", "f"]).as_str(), Some("a,b\\c"));

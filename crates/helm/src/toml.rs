@@ -71,7 +71,7 @@ fn write_table(out: &mut String, m: &Map, path: &[String], indent: usize) {
             let mut p = path.to_vec();
             p.push(quote_key(k));
             out.push_str(&format!("\n{pad}[{}]\n", p.join(".")));
-            write_table(out, sub, &p, indent + 1);
+            write_table(out, &sub.snapshot(), &p, indent + 1);
         }
     }
 }
@@ -81,7 +81,7 @@ pub fn to_toml(v: &Value) -> String {
     match v {
         Value::Map(m, _) => {
             let mut out = String::new();
-            write_table(&mut out, m, &[], 0);
+            write_table(&mut out, &m.snapshot(), &[], 0);
             out
         }
         Value::Object(o) => o.to_data().map(|d| to_toml(&d)).unwrap_or_default(),

@@ -5,9 +5,8 @@
 //! deleting a key (Helm's `CoalesceValues`/`MergeValues`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use gotemplate::{Map, Value};
+use gotemplate::{Map, MapRef, Value};
 
 use crate::chart::{Chart, Dependency};
 use crate::semver::is_compatible_range;
@@ -120,16 +119,25 @@ fn is_table(v: &Value) -> bool {
     matches!(v, Value::Map(..))
 }
 
-/// A map value as an owned table (copy-on-write).
+/// A map value as an owned table (a snapshot; nested maps stay shared).
 fn table_of(v: &Value) -> Option<Map> {
-    v.as_map().cloned()
+    v.as_map().map(MapRef::snapshot)
 }
 
-fn table_mut(v: &mut Value) -> Option<&mut Map> {
-    match v {
-        Value::Map(m, _) => Some(Arc::make_mut(m)),
-        _ => None,
+/// Coalesces `src` into the map `dv` holds, in place. Only maps this computation
+/// owns reach here: the inputs are deep-copied first (see [`coalesce_values_for`]).
+fn coalesce_into_value(dv: &Value, src: Map, merge: bool) {
+    if let Value::Map(dm, _) = dv {
+        let mut inner = dm.snapshot();
+        coalesce_tables(&mut inner, src, merge);
+        *dm.write() = inner;
     }
+}
+
+/// A copy of `m` whose maps are all fresh: templates may `set` into the values of a
+/// render without touching the caller's maps or a cached chart's defaults.
+fn deep_copy_map(m: &Map) -> Map {
+    m.iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()
 }
 
 /// Helm's `coalesceTablesFullKey`: `dst` is authoritative.
@@ -148,10 +156,8 @@ fn coalesce_tables(dst: &mut Map, mut src: Map, merge: bool) {
                 dst.insert(key, val);
             }
             Some(dv) => {
-                if let Value::Map(vm, _) = val
-                    && let Some(dm) = table_mut(dv)
-                {
-                    coalesce_tables(dm, Arc::unwrap_or_clone(vm), merge);
+                if let Value::Map(vm, _) = val {
+                    coalesce_into_value(dv, vm.snapshot(), merge);
                 }
             }
         }
@@ -168,23 +174,23 @@ fn tables(mut dst: Map, src: Map, merge: bool) -> Map {
 fn coalesce_globals(dest: &mut Map, src: &Map) {
     let mut dg = match dest.get("global") {
         None => Map::new(),
-        Some(Value::Map(m, _)) => (**m).clone(),
+        Some(Value::Map(m, _)) => m.snapshot(),
         Some(_) => return,
     };
     let sg = match src.get("global") {
         None => Map::new(),
-        Some(Value::Map(m, _)) => (**m).clone(),
+        Some(Value::Map(m, _)) => m.snapshot(),
         Some(_) => return,
     };
     for (key, val) in sg {
         if let Value::Map(vm, _) = &val {
-            let mut vv = (**vm).clone();
+            let mut vv = vm.snapshot();
             match dg.get(&key) {
                 None => {
                     dg.insert(key, Value::map(vv));
                 }
                 Some(Value::Map(destv, _)) => {
-                    coalesce_tables(&mut vv, (**destv).clone(), true);
+                    coalesce_tables(&mut vv, destv.snapshot(), true);
                     dg.insert(key, Value::map(vv));
                 }
                 Some(_) => {}
@@ -200,19 +206,19 @@ fn coalesce_globals(dest: &mut Map, src: &Map) {
 
 fn coalesce_values(c: &Chart, v: &mut Map, merge: bool) {
     for (key, val) in &c.values {
+        // Fresh maps: the chart's defaults must never be changed by a render.
+        let val = val.deep_copy();
         match v.get_mut(key) {
             Some(value) => {
                 if value.is_nil() && !merge {
                     v.remove(key);
-                } else if let Some(dest) = table_mut(value)
-                    && let Some(src) = table_of(val)
-                {
+                } else if let Some(src) = table_of(&val) {
                     let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
-                    coalesce_tables(dest, src, merge);
+                    coalesce_into_value(value, src, merge);
                 }
             }
             None => {
-                v.insert(key.clone(), val.clone());
+                v.insert(key.clone(), val);
             }
         }
     }
@@ -227,7 +233,7 @@ fn coalesce_deps(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesErr
         let name = sub.name().to_string();
         let mut dv = match dest.remove(&name) {
             None => Map::new(),
-            Some(Value::Map(m, _)) => Arc::unwrap_or_clone(m),
+            Some(Value::Map(m, _)) => m.snapshot(),
             Some(other) => {
                 let (kind, value) = go_kind_value(&other);
                 return Err(ValuesError::TypeMismatch { name, kind, value });
@@ -246,38 +252,39 @@ fn coalesce(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesError> {
 }
 
 /// Helm's `CoalesceValues`: chart defaults under `vals`, nulls deleting keys.
+/// Every map of the result is fresh (shared with neither `vals` nor the chart).
 pub fn coalesce_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
-    let mut v = vals.clone();
+    let mut v = deep_copy_map(vals);
     coalesce(c, &mut v, false)?;
     Ok(v)
 }
 
 /// Helm's `MergeValues`: like coalescing but nulls are kept.
 pub fn merge_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
-    let mut v = vals.clone();
+    let mut v = deep_copy_map(vals);
     coalesce(c, &mut v, true)?;
     Ok(v)
 }
 
 /// Helm's `Values.Table`: a nested table by dotted path.
-pub fn table<'a>(v: &'a Map, path: &str) -> Option<&'a Map> {
-    let mut cur = v;
+pub fn table(v: &Map, path: &str) -> Option<Map> {
+    let mut cur = v.clone();
     for part in path.split('.') {
-        cur = cur.get(part)?.as_map()?;
+        cur = cur.get(part)?.as_map()?.snapshot();
     }
     Some(cur)
 }
 
 /// Helm's `Values.PathValue`: a non-table value by dotted path.
-fn path_value<'a>(v: &'a Map, path: &str) -> Option<&'a Value> {
+fn path_value(v: &Map, path: &str) -> Option<Value> {
     if path.is_empty() {
         return None;
     }
     let (parent, key) = match path.rsplit_once('.') {
         Some((p, k)) => (table(v, p)?, k),
-        None => (v, path),
+        None => (v.clone(), path),
     };
-    parent.get(key).filter(|x| !is_table(x))
+    parent.get(key).filter(|x| !is_table(x)).cloned()
 }
 
 fn process_tags(reqs: &mut [Dependency], cvals: &Map) {
@@ -310,7 +317,7 @@ fn process_conditions(reqs: &mut [Dependency], cvals: &Map, cpath: &str) {
                 continue;
             }
             if let Some(Value::Bool(b)) = path_value(cvals, &format!("{cpath}{c}")) {
-                r.enabled = *b;
+                r.enabled = b;
                 break;
             }
         }
@@ -391,10 +398,9 @@ fn trim_nil(m: Map) -> Map {
     m.into_iter()
         .filter(|(_, v)| !v.is_nil())
         .map(|(k, v)| match v {
-            Value::Map(inner, kind) => (
-                k,
-                Value::Map(Arc::new(trim_nil(Arc::unwrap_or_clone(inner))), kind),
-            ),
+            Value::Map(inner, kind) => {
+                (k, Value::Map(MapRef::new(trim_nil(inner.snapshot())), kind))
+            }
             other => (k, other),
         })
         .collect()
@@ -418,11 +424,13 @@ fn process_import_values(c: &mut Chart, merge: bool) -> Result<(), ValuesError> 
                 Value::Map(m, _) => {
                     let child = m
                         .get("child")
+                        .as_ref()
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
                     let parent = m
                         .get("parent")
+                        .as_ref()
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
@@ -502,15 +510,17 @@ mod tests {
         assert_eq!(names, ["sub", "other"]);
         let v = coalesce_values_for(&c, &user).unwrap();
         assert!(!v.contains_key("drop"));
-        let sub = v["sub"].as_map().unwrap();
+        let sub = v["sub"].as_map().unwrap().snapshot();
         assert_eq!(sub["a"].as_str(), Some("parent"));
         assert_eq!(sub["b"].as_str(), Some("user"));
         // The parent's global wins; the child's extra global key stays.
-        let g = sub["global"].as_map().unwrap();
+        let g = sub["global"].as_map().unwrap().snapshot();
         assert!(matches!(g["g"], Value::Float(f) if f == 1.0));
         assert!(matches!(g["h"], Value::Float(f) if f == 2.0));
         // import-values child/parent form.
-        assert!(matches!(v["imported"].as_map().unwrap()["x"], Value::Float(f) if f == 1.0));
+        assert!(
+            matches!(v["imported"].as_map().unwrap().get("x"), Some(Value::Float(f)) if f == 1.0)
+        );
     }
 
     #[test]

@@ -519,7 +519,7 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 pub fn parse_map(text: &str) -> Result<Map, YamlError> {
     match parse(text)? {
         Value::Nil => Ok(Map::new()),
-        Value::Map(m, _) => Ok(Arc::unwrap_or_clone(m)),
+        Value::Map(m, _) => Ok(m.snapshot()),
         other => Err(YamlError::convert(format!(
             "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
@@ -577,8 +577,8 @@ mod tests {
     fn merge_keys_anchors_and_key_conversion() {
         let m = parse_map("base: &b {x: 1, z: 2}\nd:\n  <<: *b\n  z: 3\n1: one\nyes: t\n").unwrap();
         let d = get(&m, "d").as_map().unwrap();
-        assert!(matches!(d.get("x"), Some(Value::Float(f)) if *f == 1.0));
-        assert!(matches!(d.get("z"), Some(Value::Float(f)) if *f == 3.0));
+        assert!(matches!(d.get("x"), Some(Value::Float(f)) if f == 1.0));
+        assert!(matches!(d.get("z"), Some(Value::Float(f)) if f == 3.0));
         assert_eq!(get(&m, "1").as_str(), Some("one"));
         assert_eq!(get(&m, "true").as_str(), Some("t"));
     }

@@ -47,7 +47,7 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
                 .map(|x| to_node(x, depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
-        Value::Map(m, _) => Node::Map(sorted_entries(m, depth)?),
+        Value::Map(m, _) => Node::Map(sorted_entries(&m.snapshot(), depth)?),
         Value::Object(o) => match o.to_data() {
             Some(d) => to_node(&d, depth + 1)?,
             None => Node::Map(Vec::new()),
