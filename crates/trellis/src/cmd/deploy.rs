@@ -75,10 +75,7 @@ pub struct Args {
 pub fn load_manifests(src: &Source) -> Result<Vec<Manifest>> {
     let path = &src.chart;
     if path.join("Chart.yaml").is_file() || path.extension().is_some_and(|e| e == "tgz") {
-        bail!(
-            "{}: rendering Helm charts is not available in this build yet; pass a directory of rendered manifests",
-            path.display()
-        );
+        return render_chart(src);
     }
     if !src.values.is_empty() || !src.set.is_empty() {
         bail!(
@@ -97,6 +94,39 @@ pub fn load_manifests(src: &Source) -> Result<Vec<Manifest>> {
         let text =
             std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         out.extend(manifests_from_yaml(&text, &f.display().to_string())?);
+    }
+    Ok(out)
+}
+
+/// Render a chart with the helm crate: its `crds/` first, then templates and hooks (hooks keep
+/// their annotations; the sync engine plans them).
+fn render_chart(src: &Source) -> Result<Vec<Manifest>> {
+    let vopts = helm::ValueOptions {
+        value_files: src.values.clone(),
+        set: src.set.clone(),
+        ..helm::ValueOptions::default()
+    };
+    let user_values = vopts.merge()?;
+    let chart = helm::chart::load(&src.chart)?;
+    let ropts = helm::RenderOptions {
+        release_name: src.name.clone(),
+        namespace: src.namespace.clone(),
+        ..helm::RenderOptions::default()
+    };
+    let rendered = helm::Engine::new().render(&chart, &user_values, &ropts)?;
+    for w in &rendered.warnings {
+        eprintln!("{w}");
+    }
+    let mut out = Vec::new();
+    for crd in &rendered.crds {
+        let text = String::from_utf8_lossy(&crd.data);
+        out.extend(manifests_from_yaml(&text, &crd.filename)?);
+    }
+    for m in &rendered.manifests {
+        out.extend(manifests_from_yaml(&m.content, &m.source)?);
+    }
+    for h in &rendered.hooks {
+        out.extend(manifests_from_yaml(&h.content, &h.source)?);
     }
     Ok(out)
 }
