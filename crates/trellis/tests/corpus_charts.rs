@@ -48,5 +48,5 @@ fn corpus_charts_match_helm() {
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         Ok(dir.to_string_lossy().into_owned())
     });
-    report("corpus", cases.len(), &failures);
+    report("corpus", cases.len(), &cases, &failures);
 }

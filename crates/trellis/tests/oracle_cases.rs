@@ -32,5 +32,5 @@ fn template_cases_match_helm() {
         None => Ok(CHART_DIR.to_string()),
         Some(chart) => Err(format!("template case names a corpus chart ({chart})")),
     });
-    report("template", cases.len(), &failures);
+    report("template", cases.len(), &cases, &failures);
 }
