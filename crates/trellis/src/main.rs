@@ -19,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Deploy the sample service into the embedded local API server and show it Healthy.
+    Demo(cmd::demo::Args),
     /// Render a Helm chart locally and print the manifests (a drop-in for `helm template`).
     Template(cmd::template::Args),
     /// Run the local Kubernetes API server (the embedded default cluster).
@@ -32,6 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Template(args) => cmd::template::run(args),
         Command::DevCluster(args) => cmd::dev_cluster::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),

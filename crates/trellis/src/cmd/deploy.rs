@@ -183,7 +183,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn deploy(args: Args) -> Result<ExitCode> {
+pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
     let manifests = load_manifests(&args.source)?;
     let timeout = parse_duration(&args.timeout)
         .with_context(|| format!("invalid --timeout {:?}", args.timeout))?;

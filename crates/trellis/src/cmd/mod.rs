@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod demo;
 pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
