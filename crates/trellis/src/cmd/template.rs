@@ -87,10 +87,10 @@ pub fn run(args: Args) -> ExitCode {
         Some(chart) => (args.first.clone(), chart.clone()),
         None => ("release-name".to_string(), args.first.clone()),
     };
-    if let Some(v) = &args.kube_version {
-        if let Err(e) = helm::objects::KubeVersion::parse(v) {
-            return fail(&e);
-        }
+    if let Some(v) = &args.kube_version
+        && let Err(e) = helm::objects::KubeVersion::parse(v)
+    {
+        return fail(&e);
     }
     let path = PathBuf::from(&chart_path);
     if !path.exists() {
