@@ -47,7 +47,22 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
                 .map(|x| to_node(x, depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
-        Value::Map(m, _) => Node::Map(sorted_entries(&m.snapshot(), depth)?),
+        Value::Map(m, _) => {
+            // A map reached again inside itself: Go's json.Marshal reports the cycle.
+            thread_local! {
+                static OPEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+            }
+            if OPEN.with(|o| o.borrow().contains(&m.addr())) {
+                return Err(MarshalError(format!(
+                    "encountered a cycle via {}",
+                    v.type_name()
+                )));
+            }
+            OPEN.with(|o| o.borrow_mut().push(m.addr()));
+            let entries = sorted_entries(&m.snapshot(), depth);
+            OPEN.with(|o| o.borrow_mut().pop());
+            Node::Map(entries?)
+        }
         Value::Object(o) => match o.to_data() {
             Some(d) => to_node(&d, depth + 1)?,
             None => Node::Map(Vec::new()),

@@ -33,3 +33,14 @@ fn set_is_shared_within_a_render_and_never_leaks_into_the_next() {
     let x = chart.values.get("x").and_then(gotemplate::Value::as_map);
     assert_eq!(x.map(|m| m.keys()), Some(vec!["k".to_string()]));
 }
+
+#[test]
+fn to_yaml_of_a_map_containing_itself_is_gos_cycle_error_not_a_stack_overflow() {
+    let v = gotemplate::Value::map(gotemplate::Map::new());
+    v.as_map().expect("map").insert("self", v.clone());
+    let err = helm::yaml_emit::to_yaml(&v).expect_err("a cycle cannot be marshalled");
+    assert_eq!(
+        err.to_string(),
+        "json: unsupported value: encountered a cycle via map[string]interface {}"
+    );
+}
