@@ -18,7 +18,11 @@ fn translate(pat: &str) -> String {
     let mut out = String::with_capacity(pat.len() + 16);
     let mut chars = pat.chars().peekable();
     let mut in_class = false;
+    // Inside a class, a `-` right after a class escape (`[\w-.]`) is a literal in Go; the
+    // expansion (`0-9A-Za-z_`) would otherwise turn it into a range in the `regex` crate.
+    let mut after_class_escape = false;
     while let Some(c) = chars.next() {
+        let after_escape = std::mem::take(&mut after_class_escape);
         if c == '\\' {
             let Some(n) = chars.next() else {
                 out.push('\\');
@@ -46,6 +50,7 @@ fn translate(pat: &str) -> String {
                 out.push(n);
             } else {
                 out.push_str(rep);
+                after_class_escape = in_class;
             }
             continue;
         }
@@ -68,6 +73,7 @@ fn translate(pat: &str) -> String {
                 '[' | '&' | '~' => {
                     out.push('\\');
                 }
+                '-' if after_escape => out.push('\\'),
                 // Go reads `a--b` as the range a..'-' then 'b': escape the second dash.
                 '-' if out.ends_with('-') && !out.ends_with("\\-") => out.push('\\'),
                 _ => {}
@@ -383,6 +389,18 @@ mod tests {
             .into_iter()
             .map(|(a, b)| s[a..b].to_string())
             .collect()
+    }
+
+    // Expected values from helm-template (argo-cd's redis-ha uses this pattern):
+    // a: {{ regexMatch "^[\\w-\\.]+$" "my-master.x" }} → true
+    // b: {{ regexMatch "^[\\w-\\.]+$" "my master" }} → false
+    // c: {{ regexFind "[\\d-x]+" "ab12-x3" | quote }} → "12-x3"
+    #[test]
+    fn dash_after_class_escape_is_literal() {
+        let re = compile(r"^[\w-\.]+$").unwrap();
+        assert!(re.is_match("my-master.x"));
+        assert!(!re.is_match("my master"));
+        assert_eq!(all(r"[\d-x]+", "ab12-x3", -1), vec!["12-x3"]);
     }
 
     // Expected values from helm-template:
