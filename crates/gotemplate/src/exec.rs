@@ -920,6 +920,11 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             }
             return Ok(v);
         }
+        // Go's `call` names its callee by the first argument's text (or the piped value).
+        let call_name = match callee {
+            Callee::Builtin(Builtin::Call) => args.first().map(ToString::to_string),
+            _ => None,
+        };
         let mut argv: Vec<ArgVal> = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
             let t = if i < num_fixed {
@@ -937,7 +942,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             argv.push(self.validate_type(f, t)?);
         }
         match callee {
-            Callee::Builtin(b) => match self.call_builtin(b, argv) {
+            Callee::Builtin(b) => match self.call_builtin(b, argv, call_name) {
                 Ok(v) => {
                     if let Some(x) = v.value() {
                         self.check_size(name, x)?;
@@ -1117,7 +1122,12 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         }
     }
 
-    fn call_builtin(&mut self, b: Builtin, argv: Vec<ArgVal>) -> Result<Rv, String> {
+    fn call_builtin(
+        &mut self,
+        b: Builtin,
+        argv: Vec<ArgVal>,
+        call_name: Option<String>,
+    ) -> Result<Rv, String> {
         let mut it = argv.into_iter();
         match b {
             Builtin::And | Builtin::Or => unreachable!("handled by eval_call"),
@@ -1198,7 +1208,14 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 let f = it.next().map(ArgVal::rv).unwrap_or(Rv::Invalid).indirect();
                 match f.value() {
                     None => Err("call of nil".into()),
-                    Some(v) => Err(format!("non-function of type {}", v.type_name())),
+                    Some(v) => {
+                        // reflect.Value.String(): the text of a string, else `<T Value>`.
+                        let name = call_name.unwrap_or_else(|| match v {
+                            Value::String(s) => s.to_string(),
+                            other => format!("<{} Value>", other.type_name()),
+                        });
+                        Err(format!("non-function {name} of type {}", v.type_name()))
+                    }
                 }
             }
         }

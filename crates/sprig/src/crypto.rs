@@ -188,9 +188,7 @@ fn decrypt_aes(password: &str, crypt64: &str) -> Result<String, String> {
     if crypt64.is_empty() {
         return Ok(String::new());
     }
-    let crypt = base64::engine::general_purpose::STANDARD
-        .decode(crypt64)
-        .map_err(|_| "illegal base64 data at input byte 0".to_string())?;
+    let crypt = crate::defaults::b64_decode(crypt64)?;
     let cipher = aes_key(password);
     if crypt.len() < 16 {
         return Err(format!(

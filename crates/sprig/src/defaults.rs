@@ -12,7 +12,7 @@ use crate::json;
 use Param::{Any, Bool, String as Str};
 
 /// Go's `base64.StdEncoding.DecodeString` error text, or the bytes.
-fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
     // Go skips \r and \n anywhere in the input.
     let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
     let eng = base64::engine::general_purpose::STANDARD;
