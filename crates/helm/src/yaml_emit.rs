@@ -148,6 +148,106 @@ fn natural_less(a: &str, b: &str) -> bool {
 }
 
 /// go-yaml v2's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
+/// go-yaml v2 `parseTimestamp`: a plain scalar in one of its timestamp layouts
+/// (`2006-1-2`, `2006-1-2T15:4:5.999999999Z07:00` with `T` or `t`, `2006-1-2 15:4:5.999999999`)
+/// would read back as a time, so the encoder quotes such strings.
+fn is_timestamp(s: &str) -> bool {
+    fn num(b: &[u8], i: &mut usize, max_digits: usize) -> Option<u32> {
+        let start = *i;
+        while *i < b.len() && *i - start < max_digits && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        if *i == start {
+            return None;
+        }
+        std::str::from_utf8(&b[start..*i]).ok()?.parse().ok()
+    }
+    fn days_in(month: u32, year: u32) -> u32 {
+        match month {
+            2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let year: u32 = s[..4].parse().unwrap_or(0);
+    let mut i = 5;
+    let Some(month) = num(b, &mut i, 2) else {
+        return false;
+    };
+    if !(1..=12).contains(&month) || b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    let Some(day) = num(b, &mut i, 2) else {
+        return false;
+    };
+    if day < 1 || day > days_in(month, year) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    let zoned = match b[i] {
+        b'T' | b't' => true,
+        b' ' => false,
+        _ => return false,
+    };
+    i += 1;
+    let time_ok = |i: &mut usize| -> bool {
+        let Some(h) = num(b, i, 2) else { return false };
+        if h > 23 || b.get(*i) != Some(&b':') {
+            return false;
+        }
+        *i += 1;
+        let Some(m) = num(b, i, 2) else { return false };
+        if m > 59 || b.get(*i) != Some(&b':') {
+            return false;
+        }
+        *i += 1;
+        let Some(sec) = num(b, i, 2) else {
+            return false;
+        };
+        if sec > 59 {
+            return false;
+        }
+        if b.get(*i) == Some(&b'.') {
+            *i += 1;
+            let start = *i;
+            while *i < b.len() && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            if *i == start {
+                return false;
+            }
+        }
+        true
+    };
+    if !time_ok(&mut i) {
+        return false;
+    }
+    if !zoned {
+        return i == b.len();
+    }
+    match b.get(i) {
+        Some(b'Z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            let z = &b[i + 1..];
+            z.len() == 5
+                && z[0].is_ascii_digit()
+                && z[1].is_ascii_digit()
+                && z[2] == b':'
+                && z[3].is_ascii_digit()
+                && z[4].is_ascii_digit()
+        }
+        _ => false,
+    }
+}
+
 fn is_base60_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
@@ -327,8 +427,9 @@ fn analyze(value: &str) -> Analysis {
 
 /// go-yaml v2 `encoder.stringv` + `yaml_emitter_select_scalar_style`.
 fn string_style(s: &str, simple_key: bool) -> Style {
-    let can_plain =
-        crate::yaml::resolve_plain_value(s) == crate::yaml::PlainKind::Str && !is_base60_float(s);
+    let can_plain = crate::yaml::resolve_plain_value(s) == crate::yaml::PlainKind::Str
+        && !is_base60_float(s)
+        && !is_timestamp(s);
     let requested = if s.contains('\n') {
         Style::Literal
     } else if can_plain {
