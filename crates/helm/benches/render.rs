@@ -1,4 +1,4 @@
-//! Rendering every corpus chart in-process (`/work/shared/corpus/charts`, or
+//! Rendering every corpus chart in-process (`../shared/corpus/charts` beside the repository, or
 //! `TRELLIS_CORPUS`), with the parsed-template cache warm and cold.
 
 use std::path::PathBuf;
@@ -7,8 +7,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use helm::{Engine, RenderOptions};
 
 fn corpus() -> Vec<(String, helm::Chart)> {
-    let dir =
-        std::env::var("TRELLIS_CORPUS").unwrap_or_else(|_| "/work/shared/corpus/charts".into());
+    let dir = std::env::var("TRELLIS_CORPUS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/charts").into()
+    });
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return out;
@@ -57,8 +58,9 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
     let mut g = c.benchmark_group("load");
-    let dir =
-        std::env::var("TRELLIS_CORPUS").unwrap_or_else(|_| "/work/shared/corpus/charts".into());
+    let dir = std::env::var("TRELLIS_CORPUS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/charts").into()
+    });
     for name in ["podinfo", "bitnami-nginx"] {
         let p = PathBuf::from(&dir).join(name);
         if p.exists() {
