@@ -170,6 +170,11 @@ fn string_field(v: Option<&Value>, field: &str) -> Result<String, String> {
     match v {
         None | Some(Value::Nil) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.to_string()),
+        // sigs.k8s.io/yaml converts a scalar YAML resolved as bool or number into a string
+        // when the target field is a string (`name: n` is "false", `name: 1` is "1").
+        Some(v @ (Value::Bool(_) | Value::Int(..) | Value::Float(_))) => {
+            Ok(gotemplate::gofmt::sprint(v))
+        }
         Some(other) => Err(head_error(format!(
             "cannot unmarshal {} into Go struct field SimpleHead.{field} of type string",
             json_kind(other)

@@ -76,6 +76,9 @@ proptest! {
 
     #[test]
     fn to_yaml_reads_back_as_the_same_strings(keys in proptest::collection::vec("[ -~\u{a0}-\u{ff}\n\t]{0,40}", 1..6)) {
+        // go-yaml (and so Helm) writes a `<<` key plain, which reads back as a merge key:
+        // Helm cannot round-trip it either (checked with helm template), so it is left out.
+        prop_assume!(keys.iter().all(|k| k != "<<"));
         let mut m = Map::new();
         for (i, k) in keys.iter().enumerate() {
             m.insert(format!("k{i}"), Value::str(k.as_str()));
