@@ -740,6 +740,19 @@ fn percent_or_int(v: Option<&Value>, total: i64, round_up: bool) -> i64 {
     }
 }
 
+/// The Pods in `ns` controlled by the owner with `uid` that are not being deleted.
+fn live_pods_of(state: &State, ns: &str, uid: &str) -> Vec<Arc<Value>> {
+    let list = state
+        .store
+        .list(&key("", "pods"), Some(ns), None, 0, &|_| true)
+        .1;
+    owned_by(&list, uid)
+        .into_iter()
+        .filter(|p| !deleting(p))
+        .cloned()
+        .collect()
+}
+
 fn deleting(o: &Value) -> bool {
     o["metadata"].get("deletionTimestamp").is_some()
 }
@@ -1067,17 +1080,7 @@ fn replicasets(state: &State) {
                 }
             }
         }
-        let pods_now: Vec<Arc<Value>> = {
-            let list = state
-                .store
-                .list(&key("", "pods"), Some(&ns), None, 0, &|_| true)
-                .1;
-            owned_by(&list, &uid)
-                .into_iter()
-                .filter(|p| !deleting(p))
-                .cloned()
-                .collect()
-        };
+        let pods_now = live_pods_of(state, &ns, &uid);
         let replicas = pods_now.len() as i64;
         let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
         let generation = rs["metadata"]["generation"].clone();
@@ -1190,17 +1193,7 @@ fn statefulsets(state: &State) {
                 let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
             }
         }
-        let pods_now: Vec<Arc<Value>> = {
-            let list = state
-                .store
-                .list(&key("", "pods"), Some(&ns), None, 0, &|_| true)
-                .1;
-            owned_by(&list, &uid)
-                .into_iter()
-                .filter(|p| !deleting(p))
-                .cloned()
-                .collect()
-        };
+        let pods_now = live_pods_of(state, &ns, &uid);
         let replicas = pods_now.len() as i64;
         let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
         let updated = pods_now
