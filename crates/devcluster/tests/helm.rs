@@ -69,22 +69,32 @@ async fn helm_install_upgrade_uninstall_with_wait() {
         "{}",
         out(&o)
     );
-    let o = run(
-        kubectl(
-            &kc,
-            &[
-                "-n",
-                "apps",
-                "get",
-                "deploy",
-                "pi-podinfo",
-                "-o",
-                "jsonpath={.status.readyReplicas}",
-            ],
-        ),
-        t,
-    )
-    .await;
+    // Helm's --wait judges the new ReplicaSet; the Deployment's own status follows it
+    // asynchronously (as with the real deployment controller), so poll for it.
+    let mut o;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        o = run(
+            kubectl(
+                &kc,
+                &[
+                    "-n",
+                    "apps",
+                    "get",
+                    "deploy",
+                    "pi-podinfo",
+                    "-o",
+                    "jsonpath={.status.readyReplicas}",
+                ],
+            ),
+            t,
+        )
+        .await;
+        if String::from_utf8_lossy(&o.stdout) == "1" || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(String::from_utf8_lossy(&o.stdout), "1", "{}", out(&o));
 
     let o = run(
