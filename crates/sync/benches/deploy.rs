@@ -16,6 +16,24 @@ use sync::lua::CustomHealth;
 use sync::object::{Manifest, manifests_from_yaml};
 use sync::state::{OpPhase, StateStore};
 
+static TIMES: std::sync::Mutex<Vec<(Duration, Duration, Duration)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn pct(mut v: Vec<Duration>) -> String {
+    v.sort();
+    if v.is_empty() {
+        return String::new();
+    }
+    let at = |p: usize| v[(v.len() - 1) * p / 100].as_secs_f64();
+    format!(
+        "min {:.2}s p50 {:.2}s p90 {:.2}s max {:.2}s",
+        at(0),
+        at(50),
+        at(90),
+        at(100)
+    )
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -73,7 +91,27 @@ async fn sync_all(engine: &Arc<Engine>, apps: &Arc<Vec<(App, Vec<Manifest>)>>) -
         let apps = apps.clone();
         tokio::spawn(async move {
             let (app, ms) = &apps[i];
-            engine.sync(app, ms, &Progress::default()).await
+            let (progress, mut rx) = Progress::channel();
+            let t0 = Instant::now();
+            let timeline = tokio::spawn(async move {
+                // (first event, last object written, end)
+                let mut last_obj = Duration::ZERO;
+                let mut first = None;
+                while let Some(ev) = rx.recv().await {
+                    let t = t0.elapsed();
+                    first.get_or_insert(t);
+                    if matches!(ev, sync::engine::Event::Object { .. }) {
+                        last_obj = t;
+                    }
+                }
+                (first.unwrap_or_default(), last_obj)
+            });
+            let r = engine.sync(app, ms, &progress).await;
+            drop(progress);
+            let end = t0.elapsed();
+            let (first, last_obj) = timeline.await.unwrap_or_default();
+            TIMES.lock().expect("lock").push((first, last_obj, end));
+            r
         })
     });
     let results: Vec<_> = futures::future::join_all(futs)
@@ -129,6 +167,12 @@ fn main() {
         let (healthy, _) = sync_all(&engine, &apps).await;
         let first = t.elapsed();
         let (req1, reads1, writes1, dry1) = stats.snapshot();
+        {
+            let times = std::mem::take(&mut *TIMES.lock().expect("lock"));
+            println!("  started: {}", pct(times.iter().map(|t| t.0).collect()));
+            println!("  all objects written: {}", pct(times.iter().map(|t| t.1).collect()));
+            println!("  healthy: {}", pct(times.iter().map(|t| t.2).collect()));
+        }
         println!(
             "first sync: {copies} services, {total_objects} objects, {healthy}/{copies} Healthy in {:.2}s; {req1} API requests ({reads1} reads, {writes1} writes, {dry1} dry runs); cache holds {} objects",
             first.as_secs_f64(),

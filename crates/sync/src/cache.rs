@@ -4,7 +4,7 @@
 //! `managedFields` stripped, so memory is bounded by what Trellis manages rather than by the cluster.
 //! The cache is shared by every application of a process; waiters subscribe to its change counter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,28 +34,85 @@ struct Store {
     objects: HashMap<ObjKey, Arc<Value>>,
     uids: HashMap<String, ObjKey>,
     /// Keys of the objects each application tracks.
-    by_app: HashMap<String, std::collections::BTreeSet<ObjKey>>,
+    by_app: HashMap<String, BTreeSet<ObjKey>>,
+    /// Keys of the held objects that name each uid as an owner.
+    children: HashMap<String, BTreeSet<ObjKey>>,
+    /// Applications whose objects (or their children) changed since the last notification.
+    touched: HashSet<String>,
 }
 
+/// Owner uids named by an object's `ownerReferences`.
+fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+}
+
+/// How many owner links are followed to find the application of a child (Pod → ReplicaSet →
+/// Deployment).
+const OWNER_DEPTH: usize = 3;
+
 impl Store {
+    /// Applications an object belongs to: its own tracking id, else those of its held owners.
+    fn apps_of(&self, obj: &Value, depth: usize, out: &mut HashSet<String>) {
+        if let Some(t) = TrackingId::of_live(obj) {
+            out.insert(t.app);
+            return;
+        }
+        if depth == 0 {
+            return;
+        }
+        for uid in owner_uids(obj) {
+            if let Some(owner) = self.uids.get(uid).and_then(|k| self.objects.get(k)) {
+                self.apps_of(owner, depth - 1, out);
+            }
+        }
+    }
+
     fn insert(&mut self, key: ObjKey, obj: Value) {
+        self.unindex(&key);
         if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
             self.uids.insert(uid.to_string(), key.clone());
         }
-        self.unindex(&key);
         if let Some(t) = TrackingId::of_live(&obj) {
             self.by_app.entry(t.app).or_default().insert(key.clone());
         }
+        for uid in owner_uids(&obj) {
+            self.children
+                .entry(uid.to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        self.apps_of(&obj, OWNER_DEPTH, &mut touched);
+        self.touched = touched;
         self.objects.insert(key, Arc::new(obj));
     }
 
+    /// Drop the indexes of the held version of `key` (noting its applications as touched).
     fn unindex(&mut self, key: &ObjKey) {
-        if let Some(t) = self.objects.get(key).and_then(|o| TrackingId::of_live(o))
+        let Some(old) = self.objects.get(key).cloned() else {
+            return;
+        };
+        let mut touched = std::mem::take(&mut self.touched);
+        self.apps_of(&old, OWNER_DEPTH, &mut touched);
+        self.touched = touched;
+        if let Some(t) = TrackingId::of_live(&old)
             && let Some(set) = self.by_app.get_mut(&t.app)
         {
             set.remove(key);
             if set.is_empty() {
                 self.by_app.remove(&t.app);
+            }
+        }
+        for uid in owner_uids(&old) {
+            if let Some(set) = self.children.get_mut(uid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.children.remove(uid);
+                }
             }
         }
     }
@@ -81,26 +138,51 @@ impl Store {
         }
     }
 
-    /// Whether the cache keeps this object: tracked by an application, or a ReplicaSet/Pod owned by
-    /// something kept.
+    /// Whether the cache keeps this object: tracked by an application, or a ReplicaSet/Pod/Job
+    /// owned by something kept (workloads' children, the Jobs a CronJob scheduled).
     fn keeps(&self, obj: &Value) -> bool {
         if TrackingId::of_live(obj).is_some() {
             return true;
         }
         let key = ObjKey::of(obj);
         let child = (key.group == "apps" && key.kind == "ReplicaSet")
-            || (key.group.is_empty() && key.kind == "Pod");
-        child
-            && obj
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|refs| {
-                    refs.iter().any(|r| {
-                        r.get("uid")
-                            .and_then(Value::as_str)
-                            .is_some_and(|u| self.uids.contains_key(u))
-                    })
-                })
+            || (key.group.is_empty() && key.kind == "Pod")
+            || (key.group == "batch" && key.kind == "Job");
+        child && owner_uids(obj).any(|u| self.uids.contains_key(u))
+    }
+}
+
+/// Change notifications: a global counter and one per application.
+#[derive(Default)]
+struct Notifier {
+    global: watch::Sender<u64>,
+    apps: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Notifier {
+    fn subscribe_app(&self, app: &str) -> watch::Receiver<u64> {
+        let mut apps = self.apps.lock().expect("notifier lock poisoned");
+        apps.entry(app.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wake the waiters of the touched applications (and global subscribers).
+    fn publish(&self, touched: HashSet<String>) {
+        self.global.send_modify(|v| *v += 1);
+        if touched.is_empty() {
+            return;
+        }
+        let mut apps = self.apps.lock().expect("notifier lock poisoned");
+        for app in touched {
+            if let Some(tx) = apps.get(&app) {
+                if tx.receiver_count() == 0 {
+                    apps.remove(&app);
+                } else {
+                    tx.send_modify(|v| *v += 1);
+                }
+            }
+        }
     }
 }
 
@@ -113,7 +195,7 @@ struct WatchHandle {
 pub struct ClusterCache {
     cluster: Arc<Cluster>,
     store: Arc<Mutex<Store>>,
-    version: Arc<watch::Sender<u64>>,
+    notifier: Arc<Notifier>,
     watchers: tokio::sync::Mutex<HashMap<(String, String), WatchHandle>>,
 }
 
@@ -152,7 +234,7 @@ impl ClusterCache {
         ClusterCache {
             cluster,
             store: Arc::default(),
-            version: Arc::new(watch::channel(0).0),
+            notifier: Arc::default(),
             watchers: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -198,7 +280,7 @@ impl ClusterCache {
         let api: Api<DynamicObject> = Api::all_with(self.cluster.client().clone(), &res.ar);
         let ar = res.ar.clone();
         let store = self.store.clone();
-        let version = self.version.clone();
+        let notifier = self.notifier.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -215,9 +297,9 @@ impl ClusterCache {
                         continue;
                     }
                 };
-                let changed = {
+                let (changed, touched) = {
                     let mut st = store.lock().expect("cache lock poisoned");
-                    match ev {
+                    let changed = match ev {
                         Event::Init => {
                             buffer = Some(Vec::new());
                             false
@@ -269,10 +351,11 @@ impl ClusterCache {
                             st.remove(&key);
                             had
                         }
-                    }
+                    };
+                    (changed, std::mem::take(&mut st.touched))
                 };
                 if changed {
-                    version.send_modify(|v| *v += 1);
+                    notifier.publish(touched);
                 }
             }
         });
@@ -300,30 +383,16 @@ impl ClusterCache {
             .collect()
     }
 
-    /// Objects owned (directly or through a ReplicaSet) by the object with this uid.
+    /// Objects whose `ownerReferences` name this uid, held because their owner is kept
+    /// (ReplicaSets and Pods of workloads, Jobs of CronJobs).
     pub fn children_of(&self, uid: &str) -> Vec<Arc<Value>> {
         let st = self.store.lock().expect("cache lock poisoned");
-        let owned_by = |o: &Value, uid: &str| {
-            o.pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|r| {
-                    r.iter()
-                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-                })
-        };
-        let direct: Vec<Arc<Value>> = st
-            .objects
-            .values()
-            .filter(|o| owned_by(o, uid))
-            .cloned()
-            .collect();
-        let mut out = direct.clone();
-        for d in &direct {
-            if let Some(duid) = d.pointer("/metadata/uid").and_then(Value::as_str) {
-                out.extend(st.objects.values().filter(|o| owned_by(o, duid)).cloned());
-            }
-        }
-        out
+        st.children
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| st.objects.get(k).cloned())
+            .collect()
     }
 
     /// Number of objects held.
@@ -342,7 +411,14 @@ impl ClusterCache {
 
     /// A receiver that changes whenever the cache does.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+        self.notifier.global.subscribe()
+    }
+
+    /// A receiver that changes whenever an object application `app` tracks changes, appears or
+    /// goes away, or one of their held children (Pods, ReplicaSets, Jobs) does. Waiters of one
+    /// application are not woken by the others' churn.
+    pub fn subscribe_app(&self, app: &str) -> watch::Receiver<u64> {
+        self.notifier.subscribe_app(app)
     }
 
     /// Record an object the engine just wrote, so that readers do not see an older version before the
@@ -367,14 +443,106 @@ impl ClusterCache {
         };
         if newer {
             st.insert(key, slim(obj.clone()));
+            let touched = std::mem::take(&mut st.touched);
             drop(st);
-            self.version.send_modify(|v| *v += 1);
+            self.notifier.publish(touched);
         }
     }
 
     /// Forget an object the engine just deleted (the watch confirms later).
     pub fn observe_delete(&self, key: &ObjKey) {
-        self.store.lock().expect("cache lock poisoned").remove(key);
-        self.version.send_modify(|v| *v += 1);
+        let touched = {
+            let mut st = self.store.lock().expect("cache lock poisoned");
+            st.remove(key);
+            std::mem::take(&mut st.touched)
+        };
+        self.notifier.publish(touched);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tracked(app: &str, api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+        let mut o = json!({"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name, "namespace": "ns", "uid": uid}});
+        let id = ObjKey::of(&o).tracking_id(app);
+        o["metadata"]["annotations"] = json!({ crate::object::TRACKING_ID: id });
+        o
+    }
+
+    fn child(api_version: &str, kind: &str, name: &str, uid: &str, owner: &str) -> Value {
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name,
+            "namespace": "ns", "uid": uid, "ownerReferences": [{"uid": owner, "controller": true}]}})
+    }
+
+    fn put(st: &mut Store, o: Value) -> HashSet<String> {
+        assert!(st.keeps(&o), "kept: {o}");
+        st.insert(ObjKey::of(&o), o);
+        std::mem::take(&mut st.touched)
+    }
+
+    fn names(st: &Store, uid: &str) -> Vec<String> {
+        let mut v: Vec<String> = st
+            .children
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .map(|k| k.name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn changes_touch_the_owning_application_only() {
+        let mut st = Store::default();
+        let set = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+        assert_eq!(
+            put(&mut st, tracked("a", "apps/v1", "Deployment", "web", "d1")),
+            set(&["a"])
+        );
+        assert_eq!(
+            put(
+                &mut st,
+                tracked("b", "batch/v1", "CronJob", "nightly", "c1")
+            ),
+            set(&["b"])
+        );
+        // Pod → ReplicaSet → Deployment of application a.
+        assert_eq!(
+            put(&mut st, child("apps/v1", "ReplicaSet", "web-1", "r1", "d1")),
+            set(&["a"])
+        );
+        assert_eq!(
+            put(&mut st, child("v1", "Pod", "web-1-x", "p1", "r1")),
+            set(&["a"])
+        );
+        // A Job the CronJob scheduled belongs to b.
+        assert_eq!(
+            put(&mut st, child("batch/v1", "Job", "nightly-1", "j1", "c1")),
+            set(&["b"])
+        );
+        // Objects whose owner is not held are not kept.
+        assert!(!st.keeps(&child("v1", "Pod", "stray", "p9", "zz")));
+        assert!(
+            !st.keeps(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))
+        );
+
+        assert_eq!(names(&st, "c1"), ["nightly-1"]);
+        assert_eq!(names(&st, "d1"), ["web-1"]);
+        // Removing the Job drops it from the index and touches b again.
+        st.remove(&ObjKey::of(&child(
+            "batch/v1",
+            "Job",
+            "nightly-1",
+            "j1",
+            "c1",
+        )));
+        assert_eq!(std::mem::take(&mut st.touched), set(&["b"]));
+        assert!(names(&st, "c1").is_empty());
+        assert_eq!(st.by_app.get("a").map(BTreeSet::len), Some(1));
     }
 }

@@ -267,6 +267,8 @@ type WriteResult = (ObjKey, Result<(Value, Option<String>)>, String);
 
 /// Mutable state of one running operation.
 struct OpCtx {
+    /// The application's name (whose cache notifications wake this operation's waits).
+    app: String,
     state: AppState,
     op: Operation,
     persisted: bool,
@@ -295,6 +297,10 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
+
+/// Waits are woken by the application's cache notifications; they also look again this often, in
+/// case a health rule depends on something the notifications do not cover.
+const RECHECK: Duration = Duration::from_secs(2);
 
 /// Most dry-run results kept before the memo is cleared.
 const DRY_RUN_MEMO_LIMIT: usize = 20_000;
@@ -694,6 +700,7 @@ impl Engine {
         let persisted = resume.is_some();
         let previous_kinds = state_kinds(&state);
         let mut ctx = OpCtx {
+            app: app.name.clone(),
             state,
             op,
             persisted,
@@ -1234,7 +1241,7 @@ impl Engine {
                 .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
                 .await?
             {
-                self.wait_gone(&p.key, old.as_deref(), &res, ctx.deadline)
+                self.wait_gone(&app.name, &p.key, old.as_deref(), &res, ctx.deadline)
                     .await?;
             }
         }
@@ -1260,7 +1267,7 @@ impl Engine {
         let uid = uid_of(&created);
         progress.emit(Event::Waiting(format!("hook {} ({phase})", task.key)));
         let deadline = Instant::now() + hook.timeout;
-        let mut rx = self.cache.subscribe();
+        let mut rx = self.cache.subscribe_app(&app.name);
         let outcome: std::result::Result<String, String> = loop {
             let live = self.cache.get(&p.key).filter(|o| uid_of(o) == uid);
             if let Some(live) = live {
@@ -1288,7 +1295,7 @@ impl Engine {
                     hook.timeout
                 ));
             }
-            let _ = tokio::time::timeout(deadline - now, rx.changed()).await;
+            let _ = tokio::time::timeout((deadline - now).min(RECHECK), rx.changed()).await;
         };
         match outcome {
             Ok(msg) => {
@@ -1338,12 +1345,13 @@ impl Engine {
     /// Wait until the object with `old_uid` has left the cache (or a GET says it is gone).
     async fn wait_gone(
         &self,
+        app: &str,
         key: &ObjKey,
         old_uid: Option<&str>,
         res: &Resolved,
         deadline: Instant,
     ) -> Result<()> {
-        let mut rx = self.cache.subscribe();
+        let mut rx = self.cache.subscribe_app(app);
         loop {
             let still = self
                 .cache
@@ -1402,7 +1410,7 @@ impl Engine {
     /// Wait until all `keys` are Healthy (or Suspended); Degraded fails at once, the deadline fails
     /// with the first unhealthy object.
     async fn wait_healthy(&self, keys: &[ObjKey], ctx: &OpCtx, progress: &Progress) -> Result<()> {
-        let mut rx = self.cache.subscribe();
+        let mut rx = self.cache.subscribe_app(&ctx.app);
         let _ = progress;
         loop {
             let mut pending = None;
@@ -1431,13 +1439,13 @@ impl Engine {
                     h.status, h.message
                 )));
             }
-            let _ = tokio::time::timeout(ctx.deadline - now, rx.changed()).await;
+            let _ = tokio::time::timeout((ctx.deadline - now).min(RECHECK), rx.changed()).await;
         }
     }
 
     /// Wait for the application to settle: Healthy, Degraded, or the deadline.
     async fn wait_app_health(&self, keys: &[ObjKey], ctx: &OpCtx, progress: &Progress) -> Health {
-        let mut rx = self.cache.subscribe();
+        let mut rx = self.cache.subscribe_app(&ctx.app);
         let mut announced = false;
         loop {
             let h = self.app_health(keys, ctx);
@@ -1458,7 +1466,7 @@ impl Engine {
             if now >= ctx.deadline {
                 return h;
             }
-            let _ = tokio::time::timeout(ctx.deadline - now, rx.changed()).await;
+            let _ = tokio::time::timeout((ctx.deadline - now).min(RECHECK), rx.changed()).await;
         }
     }
 
@@ -1590,6 +1598,7 @@ impl Engine {
             warnings: Vec::new(),
         };
         let mut ctx = OpCtx {
+            app: app.name.clone(),
             state,
             op,
             persisted: false,
@@ -1645,7 +1654,7 @@ impl Engine {
                     app.options.prune_propagation,
                 )
                 .await?;
-            self.wait_gone(key, uid_of(live).as_deref(), &res, ctx.deadline)
+            self.wait_gone(&app.name, key, uid_of(live).as_deref(), &res, ctx.deadline)
                 .await?;
             self.record(
                 &mut ctx,
