@@ -117,38 +117,56 @@ impl Hook {
     }
 }
 
-/// Helm's `SplitManifests`: split on `---` at line starts, trim, drop empty pieces.
+/// Helm's `SplitManifests`: split where the regular expression `(?:^|\s*\n)---\s*` matches (Go's
+/// `\s` is `[\t\n\f\r ]`; `^` is the start of the text only), trim each piece, drop empty ones.
+///
+/// The separator swallows the whitespace after `---`, newlines included, so a `---` line that
+/// directly follows another one (or follows it after blank lines) is not a separator: it stays as
+/// the first line of the next document, as in Helm.
 pub fn split_manifests(big: &str) -> Vec<String> {
+    fn is_ws(b: u8) -> bool {
+        matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+    }
     let text = big.trim();
-    let mut docs = Vec::new();
-    let mut start = 0;
     let bytes = text.as_bytes();
-    let mut i = 0;
-    let push = |piece: &str, docs: &mut Vec<String>| {
+    let mut docs = Vec::new();
+    let mut push = |piece: &str| {
         if !piece.is_empty() {
             docs.push(piece.trim().to_string());
         }
     };
-    while i + 3 <= bytes.len() {
-        let at_line_start = i == 0 || bytes[i - 1] == b'\n';
-        if at_line_start && &bytes[i..i + 3] == b"---" {
-            // The separator also eats the whitespace before the newline.
-            let mut end_prev = if i == 0 { 0 } else { i - 1 };
-            while end_prev > start && (bytes[end_prev - 1] as char).is_ascii_whitespace() {
-                end_prev -= 1;
+    // `beg`: start of the current piece (end of the previous separator).
+    let mut beg = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (m_start, dashes) = if i == 0 && bytes.starts_with(b"---") {
+            (0, 0)
+        } else if is_ws(bytes[i]) {
+            // A run of whitespace ending in a newline right before `---` is a separator from
+            // the run's first byte (never before `beg`: the previous match ended there).
+            let mut e = i;
+            while e < bytes.len() && is_ws(bytes[e]) {
+                e += 1;
             }
-            push(&text[start..end_prev.max(start)], &mut docs);
-            let mut j = i + 3;
-            while j < bytes.len() && (bytes[j] as char).is_ascii_whitespace() {
-                j += 1;
+            if bytes[e - 1] == b'\n' && bytes[e..].starts_with(b"---") {
+                (i, e)
+            } else {
+                i = e;
+                continue;
             }
-            start = j;
-            i = j;
+        } else {
+            i += 1;
             continue;
+        };
+        push(&text[beg..m_start]);
+        let mut j = dashes + 3;
+        while j < bytes.len() && is_ws(bytes[j]) {
+            j += 1;
         }
-        i += 1;
+        beg = j;
+        i = j;
     }
-    push(&text[start..], &mut docs);
+    push(&text[beg..]);
     docs
 }
 
@@ -182,9 +200,14 @@ fn string_field(v: Option<&Value>, field: &str) -> Result<String, String> {
     }
 }
 
+/// The top-level fields of `SimpleHead`.
+const HEAD_KEYS: &[&str] = &["apiVersion", "kind", "metadata"];
+
 /// Read a document's head as Helm's `SimpleHead` does; the error text is Helm's.
 pub fn parse_head(doc: &str) -> Result<Head, String> {
-    let v = crate::yaml::parse(doc).map_err(|e| e.message)?;
+    // Helm converts the whole document (so every YAML or conversion error counts) but reads
+    // only these fields: build only them (CRDs can be megabytes).
+    let v = crate::yaml::parse_keys(doc, HEAD_KEYS).map_err(|e| e.message)?;
     let m = match &v {
         Value::Nil => return Ok(Head::default()),
         Value::Map(m, _) => m.snapshot(),
@@ -352,9 +375,14 @@ mod tests {
 
     #[test]
     fn split_like_helm() {
+        // A `---` right after a separator (blank lines between included) is document text.
         assert_eq!(
             split_manifests("---\na: 1\n---\n\n---\nb: 2\n  \n---"),
-            vec!["a: 1", "b: 2"]
+            vec!["a: 1", "---\nb: 2"]
+        );
+        assert_eq!(
+            split_manifests("a: 1\n---\nb: 2\n---\n---\n# c\n---\nd: 3"),
+            vec!["a: 1", "b: 2", "---\n# c", "d: 3"]
         );
         assert_eq!(
             split_manifests("a: 1\n--- \nb: |\n  ---x\n"),
@@ -384,6 +412,41 @@ mod tests {
             ["before-hook-creation", "hook-succeeded"]
         );
         assert_eq!(s.warnings.len(), 1);
+    }
+
+    #[test]
+    fn head_reads_the_same_fields_and_errors_as_a_full_parse() {
+        let docs = [
+            "kind: A\nmetadata:\n  name: x\nspec:\n  a: [1, 2, {b: c}]\n",
+            "base: &b\n  kind: K\n  apiVersion: v1\n<<: *b\nkind: L\n",
+            "kind: A\nspec:\n  x: .inf\n",
+            "kind: A\nspec:\n  <<: 3\n",
+            "kind: A\nspec:\n  <<: [{a: 1}, 2]\n",
+            "kind: A\nspec:\n  ? [a]\n  : 1\n",
+            "spec: {a: .nan}\nkind: A\nmetadata: {name: .inf}\n",
+            "metadata: {name: 1}\n<<: {metadata: {name: y}}\n",
+            "- a\n- b\n",
+            "",
+        ];
+        for doc in docs {
+            let full = crate::yaml::parse(doc);
+            let heads = crate::yaml::parse_keys(doc, HEAD_KEYS);
+            match (&full, &heads) {
+                (Ok(Value::Map(f, _)), Ok(Value::Map(h, _))) => {
+                    for k in HEAD_KEYS {
+                        assert_eq!(f.get(k), h.get(k), "{doc:?} field {k}");
+                    }
+                    assert!(h.read().keys().all(|k| HEAD_KEYS.contains(&k.as_str())));
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{doc:?}"),
+                (Ok(a), Ok(b)) => assert_eq!(
+                    gotemplate::gofmt::sprint(a),
+                    gotemplate::gofmt::sprint(b),
+                    "{doc:?}"
+                ),
+                _ => panic!("{doc:?}: {full:?} vs {heads:?}"),
+            }
+        }
     }
 
     #[test]
