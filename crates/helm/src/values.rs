@@ -140,13 +140,9 @@ fn deep_copy_map(m: &Map) -> Map {
     m.iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()
 }
 
-/// Helm's `coalesceTablesFullKey`: `dst` is authoritative.
-fn coalesce_tables(dst: &mut Map, mut src: Map, merge: bool) {
-    for (k, v) in dst.iter() {
-        if v.is_nil() {
-            src.insert(k.clone(), Value::Nil);
-        }
-    }
+/// Helm's `coalesceTablesFullKey`: `dst` is authoritative. A null in `dst` deletes the key only
+/// where `src` (the defaults) has it; a null for a key the defaults lack stays, as a nil value.
+fn coalesce_tables(dst: &mut Map, src: Map, merge: bool) {
     for (key, val) in src {
         match dst.get_mut(&key) {
             Some(dv) if !merge && dv.is_nil() => {
