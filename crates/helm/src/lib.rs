@@ -12,6 +12,7 @@ pub mod glob;
 pub mod ignore;
 pub mod json;
 pub mod manifest;
+pub mod name_template;
 pub mod objects;
 pub mod render;
 pub mod schema;

@@ -22,7 +22,7 @@ enum Command {
     /// Deploy the sample service into the embedded local API server and show it Healthy.
     Demo(cmd::demo::Args),
     /// Render a Helm chart locally and print the manifests (a drop-in for `helm template`).
-    Template(cmd::template::Args),
+    Template(Box<cmd::template::Args>),
     /// Run the local Kubernetes API server (the embedded default cluster).
     DevCluster(cmd::dev_cluster::Args),
     /// Render and sync an application into a cluster; exits 0 only when it is Healthy.
@@ -32,10 +32,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        // `trellis template` reports usage errors as `helm template` does (exit 1, one line).
+        Err(e) if argv.get(1).map(String::as_str) == Some("template") => {
+            return cmd::template::usage_error(e, &argv);
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
-        Command::Template(args) => cmd::template::run(args),
+        Command::Template(args) => cmd::template::run(*args),
         Command::DevCluster(args) => cmd::dev_cluster::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Diff(args) => cmd::diff::run(args),

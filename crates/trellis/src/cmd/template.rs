@@ -18,63 +18,258 @@ pub struct Args {
     /// Chart directory or packaged `.tgz`.
     #[arg(value_name = "CHART")]
     pub second: Option<String>,
+    /// Anything after CHART is an error, reported as Helm reports it.
+    #[arg(hide = true, trailing_var_arg = false)]
+    pub extra: Vec<String>,
+    /// Use `release-name` as the release name (Helm's `helm template` default); no NAME allowed.
+    #[arg(short = 'g', long = "generate-name", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set,
+          value_parser = go_bool)]
+    pub generate_name: bool,
+    /// Render the release name from a Go template (Sprig functions available); no NAME allowed.
+    #[arg(long = "name-template", allow_hyphen_values = true)]
+    pub name_template: Option<String>,
     /// Namespace of the release.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        allow_hyphen_values = true,
+        default_value = "default"
+    )]
     pub namespace: String,
     /// Values files, in order (comma-separated lists allowed, as in Helm).
-    #[arg(short = 'f', long = "values", value_delimiter = ',')]
+    #[arg(
+        short = 'f',
+        long = "values",
+        allow_hyphen_values = true,
+        value_delimiter = ','
+    )]
     pub values: Vec<PathBuf>,
     /// Set values (`a.b=1,c[0]=x`).
-    #[arg(long = "set")]
+    #[arg(long = "set", allow_hyphen_values = true)]
     pub set: Vec<String>,
     /// Set STRING values.
-    #[arg(long = "set-string")]
+    #[arg(long = "set-string", allow_hyphen_values = true)]
     pub set_string: Vec<String>,
     /// Set values from files (`key=path`).
-    #[arg(long = "set-file")]
+    #[arg(long = "set-file", allow_hyphen_values = true)]
     pub set_file: Vec<String>,
     /// Set JSON values (`key=<json>`).
-    #[arg(long = "set-json")]
+    #[arg(long = "set-json", allow_hyphen_values = true)]
     pub set_json: Vec<String>,
     /// Set a literal STRING value (no escaping or splitting).
-    #[arg(long = "set-literal")]
+    #[arg(long = "set-literal", allow_hyphen_values = true)]
     pub set_literal: Vec<String>,
     /// Include CRDs from `crds/` in the output.
-    #[arg(long = "include-crds")]
+    #[arg(long = "include-crds", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub include_crds: bool,
     /// Accepted for compatibility (has no effect on template output, as in Helm).
-    #[arg(long = "skip-crds")]
+    #[arg(long = "skip-crds", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub skip_crds: bool,
     /// Skip test hooks.
-    #[arg(long = "skip-tests")]
+    #[arg(long = "skip-tests", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub skip_tests: bool,
     /// Do not print hooks.
-    #[arg(long = "no-hooks")]
+    #[arg(long = "no-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub no_hooks: bool,
     /// Render as an upgrade (`.Release.IsUpgrade`).
-    #[arg(long = "is-upgrade")]
+    #[arg(long = "is-upgrade", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub is_upgrade: bool,
     /// Kubernetes version for `.Capabilities.KubeVersion`.
-    #[arg(long = "kube-version")]
+    #[arg(long = "kube-version", allow_hyphen_values = true)]
     pub kube_version: Option<String>,
     /// Extra API versions for `.Capabilities.APIVersions`.
-    #[arg(short = 'a', long = "api-versions", value_delimiter = ',')]
+    #[arg(
+        short = 'a',
+        long = "api-versions",
+        allow_hyphen_values = true,
+        value_delimiter = ','
+    )]
     pub api_versions: Vec<String>,
     /// Only print manifests rendered from these templates (glob).
-    #[arg(short = 's', long = "show-only")]
+    #[arg(short = 's', long = "show-only", allow_hyphen_values = true)]
     pub show_only: Vec<String>,
     /// Write each template to files under this directory instead of stdout.
-    #[arg(long = "output-dir")]
+    #[arg(long = "output-dir", allow_hyphen_values = true)]
     pub output_dir: Option<PathBuf>,
     /// With `--output-dir`, put files under DIR/RELEASE.
-    #[arg(long = "release-name")]
+    #[arg(long = "release-name", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub use_release_name: bool,
     /// Skip `values.schema.json` validation.
-    #[arg(long = "skip-schema-validation")]
+    #[arg(long = "skip-schema-validation", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub skip_schema_validation: bool,
-    /// Accepted for compatibility.
-    #[arg(long = "debug")]
+    /// Accepted for compatibility (Helm's debug logging is not reproduced).
+    #[arg(long = "debug", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub debug: bool,
+    #[command(flatten)]
+    pub compat: HelmCompat,
+}
+
+/// Flags `helm template` accepts that do not change what it prints (install-time, repository and
+/// cluster-connection options): accepted and ignored, so scripts written for Helm keep working.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Accepted for compatibility with helm template (no effect)")]
+pub struct HelmCompat {
+    #[arg(long = "dry-run", num_args = 0..=1, require_equals = true, default_missing_value = "client")]
+    pub dry_run: Option<String>,
+    #[arg(long = "atomic", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub atomic: Option<bool>,
+    #[arg(long = "wait", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub wait: Option<bool>,
+    #[arg(long = "wait-for-jobs", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub wait_for_jobs: Option<bool>,
+    #[arg(long = "replace", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub replace: Option<bool>,
+    #[arg(long = "create-namespace", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub create_namespace: Option<bool>,
+    #[arg(long = "dependency-update", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub dependency_update: Option<bool>,
+    #[arg(long = "devel", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub devel: Option<bool>,
+    #[arg(long = "disable-openapi-validation", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub disable_openapi_validation: Option<bool>,
+    #[arg(long = "render-subchart-notes", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub render_subchart_notes: Option<bool>,
+    #[arg(long = "enable-dns", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub enable_dns: Option<bool>,
+    #[arg(long = "hide-notes", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub hide_notes: Option<bool>,
+    #[arg(long = "take-ownership", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub take_ownership: Option<bool>,
+    #[arg(long = "insecure-skip-tls-verify", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub insecure_skip_tls_verify: Option<bool>,
+    #[arg(long = "pass-credentials", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub pass_credentials: Option<bool>,
+    #[arg(long = "plain-http", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub plain_http: Option<bool>,
+    #[arg(long = "kube-insecure-skip-tls-verify", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub kube_insecure_skip_tls_verify: Option<bool>,
+    #[arg(long = "description", allow_hyphen_values = true)]
+    pub description: Option<String>,
+    #[arg(long = "timeout", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+    #[arg(long = "version", allow_hyphen_values = true)]
+    pub version: Option<String>,
+    #[arg(long = "labels", allow_hyphen_values = true)]
+    pub labels: Vec<String>,
+    #[arg(long = "post-renderer-args", allow_hyphen_values = true)]
+    pub post_renderer_args: Vec<String>,
+    #[arg(long = "repo", allow_hyphen_values = true)]
+    pub repo: Option<String>,
+    #[arg(long = "username", allow_hyphen_values = true)]
+    pub username: Option<String>,
+    #[arg(long = "password", allow_hyphen_values = true)]
+    pub password: Option<String>,
+    #[arg(long = "keyring", allow_hyphen_values = true)]
+    pub keyring: Option<String>,
+    #[arg(long = "cert-file", allow_hyphen_values = true)]
+    pub cert_file: Option<String>,
+    #[arg(long = "key-file", allow_hyphen_values = true)]
+    pub key_file: Option<String>,
+    #[arg(long = "kubeconfig", allow_hyphen_values = true)]
+    pub kubeconfig: Option<String>,
+    #[arg(long = "kube-context", allow_hyphen_values = true)]
+    pub kube_context: Option<String>,
+    #[arg(long = "kube-apiserver", allow_hyphen_values = true)]
+    pub kube_apiserver: Option<String>,
+    #[arg(long = "kube-as-user", allow_hyphen_values = true)]
+    pub kube_as_user: Option<String>,
+    #[arg(long = "kube-as-group", allow_hyphen_values = true)]
+    pub kube_as_group: Vec<String>,
+    #[arg(long = "kube-token", allow_hyphen_values = true)]
+    pub kube_token: Option<String>,
+    #[arg(long = "kube-ca-file", allow_hyphen_values = true)]
+    pub kube_ca_file: Option<String>,
+    #[arg(long = "kube-tls-server-name", allow_hyphen_values = true)]
+    pub kube_tls_server_name: Option<String>,
+    #[arg(long = "burst-limit", allow_hyphen_values = true)]
+    pub burst_limit: Option<String>,
+    #[arg(long = "qps", allow_hyphen_values = true)]
+    pub qps: Option<String>,
+    #[arg(long = "registry-config", allow_hyphen_values = true)]
+    pub registry_config: Option<String>,
+    #[arg(long = "repository-cache", allow_hyphen_values = true)]
+    pub repository_cache: Option<String>,
+    #[arg(long = "repository-config", allow_hyphen_values = true)]
+    pub repository_config: Option<String>,
+}
+
+/// Go's `strconv.ParseBool`, as pflag parses `--flag=VALUE` for boolean flags.
+fn go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")),
+    }
+}
+
+/// Reports a command-line error of `trellis template` as Helm (cobra/pflag) does: one
+/// `Error: ...` line and exit code 1. `--help`/`--version` and other subcommands keep clap's output.
+pub fn usage_error(e: clap::Error, argv: &[String]) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ctx = |k: ContextKind| match e.get(k) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(" "),
+        _ => String::new(),
+    };
+    let flag_name = |arg: String| {
+        arg.split(['=', ' ', '['])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let msg = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let arg = ctx(ContextKind::InvalidArg);
+            if let Some(long) = arg.strip_prefix("--") {
+                format!("unknown flag: --{}", long.split('=').next().unwrap_or_default())
+            } else if let Some(short) = arg.strip_prefix('-') {
+                // pflag names the whole token the user wrote (`-xn`), clap only the letter.
+                let c = short.chars().next().unwrap_or('-');
+                let token = argv
+                    .iter()
+                    .find(|a| !a.starts_with("--") && a.starts_with(&format!("-{c}")))
+                    .cloned()
+                    .unwrap_or(arg.clone());
+                format!("unknown shorthand flag: '{c}' in {token}")
+            } else {
+                format!("expected at most two arguments, unexpected arguments: {arg}")
+            }
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let value = ctx(ContextKind::InvalidValue);
+            let flag = flag_name(ctx(ContextKind::InvalidArg));
+            if e.kind() == ErrorKind::InvalidValue && value.is_empty() {
+                // A valued flag at the end of the line: say it as the user wrote it.
+                match argv.last().map(String::as_str) {
+                    Some(last) if last.starts_with("--") => format!("flag needs an argument: {last}"),
+                    Some(last) if last.starts_with('-') => format!(
+                        "flag needs an argument: '{}' in {last}",
+                        last.chars().last().unwrap_or('-')
+                    ),
+                    _ => format!("flag needs an argument: {flag}"),
+                }
+            } else {
+                let why = std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "invalid syntax".to_string());
+                format!("invalid argument {value:?} for {flag:?} flag: {why}")
+            }
+        }
+        ErrorKind::MissingRequiredArgument => {
+            "\"trellis template\" requires at least 1 argument\n\nUsage:  trellis template [NAME] [CHART] [flags]".to_string()
+        }
+        _ => e.exit(),
+    };
+    fail(&msg)
 }
 
 fn fail(msg: &str) -> ExitCode {
@@ -83,9 +278,37 @@ fn fail(msg: &str) -> ExitCode {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    // Helm's `NameAndChart`, with `helm template`'s default name `release-name`.
+    if !args.extra.is_empty() {
+        return fail(&format!(
+            "expected at most two arguments, unexpected arguments: {}",
+            args.extra.join(", ")
+        ));
+    }
+    if let Some(mode) = &args.compat.dry_run
+        && !["false", "true", "none", "client", "server"].contains(&mode.as_str())
+    {
+        return fail(
+            "Invalid dry-run flag. Flag must one of the following: false, true, none, client, server",
+        );
+    }
     let (release, chart_path) = match &args.second {
-        Some(chart) => (args.first.clone(), chart.clone()),
-        None => ("release-name".to_string(), args.first.clone()),
+        Some(chart) => {
+            if args.generate_name {
+                return fail("cannot set --generate-name and also specify a name");
+            }
+            if args.name_template.is_some() {
+                return fail("cannot set --name-template and also specify a name");
+            }
+            (args.first.clone(), chart.clone())
+        }
+        None => match &args.name_template {
+            Some(t) if !t.is_empty() => match helm::name_template::render(t) {
+                Ok(name) => (name, args.first.clone()),
+                Err(e) => return fail(&e),
+            },
+            _ => ("release-name".to_string(), args.first.clone()),
+        },
     };
     if let Some(v) = &args.kube_version
         && let Err(e) = helm::objects::KubeVersion::parse(v)
