@@ -333,8 +333,11 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<Sorted, Manife
                 }
             }
             if unknown {
-                out.warnings
-                    .push(format!("info: skipping unknown hook: {:?}", hook_types));
+                // Helm logs with Go's `log` (file:line prefix); scripts grep for this line.
+                out.warnings.push(format!(
+                    "manifest_sorter.go:190: info: skipping unknown hook: {:?}",
+                    hook_types
+                ));
                 continue;
             }
             let weight = head
@@ -434,7 +437,11 @@ mod tests {
             match (&full, &heads) {
                 (Ok(Value::Map(f, _)), Ok(Value::Map(h, _))) => {
                     for k in HEAD_KEYS {
-                        assert_eq!(f.get(k), h.get(k), "{doc:?} field {k}");
+                        assert_eq!(
+                            f.get(k).map(|v| gotemplate::gofmt::sprint(&v)),
+                            h.get(k).map(|v| gotemplate::gofmt::sprint(&v)),
+                            "{doc:?} field {k}"
+                        );
                     }
                     assert!(h.read().keys().all(|k| HEAD_KEYS.contains(&k.as_str())));
                 }
