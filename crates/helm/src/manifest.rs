@@ -227,9 +227,7 @@ pub fn parse_head(doc: &str) -> Result<Head, String> {
         None | Some(Value::Nil) => {}
         Some(Value::Map(md, _)) => {
             head.name = string_field(md.get("name").as_ref(), "metadata.name")?;
-            if let Some(Value::String(ns)) = md.get("namespace") {
-                head.namespace = ns.to_string();
-            }
+            head.namespace = string_field(md.get("namespace").as_ref(), "metadata.namespace")?;
             match md.get("annotations") {
                 None | Some(Value::Nil) => {}
                 Some(Value::Map(a, _)) => {
@@ -240,6 +238,12 @@ pub fn parse_head(doc: &str) -> Result<Head, String> {
                             }
                             Value::Nil => {
                                 head.annotations.insert(k.clone(), String::new());
+                            }
+                            // As for `name`: a bool or number scalar becomes its text
+                            // (`helm.sh/hook-weight: 5` is "5").
+                            v @ (Value::Bool(_) | Value::Int(..) | Value::Float(_)) => {
+                                head.annotations
+                                    .insert(k.clone(), gotemplate::gofmt::sprint(v));
                             }
                             other => {
                                 return Err(head_error(format!(
