@@ -104,6 +104,202 @@ fn describe(e: &jsonschema::ValidationError<'_>, field: &str) -> Vec<String> {
     }
 }
 
+type VError = jsonschema::ValidationError<'static>;
+
+/// Joins a field prefix (from an enclosing `contains` item) and a field.
+fn join_field(prefix: &str, field: &str) -> String {
+    match (prefix.is_empty(), field == "(root)") {
+        (true, _) => field.to_string(),
+        (false, true) => prefix.to_string(),
+        (false, false) => format!("{prefix}.{field}"),
+    }
+}
+
+/// The errors of the alternative gojsonschema reports after a failed `anyOf`/`oneOf`/
+/// `contains`: its "best" result. gojsonschema scores results by checks passed; the fewest
+/// errors (the first on a tie) picks the same alternative in the cases that matter.
+fn best<T>(alternatives: &[Vec<T>]) -> Option<&Vec<T>> {
+    alternatives
+        .iter()
+        .filter(|a| !a.is_empty())
+        .min_by_key(|a| a.len())
+}
+
+/// How many levels of the instance a schema path (below a keyword) descends.
+fn instance_depth(schema_rest: &[&str]) -> usize {
+    let mut depth = 0;
+    let mut i = 0;
+    while i < schema_rest.len() {
+        match schema_rest[i] {
+            "properties" | "patternProperties" | "items" if i + 1 < schema_rest.len() => {
+                depth += 1;
+                i += 2;
+                continue;
+            }
+            "items" | "additionalProperties" | "additionalItems" => depth += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    depth
+}
+
+/// For an error found under an `allOf`, `then` or `else` keyword: (the keyword's schema
+/// location, the keyword, the instance field it applies to).
+fn wrapper_of(e: &VError) -> Option<(String, &'static str, String)> {
+    let sp = e.schema_path.as_str().to_string();
+    let segs: Vec<&str> = sp.trim_start_matches('/').split('/').collect();
+    // The innermost wrapping keyword wins (errors are grouped one level at a time).
+    let (pos, kw) = segs.iter().enumerate().rev().find_map(|(i, s)| match *s {
+        "allOf" => Some((i, "allOf")),
+        "then" => Some((i, "then")),
+        "else" => Some((i, "else")),
+        _ => None,
+    })?;
+    let rest_start = if kw == "allOf" { pos + 2 } else { pos + 1 };
+    let rest = segs.get(rest_start..).unwrap_or(&[]);
+    let depth = instance_depth(rest);
+    let ip = e.instance_path.as_str();
+    let mut fields: Vec<&str> = ip.trim_start_matches('/').split('/').collect();
+    if ip.is_empty() || ip == "/" {
+        fields.clear();
+    }
+    fields.truncate(fields.len().saturating_sub(depth));
+    let field = if fields.is_empty() {
+        "(root)".to_string()
+    } else {
+        field_of(&format!("/{}", fields.join("/")))
+    };
+    let location = segs[..=pos].join("/");
+    Some((location, kw, field))
+}
+
+/// gojsonschema's lines for a list of errors: each error's own lines, with the `allOf`
+/// summary after the errors of its subschemas and the `then`/`else` one before them.
+fn render_errors(
+    errors: &[&VError],
+    prefix: &str,
+    schema: &serde_json::Value,
+    out: &mut Vec<(String, String)>,
+) {
+    let mut i = 0;
+    while i < errors.len() {
+        let Some((loc, kw, field)) = wrapper_of(errors[i]) else {
+            error_lines(errors[i], prefix, schema, out);
+            i += 1;
+            continue;
+        };
+        // The run of errors under the same keyword.
+        let mut j = i;
+        while j < errors.len() && wrapper_of(errors[j]).is_some_and(|(l, _, _)| l == loc) {
+            j += 1;
+        }
+        let field = join_field(prefix, &field);
+        match kw {
+            "then" => out.push((
+                field.clone(),
+                "Must validate \"then\" as \"if\" was valid".into(),
+            )),
+            "else" => out.push((
+                field.clone(),
+                "Must validate \"else\" as \"if\" was not valid".into(),
+            )),
+            _ => {}
+        }
+        for e in &errors[i..j] {
+            error_lines(e, prefix, schema, out);
+        }
+        if kw == "allOf" {
+            out.push((field, "Must validate all the schemas (allOf)".into()));
+        }
+        i = j;
+    }
+}
+
+/// One error's lines, composite keywords followed by the errors gojsonschema merges in.
+fn error_lines(
+    e: &VError,
+    prefix: &str,
+    schema: &serde_json::Value,
+    out: &mut Vec<(String, String)>,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let field = join_field(prefix, &field_of(e.instance_path.as_str()));
+    match &e.kind {
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            let msg = if matches!(e.kind, K::AnyOf { .. }) {
+                "Must validate at least one schema (anyOf)"
+            } else {
+                "Must validate one and only one schema (oneOf)"
+            };
+            out.push((field, msg.into()));
+            if let Some(alt) = best(context) {
+                let refs: Vec<&VError> = alt.iter().collect();
+                render_errors(&refs, prefix, schema, out);
+            }
+        }
+        K::AdditionalItems { .. } => {
+            out.push((field, "No additional items allowed on array".into()));
+        }
+        K::Contains => {
+            out.push((field.clone(), "At least one of the items must match".into()));
+            // The item errors of the best item, validated against the `contains` subschema.
+            let sub = schema.pointer(e.schema_path.as_str());
+            let items = e.instance.as_array();
+            if let (Some(sub), Some(items)) = (sub, items)
+                && let Ok(v) = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft7)
+                    .build(sub)
+            {
+                let per_item: Vec<Vec<VError>> = items
+                    .iter()
+                    .map(|item| v.iter_errors(item).map(|e| e.to_owned()).collect())
+                    .collect();
+                if let Some((idx, errs)) = per_item
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| !e.is_empty())
+                    .min_by_key(|(_, e)| e.len())
+                {
+                    let refs: Vec<&VError> = errs.iter().collect();
+                    render_errors(&refs, &format!("{field}.{idx}"), sub, out);
+                }
+            }
+        }
+        K::PropertyNames { error } => {
+            let name = error
+                .instance
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| error.instance.to_string());
+            out.push((
+                field.clone(),
+                format!("Property name of {name:?} does not match"),
+            ));
+            for d in describe(error, &field) {
+                out.push((field.clone(), d));
+            }
+        }
+        K::Required { property }
+            if e.schema_path
+                .as_str()
+                .split('/')
+                .any(|s| s == "dependencies") =>
+        {
+            let p = property
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| property.to_string());
+            out.push((field, format!("Has a dependency on {p}")));
+        }
+        _ => {
+            for d in describe(e, &field) {
+                out.push((field.clone(), d));
+            }
+        }
+    }
+}
+
 /// Validate one chart's values against its schema; each violation as `- field: text`.
 pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
     let mut schema: serde_json::Value =
@@ -117,28 +313,31 @@ pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
         .build(&schema)
         .map_err(|e| e.to_string())?;
     let instance = crate::json::to_serde(&Value::map(values.clone()));
-    let errors: Vec<_> = validator.iter_errors(&instance).collect();
+    let errors: Vec<VError> = validator
+        .iter_errors(&instance)
+        .map(|e| e.to_owned())
+        .collect();
     // gojsonschema stops at a type mismatch: nothing else is reported for that value.
     let type_failed: Vec<String> = errors
         .iter()
         .filter(|e| matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. }))
         .map(|e| e.instance_path.as_str().to_string())
         .collect();
+    let kept: Vec<&VError> = errors
+        .iter()
+        .filter(|e| {
+            let path = e.instance_path.as_str();
+            matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. })
+                || !type_failed
+                    .iter()
+                    .any(|p| path == p || path.starts_with(&format!("{p}/")))
+        })
+        .collect();
+    let mut lines = Vec::new();
+    render_errors(&kept, "", &schema, &mut lines);
     let mut out = String::new();
-    for e in &errors {
-        let path = e.instance_path.as_str();
-        let is_type = matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. });
-        if !is_type
-            && type_failed
-                .iter()
-                .any(|p| path == p || path.starts_with(&format!("{p}/")))
-        {
-            continue;
-        }
-        let field = field_of(path);
-        for d in describe(e, &field) {
-            out.push_str(&format!("- {field}: {d}\n"));
-        }
+    for (field, text) in lines {
+        out.push_str(&format!("- {field}: {text}\n"));
     }
     if out.is_empty() { Ok(()) } else { Err(out) }
 }

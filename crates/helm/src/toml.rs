@@ -92,7 +92,10 @@ impl Encoder {
     }
 
     fn header(key: &[String]) -> String {
-        key.iter().map(|k| quote_key(k)).collect::<Vec<_>>().join(".")
+        key.iter()
+            .map(|k| quote_key(k))
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     fn indent(key: &[String]) -> String {
