@@ -435,21 +435,72 @@ fn to_json_value(node: Node, depth: usize) -> Result<Value, YamlError> {
         ),
         Node::Map(entries) => {
             let mut m = Map::new();
-            merge_into(&mut m, entries, depth)?;
+            merge_into(&mut m, entries, depth, None)?;
             Value::map(m)
         }
     })
 }
 
-fn merge_into(m: &mut Map, entries: Vec<(Node, Node)>, depth: usize) -> Result<(), YamlError> {
+/// The errors [`to_json_value`] would give for `node`, in the same order, without building
+/// anything (for values a caller does not need).
+fn check_json_value(node: &Node, depth: usize) -> Result<(), YamlError> {
+    if depth > 10_000 {
+        return Err(YamlError::convert("exceeded max depth".into()));
+    }
+    match node {
+        Node::Float(f) if !f.is_finite() => Err(YamlError::convert(format!(
+            "json: unsupported value: {}",
+            format_float_g(*f)
+        ))),
+        Node::Seq(items) => items
+            .iter()
+            .try_for_each(|n| check_json_value(n, depth + 1)),
+        Node::Map(entries) => check_entries(entries, depth),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_json_value`] for map entries, as [`merge_into`] walks them.
+fn check_entries(entries: &[(Node, Node)], depth: usize) -> Result<(), YamlError> {
+    for (k, v) in entries {
+        if matches!(k, Node::Str(s) if &**s == "<<") {
+            let merged: &[Node] = match v {
+                Node::Seq(items) => items,
+                other => std::slice::from_ref(other),
+            };
+            for item in merged {
+                let Node::Map(inner) = item else {
+                    return Err(YamlError::convert(
+                        "yaml: map merge requires map or sequence of maps as the value".into(),
+                    ));
+                };
+                check_entries(inner, depth + 1)?;
+            }
+            continue;
+        }
+        if matches!(k, Node::Seq(_) | Node::Map(_)) {
+            key_string(k)?;
+        }
+        check_json_value(v, depth + 1)?;
+    }
+    Ok(())
+}
+
+/// `keep`: convert only the entries with these keys (the others are only checked).
+fn merge_into(
+    m: &mut Map,
+    entries: Vec<(Node, Node)>,
+    depth: usize,
+    keep: Option<&[&str]>,
+) -> Result<(), YamlError> {
     for (k, v) in entries {
         if matches!(&k, Node::Str(s) if &**s == "<<") {
             match v {
-                Node::Map(inner) => merge_into(m, inner, depth + 1)?,
+                Node::Map(inner) => merge_into(m, inner, depth + 1, keep)?,
                 Node::Seq(items) => {
                     for item in items {
                         if let Node::Map(inner) = item {
-                            merge_into(m, inner, depth + 1)?;
+                            merge_into(m, inner, depth + 1, keep)?;
                         } else {
                             return Err(YamlError::convert(
                                 "yaml: map merge requires map or sequence of maps as the value"
@@ -467,6 +518,10 @@ fn merge_into(m: &mut Map, entries: Vec<(Node, Node)>, depth: usize) -> Result<(
             continue;
         }
         let key = key_string(&k)?;
+        if keep.is_some_and(|keep| !keep.contains(&key.as_str())) {
+            check_json_value(&v, depth + 1)?;
+            continue;
+        }
         m.insert(key, to_json_value(v, depth + 1)?);
     }
     Ok(())
@@ -513,6 +568,23 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
         return Ok(Value::Nil);
     }
     to_json_value(docs.swap_remove(0), 0)
+}
+
+/// [`parse`] with the same errors, but a top-level map keeps only the entries with these
+/// keys: for reading an object's head without building the rest of a large document.
+pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
+    let mut docs = parse_nodes(text)?;
+    if docs.is_empty() {
+        return Ok(Value::Nil);
+    }
+    match docs.swap_remove(0) {
+        Node::Map(entries) => {
+            let mut m = Map::new();
+            merge_into(&mut m, entries, 0, Some(keep))?;
+            Ok(Value::map(m))
+        }
+        other => to_json_value(other, 0),
+    }
 }
 
 /// Parse a values-like document: must be a map (or empty). Helm's `ReadValues`.

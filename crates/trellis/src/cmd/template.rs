@@ -391,11 +391,11 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    // The process ends right after this: freeing the parsed templates, the chart and the
+    // output one allocation at a time would only cost time (up to 4% of a run).
+    std::mem::forget((engine, chart, rendered, text));
+    if written.is_err() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
