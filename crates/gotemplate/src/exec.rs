@@ -82,7 +82,7 @@ pub fn value_truth(v: &Value) -> bool {
         Value::Bytes(b) => !b.is_empty(),
         Value::List(l, _) => !l.is_empty(),
         Value::Map(m, _) => !m.is_empty(),
-        Value::Object(_) => true,
+        Value::Object(o) => o.map_entries().is_none_or(|e| !e.is_empty()),
     }
 }
 
@@ -512,6 +512,19 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                             Rv::Invalid
                         };
                         (key, e)
+                    })
+                    .collect(),
+                Value::Object(o) if o.map_entries().is_some() => o
+                    .map_entries()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, e)| {
+                        let key = if need_index {
+                            Rv::Val(Value::str(k.as_str()))
+                        } else {
+                            Rv::Invalid
+                        };
+                        (key, Rv::Val(e))
                     })
                     .collect(),
                 other => {
@@ -1145,6 +1158,9 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                         Value::Bytes(b) => Ok(Rv::Val(Value::int(b.len() as i64))),
                         Value::List(l, _) => Ok(Rv::Val(Value::int(l.len() as i64))),
                         Value::Map(m, _) => Ok(Rv::Val(Value::int(m.len() as i64))),
+                        Value::Object(o) if o.map_entries().is_some() => Ok(Rv::Val(Value::int(
+                            o.map_entries().map_or(0, |e| e.len()) as i64,
+                        ))),
                         other => Err(format!("len of type {}", other.type_name())),
                     },
                 }
@@ -1436,6 +1452,24 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
                     (None, MapKind::Any) => Rv::Iface(Value::Nil),
                     (None, MapKind::String) => Rv::Val(Value::str("")),
                 }
+            }
+            Value::Object(o) if o.map_entries().is_some() => {
+                let key = match index.value() {
+                    None => return Err("value is nil; should be of type string".into()),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => {
+                        return Err(format!(
+                            "value has type {}; should be string",
+                            other.type_name()
+                        ));
+                    }
+                };
+                let found = o
+                    .map_entries()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|(k, _)| k.as_str() == &*key);
+                Rv::Val(found.map_or_else(|| o.map_zero(), |(_, v)| v))
             }
             other => return Err(format!("can't index item of type {}", other.type_name())),
         };

@@ -185,6 +185,16 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn to_data(&self) -> Option<Value> {
         None
     }
+    /// For a named Go map type (Helm's `engine.files` is a `map[string][]byte`): its
+    /// entries sorted by key, so `range`, `index`, `len` and truth tests see a map.
+    /// `None` (the default) for struct-like objects.
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
+    /// The map's element zero value, which `index` returns for a missing key.
+    fn map_zero(&self) -> Value {
+        Value::Nil
+    }
 }
 
 /// A template value.

@@ -59,11 +59,347 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
     }
 }
 
-/// Parse JSON text into a template value (`fromJson`).
+/// Parse JSON text into a template value as Go's `json.Unmarshal` into `interface{}`
+/// does (`fromJson`, `fromJsonArray`), with Go's error texts: `invalid character 'x'
+/// looking for beginning of value`, `unexpected end of JSON input`, `json: cannot
+/// unmarshal number 1e999 into Go value of type float64`...
+///
+/// Like Go, the whole input is checked for syntax first (a syntax error anywhere wins
+/// over a number that does not fit a float64), nesting deeper than 10000 is refused,
+/// and escapes of lone UTF-16 surrogates decode to U+FFFD instead of failing.
 pub fn parse(text: &str) -> Result<Value, String> {
-    serde_json::from_str::<serde_json::Value>(text)
-        .map(from_serde)
-        .map_err(|e| e.to_string())
+    Decoder {
+        b: text.as_bytes(),
+        i: 0,
+        range_error: None,
+    }
+    .run()
+}
+
+/// Go's `encoding/json` nesting limit (`maxNestingDepth`).
+const MAX_NESTING: usize = 10_000;
+
+/// Go's `quoteChar`: a byte as the scanner's error messages show it.
+fn quote_char(c: u8) -> String {
+    match c {
+        b'\'' => "'\\''".into(),
+        b'"' => "'\"'".into(),
+        _ => {
+            // strconv.Quote(string(rune(c))) without its double quotes.
+            let r = char::from(c);
+            let inner = match r {
+                '\x07' => "\\a".into(),
+                '\x08' => "\\b".into(),
+                '\x0c' => "\\f".into(),
+                '\n' => "\\n".into(),
+                '\r' => "\\r".into(),
+                '\t' => "\\t".into(),
+                '\x0b' => "\\v".into(),
+                '\\' => "\\\\".into(),
+                r if (r as u32) < 0x20 || r as u32 == 0x7f => format!("\\x{:02x}", r as u32),
+                // C1 controls, NBSP and the soft hyphen are not printable for strconv.
+                r if (0x80..=0xa0).contains(&(r as u32)) || r as u32 == 0xad => {
+                    format!("\\u{:04x}", r as u32)
+                }
+                r => r.to_string(),
+            };
+            format!("'{inner}'")
+        }
+    }
+}
+
+fn invalid(c: u8, context: &str) -> String {
+    format!("invalid character {} {context}", quote_char(c))
+}
+
+const UNEXPECTED_EOF: &str = "unexpected end of JSON input";
+
+/// An open array or object while decoding.
+enum Open {
+    Array(Vec<Value>),
+    Object(Map, String),
+}
+
+struct Decoder<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// Go's first "saved" error: a number out of float64 range, reported only if
+    /// the whole input is otherwise valid.
+    range_error: Option<String>,
+}
+
+impl Decoder<'_> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    /// The next byte for a scanner state that must see one more character: at the
+    /// end of input Go's scanner feeds it a space, so the error names `' '`.
+    fn next_or_space(&mut self) -> u8 {
+        let c = self.peek().unwrap_or(b' ');
+        self.i += 1;
+        c
+    }
+
+    fn run(mut self) -> Result<Value, String> {
+        let mut stack: Vec<Open> = Vec::new();
+        'value: loop {
+            self.skip_ws();
+            let Some(c) = self.peek() else {
+                return Err(UNEXPECTED_EOF.into());
+            };
+            let mut v = match c {
+                b'{' | b'[' => {
+                    if stack.len() + 1 > MAX_NESTING {
+                        return Err(invalid(c, "exceeded max depth"));
+                    }
+                    self.i += 1;
+                    self.skip_ws();
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        if c == b'{' {
+                            Value::map(Map::new())
+                        } else {
+                            Value::list(Vec::new())
+                        }
+                    } else if c == b'[' {
+                        stack.push(Open::Array(Vec::new()));
+                        continue 'value;
+                    } else {
+                        let key = self.object_key()?;
+                        stack.push(Open::Object(Map::new(), key));
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    self.i += 1;
+                    Value::str(self.string()?)
+                }
+                b'-' | b'0'..=b'9' => self.number()?,
+                b't' => self.literal("true", Value::Bool(true))?,
+                b'f' => self.literal("false", Value::Bool(false))?,
+                b'n' => self.literal("null", Value::Nil)?,
+                c => return Err(invalid(c, "looking for beginning of value")),
+            };
+            // A complete value: hand it to the enclosing array or object.
+            loop {
+                self.skip_ws();
+                match stack.last_mut() {
+                    None => {
+                        if let Some(c) = self.peek() {
+                            return Err(invalid(c, "after top-level value"));
+                        }
+                        return match self.range_error {
+                            Some(e) => Err(e),
+                            None => Ok(v),
+                        };
+                    }
+                    Some(Open::Array(items)) => {
+                        items.push(v);
+                        match self.peek() {
+                            None => return Err(UNEXPECTED_EOF.into()),
+                            Some(b',') => {
+                                self.i += 1;
+                                continue 'value;
+                            }
+                            Some(b']') => {
+                                self.i += 1;
+                                let Some(Open::Array(items)) = stack.pop() else {
+                                    unreachable!("the top of the stack is this array")
+                                };
+                                v = Value::list(items);
+                            }
+                            Some(c) => return Err(invalid(c, "after array element")),
+                        }
+                    }
+                    Some(Open::Object(m, key)) => {
+                        m.insert(std::mem::take(key), v);
+                        match self.peek() {
+                            None => return Err(UNEXPECTED_EOF.into()),
+                            Some(b',') => {
+                                self.i += 1;
+                                self.skip_ws();
+                                *key = self.object_key()?;
+                                continue 'value;
+                            }
+                            Some(b'}') => {
+                                self.i += 1;
+                                let Some(Open::Object(m, _)) = stack.pop() else {
+                                    unreachable!("the top of the stack is this object")
+                                };
+                                v = Value::map(m);
+                            }
+                            Some(c) => return Err(invalid(c, "after object key:value pair")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `"key"` then `:`, positioned at the key's opening quote (whitespace skipped).
+    fn object_key(&mut self) -> Result<String, String> {
+        match self.peek() {
+            None => return Err(UNEXPECTED_EOF.into()),
+            Some(b'"') => self.i += 1,
+            Some(c) => return Err(invalid(c, "looking for beginning of object key string")),
+        }
+        let key = self.string()?;
+        self.skip_ws();
+        match self.peek() {
+            None => Err(UNEXPECTED_EOF.into()),
+            Some(b':') => {
+                self.i += 1;
+                Ok(key)
+            }
+            Some(c) => Err(invalid(c, "after object key")),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let mut n = 0;
+        for _ in 0..4 {
+            let Some(c) = self.peek() else {
+                return Err(UNEXPECTED_EOF.into());
+            };
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| invalid(c, "in \\u hexadecimal character escape"))?;
+            n = n * 16 + d;
+            self.i += 1;
+        }
+        Ok(n)
+    }
+
+    /// The rest of a string literal after its opening quote, unescaped.
+    fn string(&mut self) -> Result<String, String> {
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(UNEXPECTED_EOF.into());
+            };
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let Some(e) = self.peek() else {
+                        return Err(UNEXPECTED_EOF.into());
+                    };
+                    self.i += 1;
+                    let simple = match e {
+                        b'b' => Some(b'\x08'),
+                        b'f' => Some(b'\x0c'),
+                        b'n' => Some(b'\n'),
+                        b'r' => Some(b'\r'),
+                        b't' => Some(b'\t'),
+                        b'\\' | b'/' | b'"' => Some(e),
+                        b'u' => None,
+                        c => return Err(invalid(c, "in string escape code")),
+                    };
+                    if let Some(x) = simple {
+                        out.push(x);
+                        continue;
+                    }
+                    let mut r = self.hex4()?;
+                    if (0xd800..0xe000).contains(&r) {
+                        // A surrogate: valid only as a high one followed by `\uLOW`.
+                        let mut decoded = None;
+                        if r < 0xdc00 && self.b[self.i..].starts_with(b"\\u") {
+                            let save = self.i;
+                            self.i += 2;
+                            let lo = self.hex4()?;
+                            if (0xdc00..0xe000).contains(&lo) {
+                                decoded = Some(0x10000 + ((r - 0xd800) << 10) + (lo - 0xdc00));
+                            } else {
+                                self.i = save;
+                            }
+                        }
+                        r = decoded.unwrap_or(0xfffd);
+                    }
+                    let ch = char::from_u32(r).unwrap_or('\u{fffd}');
+                    out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+                c if c < 0x20 => return Err(invalid(c, "in string literal")),
+                c => out.push(c),
+            }
+        }
+        // The input is a `str` and escapes push whole characters: still UTF-8.
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, String> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+            match self.peek() {
+                Some(b'0'..=b'9') => {}
+                _ => return Err(invalid(self.next_or_space(), "in numeric literal")),
+            }
+        }
+        if self.peek() == Some(b'0') {
+            self.i += 1;
+        } else {
+            self.digits();
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            match self.peek() {
+                Some(b'0'..=b'9') => self.digits(),
+                _ => {
+                    let c = self.next_or_space();
+                    return Err(invalid(c, "after decimal point in numeric literal"));
+                }
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            match self.peek() {
+                Some(b'0'..=b'9') => self.digits(),
+                _ => {
+                    let c = self.next_or_space();
+                    return Err(invalid(c, "in exponent of numeric literal"));
+                }
+            }
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).unwrap_or("0");
+        let f: f64 = text.parse().unwrap_or(0.0);
+        if f.is_infinite() {
+            self.range_error.get_or_insert_with(|| {
+                format!("json: cannot unmarshal number {text} into Go value of type float64")
+            });
+            return Ok(Value::Nil);
+        }
+        Ok(Value::Float(f))
+    }
+
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, String> {
+        self.i += 1;
+        for &want in &word.as_bytes()[1..] {
+            let c = self.next_or_space();
+            if c != want {
+                return Err(invalid(
+                    c,
+                    &format!("in literal {word} (expecting {})", quote_char(want)),
+                ));
+            }
+        }
+        Ok(v)
+    }
 }
 
 /// Go's `json.Marshal`.

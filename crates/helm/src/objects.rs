@@ -432,9 +432,8 @@ impl Object for Files {
                 }
             },
             "AsConfig" | "AsSecrets" => {
-                if self.0.is_empty() {
-                    return Some(Ok(Value::str("")));
-                }
+                // Helm returns "" only for a nil map, which `.Files` and `Glob` never are:
+                // an empty one marshals as `{}`.
                 let mut m = Map::new();
                 for (k, v) in self.0.iter() {
                     let val = if name == "AsConfig" {
@@ -469,6 +468,17 @@ impl Object for Files {
                 .map(|(k, v)| (k.clone(), Value::Bytes(v.clone())))
                 .collect(),
         ))
+    }
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Bytes(v.clone())))
+                .collect(),
+        )
+    }
+    fn map_zero(&self) -> Value {
+        Value::Bytes(Arc::from(&[][..]))
     }
 }
 
