@@ -12,6 +12,8 @@ use std::sync::Arc;
 use gotemplate::{Map, Value};
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Tag};
 
+mod goyaml;
+
 /// A YAML syntax or conversion error, with go-yaml's 1-based line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -28,6 +30,15 @@ impl YamlError {
             line: Some(line),
             message: format!("error converting YAML to JSON: yaml: line {line}: {what}"),
         }
+    }
+    /// A go-yaml syntax error: `yaml: line N: PROBLEM`, or `yaml: PROBLEM` when go-yaml
+    /// names no line (see [`goyaml`]).
+    fn goyaml(line: Option<usize>, problem: &str) -> Self {
+        let message = match line {
+            Some(l) => format!("error converting YAML to JSON: yaml: line {l}: {problem}"),
+            None => format!("error converting YAML to JSON: yaml: {problem}"),
+        };
+        YamlError { line, message }
     }
     fn convert(what: String) -> Self {
         YamlError {
@@ -54,11 +65,24 @@ fn parser_options() -> Options {
     let mut o = Options::default();
     o.block_scalar_eof_without_line_feed = true;
     o.bom_inside_document_as_content = true;
+    // go-yaml reports an unknown anchor by name, after parsing.
+    o.emit_unresolved_aliases = true;
     o
 }
 
 /// Parse every document of a YAML stream into go-yaml nodes.
 fn parse_nodes(text: &str) -> Result<Vec<Node>, YamlError> {
+    parse_docs(text, usize::MAX)
+}
+
+/// Parse the first document only, as go-yaml's `Unmarshal` does: whatever follows
+/// it (even invalid YAML) is never read. Empty input gives no document.
+fn parse_first(text: &str) -> Result<Vec<Node>, YamlError> {
+    parse_docs(text, 1)
+}
+
+/// Parse at most `max_docs` documents.
+fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     let mut parser = Parser::new_from_str_with_options(text, parser_options());
     let mut docs = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
@@ -85,27 +109,47 @@ fn parse_nodes(text: &str) -> Result<Vec<Node>, YamlError> {
     while let Some(ev) = parser.next_event() {
         let (event, span) = match ev {
             Ok(e) => e,
-            Err(e) => {
-                let line = e.marker().line();
-                return Err(YamlError::syntax(line.max(1), &e.info()));
-            }
+            Err(e) => return Err(goyaml::syntax_error(text, &e)),
         };
         let line = span.start.line();
         match event {
-            Event::DocumentStart(..) => {
+            Event::DocumentStart(_, version) => {
+                if version.is_some_and(|v| v.major != 1 || v.minor != 1) {
+                    // go-yaml v2 reads only YAML 1.1 documents; the mark is the directive's.
+                    let directive = text
+                        .split('\n')
+                        .position(|l| l.starts_with("%YAML"))
+                        .unwrap_or(0);
+                    return Err(YamlError::goyaml(
+                        (directive > 0).then_some(directive),
+                        "found incompatible YAML document",
+                    ));
+                }
                 anchors.clear();
                 current_doc = None;
             }
             Event::DocumentEnd => {
                 docs.push(current_doc.take().unwrap_or(Node::Null));
+                if docs.len() >= max_docs {
+                    break;
+                }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                // go-yaml's decoder names no line for these.
                 let node = resolve_scalar(&text, style, tag.as_deref())
-                    .map_err(|m| YamlError::syntax(line, &m))?;
+                    .map_err(|m| YamlError::goyaml(None, &m))?;
                 if anchor != 0 {
                     anchors.insert(anchor, node.clone());
                 }
                 push(&mut stack, &mut current_doc, node);
+            }
+            Event::UnresolvedAlias(name) => {
+                return Err(YamlError {
+                    line: None,
+                    message: format!(
+                        "error converting YAML to JSON: yaml: unknown anchor '{name}' referenced"
+                    ),
+                });
             }
             Event::Alias(id) => {
                 let node = anchors.get(&id).cloned().unwrap_or(Node::Null);
@@ -154,15 +198,32 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<N
             return Ok(Node::Str(text.into()));
         }
         if is_core_tag(tag, "binary") {
-            return Ok(Node::Str(text.into()));
+            return goyaml::decode_binary(text)
+                .map(|s| Node::Str(s.into()))
+                .ok_or_else(|| "!!binary value contains invalid base64 data".to_string());
         }
-        if is_core_tag(tag, "null")
-            || is_core_tag(tag, "bool")
-            || is_core_tag(tag, "int")
-            || is_core_tag(tag, "float")
-        {
+        if is_core_tag(tag, "null") {
+            return Ok(resolve_plain(text));
+        }
+        for want in ["bool", "int", "float"] {
+            if !is_core_tag(tag, want) {
+                continue;
+            }
+            // go-yaml resolves the text as if plain, then insists on the tag's type
+            // (an integer satisfies !!float).
             let n = resolve_plain(text);
-            return Ok(n);
+            let got = match &n {
+                Node::Null => "null",
+                Node::Bool(_) => "bool",
+                Node::Int(_) => "int",
+                Node::Float(_) => "float",
+                _ => "str",
+            };
+            return match (want, n) {
+                ("float", Node::Int(i)) => Ok(Node::Float(i as f64)),
+                (w, n) if w == got => Ok(n),
+                _ => Err(format!("cannot decode !!{got} `{text}` as a !!{want}")),
+            };
         }
         if is_core_tag(tag, "map") || is_core_tag(tag, "seq") {
             return Err(format!(
@@ -563,7 +624,7 @@ fn node_kind(n: &Node) -> &'static str {
 /// Parse the first document of `text` as Helm reads YAML into `interface{}`.
 /// An empty document is `Nil`.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    let mut docs = parse_nodes(text)?;
+    let mut docs = parse_first(text)?;
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
@@ -573,7 +634,7 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 /// [`parse`] with the same errors, but a top-level map keeps only the entries with these
 /// keys: for reading an object's head without building the rest of a large document.
 pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
-    let mut docs = parse_nodes(text)?;
+    let mut docs = parse_first(text)?;
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
@@ -592,10 +653,14 @@ pub fn parse_map(text: &str) -> Result<Map, YamlError> {
     match parse(text)? {
         Value::Nil => Ok(Map::new()),
         Value::Map(m, _) => Ok(m.snapshot()),
-        other => Err(YamlError::convert(format!(
-            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            json_kind(&other)
-        ))),
+        // sigs.k8s.io/yaml's JSON step, after a successful conversion: no YAML prefix.
+        other => Err(YamlError {
+            line: None,
+            message: format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&other)
+            ),
+        }),
     }
 }
 
