@@ -352,10 +352,17 @@ impl Engine {
             return Err(RenderError::InvalidReleaseName(opts.release_name.clone()));
         }
         let mut c = chart.clone();
-        values::process_dependencies(&mut c, user_values)?;
+        // Helm logs a warning for each table/scalar mismatch between values and defaults,
+        // once per coalescing pass (dependency processing, then the render values).
+        let (processed, mut value_warnings) =
+            values::with_warnings(|| values::process_dependencies(&mut c, user_values));
+        processed?;
         let caps = Capabilities::new(opts.kube_version.as_deref(), &opts.api_versions)
             .map_err(RenderError::KubeVersion)?;
-        let coalesced = values::coalesce_values_for(&c, user_values)?;
+        let (coalesced, more) =
+            values::with_warnings(|| values::coalesce_values_for(&c, user_values));
+        value_warnings.extend(more);
+        let coalesced = coalesced?;
         if !opts.skip_schema_validation {
             let problems = crate::schema::validate_chart(&c, &coalesced);
             if !problems.is_empty() {
@@ -416,7 +423,7 @@ impl Engine {
             hooks: sorted.hooks,
             crds,
             notes,
-            warnings: sorted.warnings,
+            warnings: value_warnings.into_iter().chain(sorted.warnings).collect(),
         })
     }
 }

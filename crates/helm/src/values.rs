@@ -126,10 +126,10 @@ fn table_of(v: &Value) -> Option<Map> {
 
 /// Coalesces `src` into the map `dv` holds, in place. Only maps this computation
 /// owns reach here: the inputs are deep-copied first (see [`coalesce_values_for`]).
-fn coalesce_into_value(dv: &Value, src: Map, merge: bool) {
+fn coalesce_into_value(dv: &Value, src: Map, prefix: &str, merge: bool) {
     if let Value::Map(dm, _) = dv {
         let mut inner = dm.snapshot();
-        coalesce_tables(&mut inner, src, merge);
+        coalesce_tables(&mut inner, src, prefix, merge);
         *dm.write() = inner;
     }
 }
@@ -142,8 +142,9 @@ fn deep_copy_map(m: &Map) -> Map {
 
 /// Helm's `coalesceTablesFullKey`: `dst` is authoritative. A null in `dst` deletes the key only
 /// where `src` (the defaults) has it; a null for a key the defaults lack stays, as a nil value.
-fn coalesce_tables(dst: &mut Map, src: Map, merge: bool) {
+fn coalesce_tables(dst: &mut Map, src: Map, prefix: &str, merge: bool) {
     for (key, val) in src {
+        let full_key = concat_prefix(prefix, &key);
         match dst.get_mut(&key) {
             Some(dv) if !merge && dv.is_nil() => {
                 dst.remove(&key);
@@ -151,18 +152,67 @@ fn coalesce_tables(dst: &mut Map, src: Map, merge: bool) {
             None => {
                 dst.insert(key, val);
             }
-            Some(dv) => {
-                if let Value::Map(vm, _) = val {
-                    coalesce_into_value(dv, vm.snapshot(), merge);
+            Some(dv) => match val {
+                Value::Map(vm, _) if is_table(dv) => {
+                    coalesce_into_value(dv, vm.snapshot(), &full_key, merge);
                 }
-            }
+                Value::Map(..) => warn(
+                    298,
+                    format!(
+                        "cannot overwrite table with non table for {full_key} ({})",
+                        gotemplate::gofmt::sprint(&val)
+                    ),
+                ),
+                Value::Nil => {}
+                _ if is_table(dv) => warn(
+                    301,
+                    format!(
+                        "destination for {full_key} is a table. Ignoring non-table value ({})",
+                        gotemplate::gofmt::sprint(&val)
+                    ),
+                ),
+                _ => {}
+            },
         }
     }
 }
 
+/// Helm's `concatPrefix`.
+fn concat_prefix(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+thread_local! {
+    /// Where coalescing warnings go while [`with_warnings`] runs (Helm logs them).
+    static WARNINGS: std::cell::RefCell<Option<Vec<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A coalescing warning, in the form Helm's Go logger prints it (`coalesce.go:LINE: warning: ...`).
+fn warn(line: u32, msg: String) {
+    WARNINGS.with(|w| {
+        if let Some(list) = w.borrow_mut().as_mut() {
+            list.push(format!("coalesce.go:{line}: warning: {msg}"));
+        }
+    });
+}
+
+/// Runs `f`, collecting the warnings Helm would log while coalescing values inside it
+/// (a table given where the chart has a scalar, or the reverse), in order.
+pub fn with_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let outer = WARNINGS.with(|w| w.borrow_mut().replace(Vec::new()));
+    let out = f();
+    let collected = WARNINGS.with(|w| std::mem::replace(&mut *w.borrow_mut(), outer));
+    (out, collected.unwrap_or_default())
+}
+
 /// `MergeTables`/`CoalesceTables` as a value-returning helper.
 fn tables(mut dst: Map, src: Map, merge: bool) -> Map {
-    coalesce_tables(&mut dst, src, merge);
+    coalesce_tables(&mut dst, src, "", merge);
     dst
 }
 
@@ -186,7 +236,7 @@ fn coalesce_globals(dest: &mut Map, src: &Map) {
                     dg.insert(key, Value::map(vv));
                 }
                 Some(Value::Map(destv, _)) => {
-                    coalesce_tables(&mut vv, destv.snapshot(), true);
+                    coalesce_tables(&mut vv, destv.snapshot(), "", true);
                     dg.insert(key, Value::map(vv));
                 }
                 Some(_) => {}
@@ -200,7 +250,8 @@ fn coalesce_globals(dest: &mut Map, src: &Map) {
     dest.insert("global".into(), Value::map(dg));
 }
 
-fn coalesce_values(c: &Chart, v: &mut Map, merge: bool) {
+fn coalesce_values(c: &Chart, v: &mut Map, prefix: &str, merge: bool) {
+    let sub_prefix = concat_prefix(prefix, c.name());
     for (key, val) in &c.values {
         // Fresh maps: the chart's defaults must never be changed by a render.
         let val = val.deep_copy();
@@ -208,9 +259,16 @@ fn coalesce_values(c: &Chart, v: &mut Map, merge: bool) {
             Some(value) => {
                 if value.is_nil() && !merge {
                     v.remove(key);
-                } else if let Some(src) = table_of(&val) {
-                    let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
-                    coalesce_into_value(value, src, merge);
+                } else if is_table(value) {
+                    if let Some(src) = table_of(&val) {
+                        let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
+                        coalesce_into_value(value, src, &concat_prefix(&sub_prefix, key), merge);
+                    } else if !val.is_nil() {
+                        warn(
+                            237,
+                            format!("skipped value for {sub_prefix}.{key}: Not a table."),
+                        );
+                    }
                 }
             }
             None => {
@@ -224,7 +282,8 @@ fn go_kind_value(v: &Value) -> (String, String) {
     (v.type_name(), gotemplate::gofmt::sprint(v))
 }
 
-fn coalesce_deps(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesError> {
+fn coalesce_deps(c: &Chart, dest: &mut Map, prefix: &str, merge: bool) -> Result<(), ValuesError> {
+    let sub_prefix = concat_prefix(prefix, c.name());
     for sub in &c.dependencies {
         let name = sub.name().to_string();
         let mut dv = match dest.remove(&name) {
@@ -236,29 +295,29 @@ fn coalesce_deps(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesErr
             }
         };
         coalesce_globals(&mut dv, dest);
-        coalesce(sub, &mut dv, merge)?;
+        coalesce(sub, &mut dv, &sub_prefix, merge)?;
         dest.insert(name, Value::map(dv));
     }
     Ok(())
 }
 
-fn coalesce(c: &Chart, dest: &mut Map, merge: bool) -> Result<(), ValuesError> {
-    coalesce_values(c, dest, merge);
-    coalesce_deps(c, dest, merge)
+fn coalesce(c: &Chart, dest: &mut Map, prefix: &str, merge: bool) -> Result<(), ValuesError> {
+    coalesce_values(c, dest, prefix, merge);
+    coalesce_deps(c, dest, prefix, merge)
 }
 
 /// Helm's `CoalesceValues`: chart defaults under `vals`, nulls deleting keys.
 /// Every map of the result is fresh (shared with neither `vals` nor the chart).
 pub fn coalesce_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
     let mut v = deep_copy_map(vals);
-    coalesce(c, &mut v, false)?;
+    coalesce(c, &mut v, "", false)?;
     Ok(v)
 }
 
 /// Helm's `MergeValues`: like coalescing but nulls are kept.
 pub fn merge_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
     let mut v = deep_copy_map(vals);
-    coalesce(c, &mut v, true)?;
+    coalesce(c, &mut v, "", true)?;
     Ok(v)
 }
 

@@ -177,6 +177,9 @@ pub enum Expected {
         stdout: Vec<u8>,
         /// Lines (1-based) whose content is random: they must match the regex instead.
         random: Vec<(usize, Regex)>,
+        /// The warnings Helm printed (`.stderr`, empty when there is none): trellis must
+        /// print the same.
+        stderr: String,
     },
     Failure {
         exit: i32,
@@ -221,7 +224,12 @@ pub fn load_expected(case_path: &Path) -> Result<Expected, String> {
             random.push((n, re));
         }
     }
-    Ok(Expected::Success { stdout, random })
+    let stderr = std::fs::read_to_string(with("stderr")).unwrap_or_default();
+    Ok(Expected::Success {
+        stdout,
+        random,
+        stderr,
+    })
 }
 
 /// What `trellis template` did.
@@ -404,13 +412,20 @@ pub fn compare(case: &Case, expected: &Expected, actual: &Actual) -> Option<Stri
             }
             (!report.is_empty()).then_some(report)
         }
-        Expected::Success { stdout, random } => {
+        Expected::Success {
+            stdout,
+            random,
+            stderr,
+        } => {
             if actual.code != Some(0) {
                 return Some(format!(
                     "helm succeeded, trellis exited {:?} with stderr:\n{}",
                     actual.code,
                     truncate(&actual.stderr)
                 ));
+            }
+            if &actual.stderr != stderr {
+                return Some(diff("warnings on stderr", stderr, &actual.stderr));
             }
             if let Some(shape) = case.shape() {
                 return compare_shape(shape, stdout, &actual.stdout);
