@@ -195,6 +195,14 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn map_zero(&self) -> Value {
         Value::Nil
     }
+    /// For encoders that keep a Go struct's field order (`encoding/json`): the JSON fields
+    /// in declaration order (json tags and `omitempty` applied). `None`: encode [`to_data`]'s
+    /// map (sorted keys).
+    ///
+    /// [`to_data`]: Object::to_data
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
 }
 
 /// A template value.

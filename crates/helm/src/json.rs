@@ -462,9 +462,22 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
             }
             out.push('}');
         }
-        Value::Object(o) => match o.to_data() {
-            Some(d) => write_value(out, &d, depth + 1)?,
-            None => out.push_str("{}"),
+        Value::Object(o) => match (o.json_fields(), o.to_data()) {
+            // A Go struct: fields in declaration order.
+            (Some(fields), _) => {
+                out.push('{');
+                for (i, (k, x)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(out, k);
+                    out.push(':');
+                    write_value(out, x, depth + 1)?;
+                }
+                out.push('}');
+            }
+            (None, Some(d)) => write_value(out, &d, depth + 1)?,
+            (None, None) => out.push_str("{}"),
         },
     }
     Ok(())

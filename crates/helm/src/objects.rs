@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use gotemplate::{Map, Object, Value};
 
-use crate::chart::{Dependency, Metadata};
+use crate::chart::{Dependency, Maintainer, Metadata};
 
 /// Helm's version as `.Capabilities.HelmVersion` reports it (v3.17.2).
 pub const HELM_VERSION: &str = "v3.17.2";
@@ -35,17 +35,121 @@ pub struct ChartObject {
     pub is_root: bool,
 }
 
-fn dependency_map(d: &Dependency) -> Value {
-    let mut m = Map::new();
-    m.insert("Name".into(), s(&d.name));
-    m.insert("Version".into(), s(&d.version));
-    m.insert("Repository".into(), s(&d.repository));
-    m.insert("Condition".into(), s(&d.condition));
-    m.insert("Tags".into(), string_list(&d.tags));
-    m.insert("Enabled".into(), Value::Bool(d.enabled));
-    m.insert("ImportValues".into(), Value::list(d.import_values.clone()));
-    m.insert("Alias".into(), s(&d.alias));
-    Value::map(m)
+/// Keeps the `(json name, value)` pairs whose value is not empty (`omitempty`).
+fn omit_empty(fields: Vec<(&str, Value)>) -> Vec<(String, Value)> {
+    fields
+        .into_iter()
+        .filter(|(_, v)| match v {
+            Value::String(x) => !x.is_empty(),
+            Value::Bool(b) => *b,
+            Value::List(l, _) => !l.is_empty(),
+            Value::Map(m, _) => !m.is_empty(),
+            Value::Nil => false,
+            _ => true,
+        })
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn fields_map(fields: Vec<(String, Value)>) -> Value {
+    Value::map(fields.into_iter().collect())
+}
+
+/// An element of `.Chart.Maintainers` (`*chart.Maintainer`).
+#[derive(Debug)]
+struct MaintainerObject(Maintainer);
+
+impl Object for MaintainerObject {
+    fn type_name(&self) -> &str {
+        "*chart.Maintainer"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "Name" => s(&self.0.name),
+            "Email" => s(&self.0.email),
+            "URL" => s(&self.0.url),
+            _ => return None,
+        })
+    }
+    fn display(&self) -> String {
+        format!("&{{{} {} {}}}", self.0.name, self.0.email, self.0.url)
+    }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(omit_empty(vec![
+            ("name", s(&self.0.name)),
+            ("email", s(&self.0.email)),
+            ("url", s(&self.0.url)),
+        ]))
+    }
+    fn to_data(&self) -> Option<Value> {
+        self.json_fields().map(fields_map)
+    }
+}
+
+/// An element of `.Chart.Dependencies` (`*chart.Dependency`).
+#[derive(Debug)]
+struct DependencyObject(Dependency);
+
+impl Object for DependencyObject {
+    fn type_name(&self) -> &str {
+        "*chart.Dependency"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        let d = &self.0;
+        Some(match name {
+            "Name" => s(&d.name),
+            "Version" => s(&d.version),
+            "Repository" => s(&d.repository),
+            "Condition" => s(&d.condition),
+            "Tags" => string_list(&d.tags),
+            "Enabled" => Value::Bool(d.enabled),
+            "ImportValues" => Value::list(d.import_values.clone()),
+            "Alias" => s(&d.alias),
+            _ => return None,
+        })
+    }
+    fn display(&self) -> String {
+        format!(
+            "&{{{} {} {}}}",
+            self.0.name, self.0.version, self.0.repository
+        )
+    }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        let d = &self.0;
+        // `name` and `repository` have no omitempty.
+        let mut out = vec![("name".to_string(), s(&d.name))];
+        out.extend(omit_empty(vec![("version", s(&d.version))]));
+        out.push(("repository".to_string(), s(&d.repository)));
+        out.extend(omit_empty(vec![
+            ("condition", s(&d.condition)),
+            ("tags", string_list(&d.tags)),
+            ("enabled", Value::Bool(d.enabled)),
+            ("import-values", Value::list(d.import_values.clone())),
+            ("alias", s(&d.alias)),
+        ]));
+        Some(out)
+    }
+    fn to_data(&self) -> Option<Value> {
+        self.json_fields().map(fields_map)
+    }
+}
+
+fn maintainer_list(m: &Metadata) -> Value {
+    Value::list(
+        m.maintainers
+            .iter()
+            .map(|x| Value::Object(Arc::new(MaintainerObject(x.clone()))))
+            .collect(),
+    )
+}
+
+fn dependency_list(m: &Metadata) -> Value {
+    Value::list(
+        m.dependencies
+            .iter()
+            .map(|d| Value::Object(Arc::new(DependencyObject(d.clone()))))
+            .collect(),
+    )
 }
 
 impl Object for ChartObject {
@@ -61,18 +165,7 @@ impl Object for ChartObject {
             "Version" => s(&m.version),
             "Description" => s(&m.description),
             "Keywords" => string_list(&m.keywords),
-            "Maintainers" => Value::list(
-                m.maintainers
-                    .iter()
-                    .map(|x| {
-                        let mut mm = Map::new();
-                        mm.insert("Name".into(), s(&x.name));
-                        mm.insert("Email".into(), s(&x.email));
-                        mm.insert("URL".into(), s(&x.url));
-                        Value::map(mm)
-                    })
-                    .collect(),
-            ),
+            "Maintainers" => maintainer_list(m),
             "Icon" => s(&m.icon),
             "APIVersion" => s(&m.api_version),
             "Condition" => s(&m.condition),
@@ -86,7 +179,7 @@ impl Object for ChartObject {
                     .collect(),
             ),
             "KubeVersion" => s(&m.kube_version),
-            "Dependencies" => Value::list(m.dependencies.iter().map(dependency_map).collect()),
+            "Dependencies" => dependency_list(m),
             "Type" => s(&m.chart_type),
             "IsRoot" => Value::Bool(self.is_root),
             _ => return None,
@@ -102,71 +195,41 @@ impl Object for ChartObject {
         let m = &self.metadata;
         format!("{{{} {} {}}}", m.name, m.version, self.is_root)
     }
-    fn to_data(&self) -> Option<Value> {
-        // encoding/json of the embedded Metadata (omitempty fields) plus IsRoot.
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        // encoding/json of the embedded Metadata (json tags, all omitempty) plus IsRoot.
         let m = &self.metadata;
-        let mut out = Map::new();
-        let mut put = |k: &str, v: &str| {
-            if !v.is_empty() {
-                out.insert(k.into(), s(v));
-            }
-        };
-        put("name", &m.name);
-        put("home", &m.home);
-        put("version", &m.version);
-        put("description", &m.description);
-        put("icon", &m.icon);
-        put("apiVersion", &m.api_version);
-        put("condition", &m.condition);
-        put("tags", &m.tags);
-        put("appVersion", &m.app_version);
-        put("kubeVersion", &m.kube_version);
-        put("type", &m.chart_type);
-        if !m.sources.is_empty() {
-            out.insert("sources".into(), string_list(&m.sources));
-        }
-        if !m.keywords.is_empty() {
-            out.insert("keywords".into(), string_list(&m.keywords));
-        }
-        if m.deprecated {
-            out.insert("deprecated".into(), Value::Bool(true));
-        }
-        if !m.annotations.is_empty() {
-            out.insert(
-                "annotations".into(),
-                Value::map(
+        let mut out = omit_empty(vec![
+            ("name", s(&m.name)),
+            ("home", s(&m.home)),
+            ("sources", string_list(&m.sources)),
+            ("version", s(&m.version)),
+            ("description", s(&m.description)),
+            ("keywords", string_list(&m.keywords)),
+            ("maintainers", maintainer_list(m)),
+            ("icon", s(&m.icon)),
+            ("apiVersion", s(&m.api_version)),
+            ("condition", s(&m.condition)),
+            ("tags", s(&m.tags)),
+            ("appVersion", s(&m.app_version)),
+            ("deprecated", Value::Bool(m.deprecated)),
+            (
+                "annotations",
+                Value::string_map(
                     m.annotations
                         .iter()
                         .map(|(k, v)| (k.clone(), s(v)))
                         .collect(),
                 ),
-            );
-        }
-        if !m.maintainers.is_empty() {
-            out.insert(
-                "maintainers".into(),
-                Value::list(
-                    m.maintainers
-                        .iter()
-                        .map(|x| {
-                            let mut mm = Map::new();
-                            if !x.name.is_empty() {
-                                mm.insert("name".into(), s(&x.name));
-                            }
-                            if !x.email.is_empty() {
-                                mm.insert("email".into(), s(&x.email));
-                            }
-                            if !x.url.is_empty() {
-                                mm.insert("url".into(), s(&x.url));
-                            }
-                            Value::map(mm)
-                        })
-                        .collect(),
-                ),
-            );
-        }
-        out.insert("IsRoot".into(), Value::Bool(self.is_root));
-        Some(Value::map(out))
+            ),
+            ("kubeVersion", s(&m.kube_version)),
+            ("dependencies", dependency_list(m)),
+            ("type", s(&m.chart_type)),
+        ]);
+        out.push(("IsRoot".into(), Value::Bool(self.is_root)));
+        Some(out)
+    }
+    fn to_data(&self) -> Option<Value> {
+        self.json_fields().map(fields_map)
     }
 }
 
@@ -211,12 +274,16 @@ impl Object for KubeVersion {
     fn display(&self) -> String {
         self.version.clone()
     }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        // No json tags: Go's field names, in declaration order.
+        Some(vec![
+            ("Version".into(), s(&self.version)),
+            ("Major".into(), s(&self.major)),
+            ("Minor".into(), s(&self.minor)),
+        ])
+    }
     fn to_data(&self) -> Option<Value> {
-        let mut m = Map::new();
-        m.insert("version".into(), s(&self.version));
-        m.insert("major".into(), s(&self.major));
-        m.insert("minor".into(), s(&self.minor));
-        Some(Value::map(m))
+        self.json_fields().map(fields_map)
     }
 }
 
@@ -280,13 +347,16 @@ impl Object for HelmVersion {
     fn display(&self) -> String {
         format!("{{{HELM_VERSION} {HELM_GIT_COMMIT} clean {HELM_GO_VERSION}}}")
     }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("version".into(), s(HELM_VERSION)),
+            ("git_commit".into(), s(HELM_GIT_COMMIT)),
+            ("git_tree_state".into(), s("clean")),
+            ("go_version".into(), s(HELM_GO_VERSION)),
+        ])
+    }
     fn to_data(&self) -> Option<Value> {
-        let mut m = Map::new();
-        m.insert("version".into(), s(HELM_VERSION));
-        m.insert("git_commit".into(), s(HELM_GIT_COMMIT));
-        m.insert("git_tree_state".into(), s("clean"));
-        m.insert("go_version".into(), s(HELM_GO_VERSION));
-        Some(Value::map(m))
+        self.json_fields().map(fields_map)
     }
 }
 
@@ -332,6 +402,17 @@ impl Object for Capabilities {
             k.minor,
             HelmVersion.display()
         )
+    }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        // chartutil.Capabilities declares KubeVersion, APIVersions, HelmVersion.
+        Some(vec![
+            (
+                "KubeVersion".into(),
+                Value::Object(Arc::new(self.kube_version.clone())),
+            ),
+            ("APIVersions".into(), string_list(&self.api_versions.0)),
+            ("HelmVersion".into(), Value::Object(Arc::new(HelmVersion))),
+        ])
     }
     fn to_data(&self) -> Option<Value> {
         let mut m = Map::new();

@@ -111,9 +111,28 @@ fn write_value(
             newline(out, e, depth);
             out.push('}');
         }
-        Value::Object(o) => match o.to_data() {
-            Some(d) => write_value(out, &d, e, depth, open)?,
-            None => out.push_str("{}"),
+        Value::Object(o) => match (o.json_fields(), o.to_data()) {
+            // A Go struct: fields in declaration order.
+            (Some(fields), _) if !fields.is_empty() => {
+                out.push('{');
+                for (i, (k, x)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    newline(out, e, depth + 1);
+                    write_string(out, k, e.escape_html);
+                    out.push(':');
+                    if e.indent.is_some() {
+                        out.push(' ');
+                    }
+                    write_value(out, x, e, depth + 1, open)?;
+                }
+                newline(out, e, depth);
+                out.push('}');
+            }
+            (Some(_), _) => out.push_str("{}"),
+            (None, Some(d)) => write_value(out, &d, e, depth, open)?,
+            (None, None) => out.push_str("{}"),
         },
     }
     Ok(())
