@@ -549,6 +549,33 @@ fn put_if_changed(
         });
 }
 
+/// Write a new `status` computed from the current one, if it differs; unlike [`put_if_changed`]
+/// the object is copied only when the status really changes (controllers run this for every
+/// object on every pass).
+fn put_status_if_changed(
+    state: &State,
+    group: &str,
+    plural: &str,
+    ns: &str,
+    name: &str,
+    f: impl FnOnce(&Value) -> Value,
+) {
+    let _ = state
+        .store
+        .write(&key(group, plural), ns, name, false, |cur| {
+            let Some(cur) = cur else {
+                return Ok(WriteOp::Keep);
+            };
+            let status = f(&cur["status"]);
+            if status == cur["status"] {
+                return Ok(WriteOp::Keep);
+            }
+            let mut v = (**cur).clone();
+            v["status"] = status;
+            Ok(WriteOp::Put(v))
+        });
+}
+
 fn foreground(state: &State) {
     let pending: Vec<(ResKey, String, String)> = state
         .foreground
@@ -703,6 +730,34 @@ pub fn template_hash(template: &Value) -> String {
     out
 }
 
+/// Objects grouped by the uid of their controlling owner, built once per pass so that each
+/// controller looks up its children instead of scanning every object (O(n), not O(owners × n)).
+fn by_controller(items: &[Arc<Value>]) -> std::collections::HashMap<&str, Vec<&Arc<Value>>> {
+    let mut out: std::collections::HashMap<&str, Vec<&Arc<Value>>> =
+        std::collections::HashMap::new();
+    for o in items {
+        let Some(refs) = o["metadata"]["ownerReferences"].as_array() else {
+            continue;
+        };
+        for r in refs {
+            if r["controller"] == json!(true)
+                && let Some(uid) = r["uid"].as_str()
+            {
+                out.entry(uid).or_default().push(o);
+            }
+        }
+    }
+    out
+}
+
+/// The children of `uid` in an index built by [`by_controller`].
+fn children<'a>(
+    index: &std::collections::HashMap<&str, Vec<&'a Arc<Value>>>,
+    uid: &str,
+) -> Vec<&'a Arc<Value>> {
+    index.get(uid).cloned().unwrap_or_default()
+}
+
 fn owned_by<'a>(items: &'a [Arc<Value>], uid: &str) -> Vec<&'a Arc<Value>> {
     items
         .iter()
@@ -762,6 +817,7 @@ fn deployments(state: &State) {
         return;
     };
     let all_rs = all(state, "apps", "replicasets");
+    let index = by_controller(&all_rs);
     for d in all(state, "apps", "deployments") {
         if deleting(&d) {
             continue;
@@ -773,7 +829,7 @@ fn deployments(state: &State) {
         let desired = spec["replicas"].as_i64().unwrap_or(1);
         let template = spec["template"].clone();
         let hash = template_hash(&template);
-        let owned: Vec<Arc<Value>> = owned_by(&all_rs, &uid).into_iter().cloned().collect();
+        let owned: Vec<Arc<Value>> = children(&index, &uid).into_iter().cloned().collect();
         let new_rs_name = format!("{name}-{hash}");
         let max_revision = owned
             .iter()
@@ -1041,15 +1097,17 @@ fn replicasets(state: &State) {
         return;
     };
     let all_pods = all(state, "", "pods");
+    let index = by_controller(&all_pods);
     for rs in all(state, "apps", "replicasets") {
         let ns = md(&rs, "namespace").to_string();
         let name = md(&rs, "name").to_string();
         let uid = md(&rs, "uid").to_string();
         let desired = rs["spec"]["replicas"].as_i64().unwrap_or(1);
-        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid)
+        let pods: Vec<&Arc<Value>> = children(&index, &uid)
             .into_iter()
             .filter(|p| !deleting(p))
             .collect();
+        let mut scaled = false;
         if !deleting(&rs) {
             let have = pods.len() as i64;
             if have < desired {
@@ -1066,6 +1124,7 @@ fn replicasets(state: &State) {
                     );
                     let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
                 }
+                scaled = true;
             } else if have > desired {
                 let mut sorted = pods.clone();
                 // Delete not-ready first, then newest.
@@ -1078,14 +1137,19 @@ fn replicasets(state: &State) {
                 for p in sorted.iter().take((have - desired) as usize) {
                     let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
                 }
+                scaled = true;
             }
         }
-        let pods_now = live_pods_of(state, &ns, &uid);
+        // Re-read the Pods only when this pass created or deleted some.
+        let pods_now: Vec<Arc<Value>> = if scaled {
+            live_pods_of(state, &ns, &uid)
+        } else {
+            pods.iter().map(|p| Arc::clone(p)).collect()
+        };
         let replicas = pods_now.len() as i64;
         let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
         let generation = rs["metadata"]["generation"].clone();
-        let labels = rs["spec"]["template"]["metadata"]["labels"].clone();
-        put_if_changed(state, "apps", "replicasets", &ns, &name, |v| {
+        put_status_if_changed(state, "apps", "replicasets", &ns, &name, |_| {
             let mut status = json!({
                 "observedGeneration": generation,
                 "replicas": replicas,
@@ -1100,9 +1164,7 @@ fn replicasets(state: &State) {
                     m.remove(f);
                 }
             }
-            v["status"] = status;
-            // Serve the selector for the scale subresource.
-            let _ = &labels;
+            status
         });
     }
 }
@@ -1113,6 +1175,7 @@ fn statefulsets(state: &State) {
     };
     let pvc_ri = ri(state, "", "v1", "persistentvolumeclaims");
     let all_pods = all(state, "", "pods");
+    let index = by_controller(&all_pods);
     for sts in all(state, "apps", "statefulsets") {
         if deleting(&sts) {
             continue;
@@ -1122,7 +1185,8 @@ fn statefulsets(state: &State) {
         let uid = md(&sts, "uid").to_string();
         let desired = sts["spec"]["replicas"].as_i64().unwrap_or(1);
         let revision = format!("{name}-{}", template_hash(&sts["spec"]["template"]));
-        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid).into_iter().collect();
+        let pods: Vec<&Arc<Value>> = children(&index, &uid);
+        let mut changed = false;
         for i in 0..desired {
             let pname = format!("{name}-{i}");
             match pods.iter().find(|p| md(p, "name") == pname) {
@@ -1132,6 +1196,7 @@ fn statefulsets(state: &State) {
                         .unwrap_or_default();
                     if rev != revision && !deleting(p) {
                         let _ = api::delete(state, &pod_ri, &ns, &pname, &DeleteOpts::default());
+                        changed = true;
                     }
                 }
                 None => {
@@ -1180,6 +1245,7 @@ fn statefulsets(state: &State) {
                         pod["spec"]["volumes"] = json!(vols);
                     }
                     let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+                    changed = true;
                 }
             }
         }
@@ -1191,9 +1257,18 @@ fn statefulsets(state: &State) {
                 .unwrap_or(i64::MAX);
             if idx >= desired && !deleting(p) {
                 let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
+                changed = true;
             }
         }
-        let pods_now = live_pods_of(state, &ns, &uid);
+        // Re-read the Pods only when this pass created or deleted some.
+        let pods_now: Vec<Arc<Value>> = if changed {
+            live_pods_of(state, &ns, &uid)
+        } else {
+            pods.iter()
+                .filter(|p| !deleting(p))
+                .map(|p| Arc::clone(p))
+                .collect()
+        };
         let replicas = pods_now.len() as i64;
         let ready = pods_now.iter().filter(|p| pod_ready(p)).count() as i64;
         let updated = pods_now
@@ -1201,16 +1276,16 @@ fn statefulsets(state: &State) {
             .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == json!(revision))
             .count() as i64;
         let generation = sts["metadata"]["generation"].clone();
-        put_if_changed(state, "apps", "statefulsets", &ns, &name, |v| {
+        put_status_if_changed(state, "apps", "statefulsets", &ns, &name, |old| {
             let current_rev = if updated == replicas && replicas == desired {
                 revision.clone()
             } else {
-                v["status"]["currentRevision"]
+                old["currentRevision"]
                     .as_str()
                     .unwrap_or(&revision)
                     .to_string()
             };
-            v["status"] = json!({
+            json!({
                 "observedGeneration": generation,
                 "replicas": replicas,
                 "readyReplicas": ready,
@@ -1220,7 +1295,7 @@ fn statefulsets(state: &State) {
                 "currentRevision": current_rev,
                 "updateRevision": revision,
                 "collisionCount": 0,
-            });
+            })
         });
     }
 }
@@ -1230,6 +1305,7 @@ fn daemonsets(state: &State) {
         return;
     };
     let all_pods = all(state, "", "pods");
+    let index = by_controller(&all_pods);
     for ds in all(state, "apps", "daemonsets") {
         if deleting(&ds) {
             continue;
@@ -1238,7 +1314,7 @@ fn daemonsets(state: &State) {
         let name = md(&ds, "name").to_string();
         let uid = md(&ds, "uid").to_string();
         let hash = template_hash(&ds["spec"]["template"]);
-        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid)
+        let pods: Vec<&Arc<Value>> = children(&index, &uid)
             .into_iter()
             .filter(|p| !deleting(p))
             .collect();
@@ -1289,6 +1365,7 @@ fn jobs(state: &State) {
         return;
     };
     let all_pods = all(state, "", "pods");
+    let index = by_controller(&all_pods);
     for job in all(state, "batch", "jobs") {
         if deleting(&job) {
             continue;
@@ -1302,7 +1379,7 @@ fn jobs(state: &State) {
                     && c["status"] == json!("True")
             })
         });
-        let pods: Vec<&Arc<Value>> = owned_by(&all_pods, &uid).into_iter().collect();
+        let pods: Vec<&Arc<Value>> = children(&index, &uid);
         let phase = |p: &Value| {
             p["status"]["phase"]
                 .as_str()
@@ -1504,6 +1581,23 @@ fn services(state: &State) {
     let Some(ep_ri) = ri(state, "", "v1", "endpoints") else {
         return;
     };
+    // Pods by (namespace, label, value), built once per pass: a Service's candidates are the Pods
+    // carrying the rarest of its selector's labels, not every Pod of its namespace.
+    let all_pods = all(state, "", "pods");
+    let mut by_label: std::collections::HashMap<(&str, &str, &str), Vec<&Arc<Value>>> =
+        std::collections::HashMap::new();
+    for p in &all_pods {
+        if let Some(labels) = p["metadata"]["labels"].as_object() {
+            for (k, v) in labels {
+                if let Some(v) = v.as_str() {
+                    by_label
+                        .entry((md(p, "namespace"), k.as_str(), v))
+                        .or_default()
+                        .push(p);
+                }
+            }
+        }
+    }
     for svc in all(state, "", "services") {
         if deleting(&svc) {
             continue;
@@ -1524,11 +1618,25 @@ fn services(state: &State) {
         else {
             continue;
         };
+        let candidates = sel
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                by_label
+                    .get(&(ns.as_str(), k.as_str(), v.as_str().unwrap_or_default()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|c| c.len())
+            .unwrap_or_default();
         let sel = LabelSelector::from_object(&json!({"matchLabels": sel}));
-        let pods = state
-            .store
-            .list(&key("", "pods"), Some(&ns), None, 0, &|p| sel.matches(p))
-            .1;
+        let mut pods: Vec<&Arc<Value>> = candidates
+            .iter()
+            .copied()
+            .filter(|p| sel.matches(p))
+            .collect();
+        // In name order, as a list would return them.
+        pods.sort_by(|a, b| md(a, "name").cmp(md(b, "name")));
         let mut ready = Vec::new();
         let mut not_ready = Vec::new();
         for p in pods.iter().filter(|p| !deleting(p)) {
