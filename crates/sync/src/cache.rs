@@ -217,6 +217,13 @@ impl Drop for ClusterCache {
     }
 }
 
+/// Drop `managedFields` before converting a watched object to JSON: the cache does not keep them,
+/// and they are often the largest part of an object.
+fn without_managed_fields(mut o: DynamicObject) -> DynamicObject {
+    o.metadata.managed_fields = None;
+    o
+}
+
 /// Remove what the cache does not need to keep.
 fn slim(mut obj: Value) -> Value {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -307,7 +314,7 @@ impl ClusterCache {
                         Event::InitApply(o) => {
                             buffer
                                 .get_or_insert_with(Vec::new)
-                                .push(slim(to_value(o, &ar)));
+                                .push(slim(to_value(without_managed_fields(o), &ar)));
                             false
                         }
                         Event::InitDone => {
@@ -329,7 +336,7 @@ impl ClusterCache {
                             true
                         }
                         Event::Apply(o) => {
-                            let o = slim(to_value(o, &ar));
+                            let o = slim(to_value(without_managed_fields(o), &ar));
                             let key = ObjKey::of(&o);
                             if st.keeps(&o) {
                                 if st.is_stale(&key, &o) {

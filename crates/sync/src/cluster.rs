@@ -133,10 +133,13 @@ impl Propagation {
     }
 }
 
+/// One kind's discovery answer, computed once even when many applications ask at the same time.
+type KindCell = Arc<tokio::sync::OnceCell<Option<Resolved>>>;
+
 /// A connection to one cluster.
 pub struct Cluster {
     client: Client,
-    kinds: Mutex<HashMap<(String, String), Option<Resolved>>>,
+    kinds: Mutex<HashMap<(String, String), KindCell>>,
     stats: Arc<RequestStats>,
 }
 
@@ -205,29 +208,34 @@ impl Cluster {
     /// Resolve `apiVersion` + `kind` to the served resource; `None` when the server does not serve it.
     /// Answers are cached; call [`Cluster::forget_missing_kinds`] after installing CRDs.
     pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Option<Resolved>> {
-        let k = (api_version.to_string(), kind.to_string());
-        if let Some(r) = self.kinds.lock().expect("kind cache lock poisoned").get(&k) {
-            return Ok(r.clone());
-        }
-        let (group, version) = match api_version.rsplit_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", api_version),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let resolved = match retry(|| pinned_kind(&self.client, &gvk)).await {
-            Ok((ar, caps)) => Some(Resolved {
-                ar,
-                namespaced: caps.scope == Scope::Namespaced,
-            }),
-            Err(kube::Error::Api(s)) if s.code == 404 => None,
-            Err(kube::Error::Discovery(_)) => None,
-            Err(e) => return Err(Error::kube(format!("discovering {api_version} {kind}"), e)),
-        };
-        self.kinds
+        let cell = self
+            .kinds
             .lock()
             .expect("kind cache lock poisoned")
-            .insert(k, resolved.clone());
-        Ok(resolved)
+            .entry((api_version.to_string(), kind.to_string()))
+            .or_default()
+            .clone();
+        // Concurrent callers of one kind share a single discovery request; a failure leaves the
+        // cell empty so that the next caller tries again.
+        let resolved = cell
+            .get_or_try_init(|| async {
+                let (group, version) = match api_version.rsplit_once('/') {
+                    Some((g, v)) => (g, v),
+                    None => ("", api_version),
+                };
+                let gvk = GroupVersionKind::gvk(group, version, kind);
+                match retry(|| pinned_kind(&self.client, &gvk)).await {
+                    Ok((ar, caps)) => Ok(Some(Resolved {
+                        ar,
+                        namespaced: caps.scope == Scope::Namespaced,
+                    })),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                    Err(kube::Error::Discovery(_)) => Ok(None),
+                    Err(e) => Err(Error::kube(format!("discovering {api_version} {kind}"), e)),
+                }
+            })
+            .await?;
+        Ok(resolved.clone())
     }
 
     /// Drop cached "not served" answers (after CRDs were established).
@@ -235,7 +243,7 @@ impl Cluster {
         self.kinds
             .lock()
             .expect("kind cache lock poisoned")
-            .retain(|_, v| v.is_some());
+            .retain(|_, v| !matches!(v.get(), Some(None)));
     }
 
     /// The dynamic API for a resource in a namespace (ignored for cluster-scoped kinds).

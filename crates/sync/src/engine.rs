@@ -78,7 +78,9 @@ pub struct SyncOptions {
     pub replace: bool,
     /// Prune after everything else, PostSync hooks included.
     pub prune_last: bool,
-    /// Only write objects that are out of sync (the default; `false` applies everything).
+    /// Only write the objects that are out of sync. Off by default, as in Argo CD: a sync applies
+    /// every resource once anything is out of sync. Either way, a sync that finds every resource
+    /// in sync (and nothing to prune) writes nothing.
     pub apply_out_of_sync_only: bool,
     /// Propagation policy for pruning.
     pub prune_propagation: Propagation,
@@ -100,7 +102,7 @@ impl Default for SyncOptions {
             validate: true,
             replace: false,
             prune_last: false,
-            apply_out_of_sync_only: true,
+            apply_out_of_sync_only: false,
             prune_propagation: Propagation::Foreground,
             timeout: Duration::from_secs(300),
             wait_healthy: true,
@@ -112,7 +114,7 @@ impl Default for SyncOptions {
 
 impl SyncOptions {
     /// Apply Argo CD-style `Key=Value` options (`CreateNamespace=true`, `Validate=false`,
-    /// `Replace=true`, `PruneLast=true`, `ApplyOutOfSyncOnly=false`, `PrunePropagationPolicy=background`).
+    /// `Replace=true`, `PruneLast=true`, `ApplyOutOfSyncOnly=true`, `PrunePropagationPolicy=background`).
     pub fn apply_strings<'a>(&mut self, opts: impl IntoIterator<Item = &'a str>) {
         for o in opts {
             let Some((k, v)) = o.split_once('=') else {
@@ -269,6 +271,8 @@ type WriteResult = (ObjKey, Result<(Value, Option<String>)>, String);
 struct OpCtx {
     /// The application's name (whose cache notifications wake this operation's waits).
     app: String,
+    /// Write only out-of-sync objects in this operation (the option, or nothing was out of sync).
+    only_out_of_sync: bool,
     state: AppState,
     op: Operation,
     persisted: bool,
@@ -285,8 +289,8 @@ pub struct Engine {
     /// Last known state per application (this process is the only writer of an application's
     /// state, so the store is read once per application).
     states: Mutex<HashMap<(String, String), AppState>>,
-    /// Namespaces known to exist.
-    namespaces: Mutex<HashSet<String>>,
+    /// Namespaces known to exist (checked or created once, however many applications ask).
+    namespaces: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -333,7 +337,7 @@ impl Engine {
             health,
             dry_runs: Mutex::new(HashMap::new()),
             states: Mutex::new(HashMap::new()),
-            namespaces: Mutex::new(HashSet::new()),
+            namespaces: Mutex::new(HashMap::new()),
         }
     }
 
@@ -469,6 +473,7 @@ impl Engine {
         &self,
         app: &App,
         p: &Prepared,
+        res: Option<&Resolved>,
         live: Option<&Value>,
         want_text: bool,
     ) -> (SyncStatus, String, String) {
@@ -512,7 +517,7 @@ impl Engine {
         let dry = match cached {
             Some(d) => d,
             None => {
-                let Some(res) = &p.res else {
+                let Some(res) = res else {
                     return (
                         SyncStatus::OutOfSync,
                         String::new(),
@@ -588,7 +593,9 @@ impl Engine {
                     .get(res, &p.key.namespace, &p.key.name)
                     .await?;
             }
-            let (status, diff, message) = self.compare(app, p, live.as_ref(), true).await;
+            let (status, diff, message) = self
+                .compare(app, p, p.res.as_ref(), live.as_ref(), true)
+                .await;
             out.push(ObjectDiff {
                 key: p.key.clone(),
                 status,
@@ -640,6 +647,29 @@ impl Engine {
             });
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Whether anything is out of sync: a desired resource that is not Synced, or, when pruning, a
+    /// tracked object that is no longer desired. Stops at the first one found.
+    async fn needs_sync(&self, app: &App, plan: &Plan, by_key: &HashMap<ObjKey, Prepared>) -> bool {
+        for t in plan.resources() {
+            let Some(p) = by_key.get(&t.key) else {
+                return true;
+            };
+            let Some(live) = self.cache.get(&p.key) else {
+                return true;
+            };
+            let (status, _, _) = self
+                .compare(app, p, p.res.as_ref(), Some(&live), false)
+                .await;
+            if status != SyncStatus::Synced {
+                return true;
+            }
+        }
+        app.options.prune
+            && self.cache.tracked_by(&app.name).into_iter().any(|(k, o)| {
+                !by_key.contains_key(&k) && !is_hook_obj(&o) && ObjectOptions::of(&o).prune
+            })
     }
 
     /// Persist the state if the operation has been made visible already (or `force`).
@@ -701,6 +731,7 @@ impl Engine {
         let previous_kinds = state_kinds(&state);
         let mut ctx = OpCtx {
             app: app.name.clone(),
+            only_out_of_sync: app.options.apply_out_of_sync_only,
             state,
             op,
             persisted,
@@ -716,11 +747,22 @@ impl Engine {
             first_sync: ctx.op.first_sync,
         });
         self.watch_kinds(&prepared, &previous_kinds).await?;
-        let by_key: HashMap<ObjKey, Prepared> = prepared
+        let desired_kinds: Vec<(String, String)> = prepared
             .iter()
-            .map(|p| (p.key.clone(), p.clone()))
+            .map(|p| {
+                (
+                    p.obj["apiVersion"].as_str().unwrap_or_default().to_string(),
+                    p.key.kind.clone(),
+                )
+            })
             .collect();
+        let by_key: HashMap<ObjKey, Prepared> =
+            prepared.into_iter().map(|p| (p.key.clone(), p)).collect();
 
+        if !ctx.only_out_of_sync && !self.needs_sync(app, &plan, &by_key).await {
+            // Nothing would change: the sync applies nothing (Argo CD would not start one).
+            ctx.only_out_of_sync = true;
+        }
         let run = self.run_plan(app, &plan, &by_key, &mut ctx, progress).await;
         let failure = run.err();
         if let Some(err) = &failure {
@@ -751,12 +793,7 @@ impl Engine {
         };
         ctx.op.finished_at = Some(now_rfc3339());
         let mut kinds = previous_kinds;
-        for p in &prepared {
-            kinds.insert((
-                p.obj["apiVersion"].as_str().unwrap_or_default().to_string(),
-                p.key.kind.clone(),
-            ));
-        }
+        kinds.extend(desired_kinds);
         let first_or_changed = !ctx.state.synced_once || ctx.persisted;
         if ctx.op.phase == OpPhase::Succeeded {
             ctx.state.synced_once = true;
@@ -808,30 +845,30 @@ impl Engine {
     }
 
     async fn ensure_namespace(&self, ns: &str) -> Result<()> {
-        if self
+        let cell = self
             .namespaces
             .lock()
             .expect("namespace memo lock poisoned")
-            .contains(ns)
-        {
-            return Ok(());
-        }
-        let cluster = self.cluster();
-        let Some(res) = cluster.resolve("v1", "Namespace").await? else {
-            return Err(Error::State("the server does not serve Namespaces".into()));
-        };
-        if cluster.get(&res, "", ns).await?.is_none() {
-            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            match cluster.apply(&res, &body, false, false, true).await {
-                // Another application created it at the same time.
-                Ok(_) | Err(Error::Api { code: 409, .. }) => {}
-                Err(e) => return Err(e),
+            .entry(ns.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let cluster = self.cluster();
+            let Some(res) = cluster.resolve("v1", "Namespace").await? else {
+                return Err(Error::State("the server does not serve Namespaces".into()));
+            };
+            if cluster.get(&res, "", ns).await?.is_none() {
+                let body =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                match cluster.apply(&res, &body, false, false, true).await {
+                    // Another process created it at the same time.
+                    Ok(_) | Err(Error::Api { code: 409, .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        self.namespaces
-            .lock()
-            .expect("namespace memo lock poisoned")
-            .insert(ns.to_string());
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -1001,7 +1038,7 @@ impl Engine {
         // Decide what needs writing (no writes yet).
         let futs: Vec<_> = tasks
             .iter()
-            .map(|t| self.decide(app, t.key.clone(), by_key))
+            .map(|t| self.decide(app, t.key.clone(), by_key, ctx.only_out_of_sync))
             .collect();
         let decisions: Vec<(ObjKey, Result<Option<Resolved>>, String)> =
             futures::stream::iter(futs)
@@ -1093,13 +1130,14 @@ impl Engine {
         }
     }
 
-    /// Whether a resource needs writing: `Ok(None)` when it is in sync (and only out-of-sync objects
-    /// are applied), `Ok(Some(resource))` to write it, `Err` when it cannot be applied.
+    /// Whether a resource needs writing: `Ok(None)` when it is in sync and `only_out_of_sync`,
+    /// `Ok(Some(resource))` to write it, `Err` when it cannot be applied.
     async fn decide(
         &self,
         app: &App,
         key: ObjKey,
         by_key: &HashMap<ObjKey, Prepared>,
+        only_out_of_sync: bool,
     ) -> (ObjKey, Result<Option<Resolved>>, String) {
         let Some(p) = by_key.get(&key) else {
             return (
@@ -1121,12 +1159,10 @@ impl Engine {
             let e = Error::State(format!("{} is tracked by application {}", p.key, owner.app));
             return (key, Err(e), String::new());
         }
-        if app.options.apply_out_of_sync_only && live.is_some() {
-            let p = Prepared {
-                res: Some(res.clone()),
-                ..p.clone()
-            };
-            let (status, _, _) = self.compare(app, &p, live.as_deref(), false).await;
+        if only_out_of_sync && live.is_some() {
+            let (status, _, _) = self
+                .compare(app, p, Some(&res), live.as_deref(), false)
+                .await;
             if status == SyncStatus::Synced {
                 return (key, Ok(None), "unchanged".into());
             }
@@ -1400,9 +1436,13 @@ impl Engine {
     }
 
     fn app_health(&self, keys: &[ObjKey], ctx: &OpCtx) -> Health {
+        // Healthy objects cannot change the aggregate (Healthy is the best status), so only the
+        // others are named.
         let hs: Vec<(String, Health)> = keys
             .iter()
-            .map(|k| (k.to_string(), self.health_of(k, ctx)))
+            .map(|k| (k, self.health_of(k, ctx)))
+            .filter(|(_, h)| h.status != HealthStatus::Healthy)
+            .map(|(k, h)| (k.to_string(), h))
             .collect();
         health::aggregate(hs.iter().map(|(n, h)| (n.as_str(), h)))
     }
@@ -1599,6 +1639,7 @@ impl Engine {
         };
         let mut ctx = OpCtx {
             app: app.name.clone(),
+            only_out_of_sync: app.options.apply_out_of_sync_only,
             state,
             op,
             persisted: false,
@@ -1714,10 +1755,14 @@ mod tests {
             "CreateNamespace=true",
             "Validate=false",
             "PrunePropagationPolicy=background",
-            "ApplyOutOfSyncOnly=false",
+            "ApplyOutOfSyncOnly=true",
             "Bogus",
         ]);
-        assert!(o.create_namespace && !o.validate && !o.apply_out_of_sync_only);
+        assert!(o.create_namespace && !o.validate && o.apply_out_of_sync_only);
+        assert!(
+            !SyncOptions::default().apply_out_of_sync_only,
+            "off by default, as in Argo CD"
+        );
         assert_eq!(o.prune_propagation, Propagation::Background);
     }
 }

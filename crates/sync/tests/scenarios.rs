@@ -419,6 +419,87 @@ async fn self_heal_and_drift_on_unset_fields() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_sync_sync_applies_everything_unless_apply_out_of_sync_only() {
+    let Some(tc) =
+        cluster("out_of_sync_sync_applies_everything_unless_apply_out_of_sync_only").await
+    else {
+        return;
+    };
+    let ns = namespace("oos");
+    let writes = Writes::default();
+    let engine = tc.engine(&writes).await;
+    let mut a = app("oos", &ns);
+    let manifests = |v: &str| {
+        vec![
+            configmap("a", json!({"k": v}), json!({})),
+            configmap("b", json!({"k": "fixed"}), json!({})),
+            configmap("c", json!({"k": "fixed"}), json!({})),
+        ]
+    };
+    let synced = |out: &sync::engine::SyncOutcome| {
+        assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
+    };
+    synced(
+        &engine
+            .sync(&a, &manifests("1"), &Progress::default())
+            .await
+            .expect("first"),
+    );
+    let written = |w: &Writes| {
+        let mut v: Vec<String> = w
+            .object_writes()
+            .iter()
+            .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // Nothing out of sync: nothing written, whatever the option says.
+    writes.clear();
+    synced(
+        &engine
+            .sync(&a, &manifests("1"), &Progress::default())
+            .await
+            .expect("no-op"),
+    );
+    assert_eq!(written(&writes), Vec::<String>::new());
+
+    // One object changed: by default (as in Argo CD) the sync applies every resource.
+    assert!(!a.options.apply_out_of_sync_only);
+    writes.clear();
+    let out = engine
+        .sync(&a, &manifests("2"), &Progress::default())
+        .await
+        .expect("change");
+    synced(&out);
+    assert_eq!(written(&writes), ["a", "b", "c"]);
+    assert!(
+        out.results.iter().all(|r| r.result == ResultCode::Synced),
+        "{:?}",
+        out.results
+    );
+
+    // With ApplyOutOfSyncOnly=true only the changed one is written.
+    a.options.apply_strings(["ApplyOutOfSyncOnly=true"]);
+    writes.clear();
+    let out = engine
+        .sync(&a, &manifests("3"), &Progress::default())
+        .await
+        .expect("change");
+    synced(&out);
+    assert_eq!(written(&writes), ["a"]);
+    assert_eq!(
+        out.results
+            .iter()
+            .filter(|r| r.result == ResultCode::Unchanged)
+            .count(),
+        2
+    );
+    cleanup(&tc.client().await, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crd_and_custom_resource_in_one_sync() {
     let Some(tc) = cluster("crd_and_custom_resource_in_one_sync").await else {
         return;

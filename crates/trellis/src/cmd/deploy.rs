@@ -37,7 +37,7 @@ pub struct Source {
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
     /// Sync options, Argo CD style (`Validate=false`, `Replace=true`, `PruneLast=true`,
-    /// `ApplyOutOfSyncOnly=false`, `PrunePropagationPolicy=background`, ...).
+    /// `ApplyOutOfSyncOnly=true`, `PrunePropagationPolicy=background`, ...).
     #[arg(long = "sync-option")]
     pub sync_options: Vec<String>,
     /// Directory of custom Lua health checks (`<group>/<Kind>/health.lua`).
