@@ -394,6 +394,18 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
             "values.schema.json" => c.schema = Some(f.data.clone()),
             "requirements.yaml" => {
                 let v = parse_yaml_file("requirements.yaml", &f.data)?;
+                // Helm reads it into the chart's Metadata too, with the same type checks.
+                let mut cx = JsonContext {
+                    strukt: None,
+                    fields: Vec::new(),
+                };
+                if let Some(message) = json_type_error(&v, GoType::Struct(&METADATA), &mut cx) {
+                    return Err(LoadError::Yaml {
+                        file: "requirements.yaml".into(),
+                        message,
+                        line: None,
+                    });
+                }
                 requirements = Some(dependencies_from(
                     v.as_map().and_then(|m| m.get("dependencies")).as_ref(),
                 ));
@@ -514,9 +526,179 @@ fn dependencies_from(v: Option<&Value>) -> Vec<Dependency> {
         .collect()
 }
 
+/// A Go type `json.Unmarshal` fills from `Chart.yaml` (Helm's `chart.Metadata`).
+#[derive(Clone, Copy)]
+enum GoType {
+    /// `string`: sigs.k8s.io/yaml turns numbers and booleans into strings first.
+    Str,
+    Bool,
+    /// `[]string`
+    StrList,
+    /// `map[string]string`
+    StrMap,
+    /// `[]interface {}`
+    AnyList,
+    /// `[]*chart.T`
+    StructList(&'static GoStruct),
+    /// `chart.T` (behind a pointer)
+    Struct(&'static GoStruct),
+}
+
+/// A struct: its name, as `json` errors show it, and fields by JSON name.
+struct GoStruct {
+    name: &'static str,
+    fields: &'static [(&'static str, GoType)],
+}
+
+const MAINTAINER: GoStruct = GoStruct {
+    name: "Maintainer",
+    fields: &[
+        ("name", GoType::Str),
+        ("email", GoType::Str),
+        ("url", GoType::Str),
+    ],
+};
+
+const DEPENDENCY: GoStruct = GoStruct {
+    name: "Dependency",
+    fields: &[
+        ("name", GoType::Str),
+        ("version", GoType::Str),
+        ("repository", GoType::Str),
+        ("condition", GoType::Str),
+        ("tags", GoType::StrList),
+        ("enabled", GoType::Bool),
+        ("import-values", GoType::AnyList),
+        ("alias", GoType::Str),
+    ],
+};
+
+const METADATA: GoStruct = GoStruct {
+    name: "Metadata",
+    fields: &[
+        ("name", GoType::Str),
+        ("home", GoType::Str),
+        ("sources", GoType::StrList),
+        ("version", GoType::Str),
+        ("description", GoType::Str),
+        ("keywords", GoType::StrList),
+        ("maintainers", GoType::StructList(&MAINTAINER)),
+        ("icon", GoType::Str),
+        ("apiVersion", GoType::Str),
+        ("condition", GoType::Str),
+        ("tags", GoType::Str),
+        ("appVersion", GoType::Str),
+        ("deprecated", GoType::Bool),
+        ("annotations", GoType::StrMap),
+        ("kubeVersion", GoType::Str),
+        ("dependencies", GoType::StructList(&DEPENDENCY)),
+        ("type", GoType::Str),
+    ],
+};
+
+impl GoType {
+    fn name(self) -> String {
+        match self {
+            GoType::Str => "string".into(),
+            GoType::Bool => "bool".into(),
+            GoType::StrList => "[]string".into(),
+            GoType::StrMap => "map[string]string".into(),
+            GoType::AnyList => "[]interface {}".into(),
+            GoType::StructList(s) => format!("[]*chart.{}", s.name),
+            GoType::Struct(s) => format!("chart.{}", s.name),
+        }
+    }
+}
+
+/// Where `json.Unmarshal` is: the innermost struct and the JSON field path to it.
+struct JsonContext<'a> {
+    strukt: Option<&'static str>,
+    fields: Vec<&'a str>,
+}
+
+/// The first type error Go's `json.Unmarshal` reports filling `ty` from `v` (as
+/// sigs.k8s.io/yaml hands it over: keys sorted, scalars already strings where a
+/// string is wanted); it keeps going after one and returns the first.
+fn json_type_error(v: &Value, ty: GoType, cx: &mut JsonContext<'_>) -> Option<String> {
+    let kind = match v {
+        Value::Nil => return None,
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Int(..) | Value::Float(_) => "number",
+        Value::List(..) => "array",
+        _ => "object",
+    };
+    let ok = match (ty, kind) {
+        (GoType::Str, "string" | "number" | "bool")
+        | (GoType::Bool, "bool")
+        | (GoType::AnyList, "array") => true,
+        (GoType::StrList, "array") => {
+            let items = v.as_list().unwrap_or_default();
+            return items
+                .iter()
+                .find_map(|x| json_type_error(x, GoType::Str, cx));
+        }
+        (GoType::StructList(s), "array") => {
+            let items = v.as_list().unwrap_or_default();
+            return items
+                .iter()
+                .find_map(|x| json_type_error(x, GoType::Struct(s), cx));
+        }
+        (GoType::StrMap, "object") => {
+            let m = v.as_map().map(MapRef::snapshot).unwrap_or_default();
+            return m.values().find_map(|x| json_type_error(x, GoType::Str, cx));
+        }
+        (GoType::Struct(s), "object") => {
+            let m = v.as_map().map(MapRef::snapshot).unwrap_or_default();
+            let outer = cx.strukt.replace(s.name);
+            let mut first = None;
+            for (key, x) in &m {
+                // Go matches a field by exact name, else case-insensitively.
+                let field = s
+                    .fields
+                    .iter()
+                    .find(|(n, _)| n == key)
+                    .or_else(|| s.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(key)));
+                let Some((name, fty)) = field else { continue };
+                cx.fields.push(name);
+                let e = json_type_error(x, *fty, cx);
+                cx.fields.pop();
+                if first.is_none() {
+                    first = e;
+                }
+            }
+            cx.strukt = outer;
+            return first;
+        }
+        _ => false,
+    };
+    if ok {
+        return None;
+    }
+    let into = match cx.strukt {
+        Some(st) => format!("Go struct field {st}.{}", cx.fields.join(".")),
+        None => "Go value".to_string(),
+    };
+    Some(format!(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into {into} of type {}",
+        ty.name()
+    ))
+}
+
 /// Parse `Chart.yaml` into [`Metadata`].
 pub fn parse_metadata(data: &[u8]) -> Result<Metadata, LoadError> {
     let v = parse_yaml_file("Chart.yaml", data)?;
+    let mut cx = JsonContext {
+        strukt: None,
+        fields: Vec::new(),
+    };
+    if let Some(message) = json_type_error(&v, GoType::Struct(&METADATA), &mut cx) {
+        return Err(LoadError::Yaml {
+            file: "Chart.yaml".into(),
+            message,
+            line: None,
+        });
+    }
     let m = v.as_map().map(MapRef::snapshot).unwrap_or_default();
     let s = |k: &str| string_field(m.get(k));
     Ok(Metadata {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gotemplate::{Map, Value};
-use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Tag};
+use serde_saphyr::granit_parser::{
+    ErrorKind, Event, Options, Parser, ScalarStyle, StructureStyle, Tag,
+};
 
 mod goyaml;
 
@@ -92,6 +94,8 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
         Map(Vec<(Node, Node)>, Option<Node>, usize),
     }
     let mut stack: Vec<Open> = Vec::new();
+    // Whether each open collection is a flow one (`[...]`, `{...}`), for error wording.
+    let mut flow: Vec<bool> = Vec::new();
     let mut current_doc: Option<Node> = None;
     let mut depth_guard = 0usize;
 
@@ -109,7 +113,24 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     while let Some(ev) = parser.next_event() {
         let (event, span) = match ev {
             Ok(e) => e,
-            Err(e) => return Err(goyaml::syntax_error(text, &e)),
+            Err(e) => {
+                if matches!(e.kind(), ErrorKind::MisplacedFlowCollectionEnd)
+                    && max_docs == 1
+                    && let Some(doc) = goyaml::flow_root_before(text, e.marker().index())
+                {
+                    // `[1]]`: libyaml scans a stray bracket without complaint and
+                    // go-yaml stops reading after the first document's root node.
+                    return parse_docs(doc, 1);
+                }
+                let open = match (stack.last(), flow.last()) {
+                    (None, _) => goyaml::Open::None,
+                    (Some(Open::Seq(..)), Some(true)) => goyaml::Open::FlowSeq,
+                    (Some(Open::Map(..)), Some(true)) => goyaml::Open::FlowMap,
+                    (Some(Open::Seq(..)), _) => goyaml::Open::BlockSeq,
+                    (Some(Open::Map(..)), _) => goyaml::Open::BlockMap,
+                };
+                return Err(goyaml::syntax_error(text, &e, open));
+            }
         };
         let line = span.start.line();
         match event {
@@ -155,14 +176,16 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 let node = anchors.get(&id).cloned().unwrap_or(Node::Null);
                 push(&mut stack, &mut current_doc, node);
             }
-            Event::SequenceStart(_, anchor, _) => {
+            Event::SequenceStart(style, anchor, _) => {
+                flow.push(style == StructureStyle::Flow);
                 depth_guard += 1;
                 if depth_guard > 10_000 {
                     return Err(YamlError::syntax(line, "exceeded max depth"));
                 }
                 stack.push(Open::Seq(Vec::new(), anchor));
             }
-            Event::MappingStart(_, anchor, _) => {
+            Event::MappingStart(style, anchor, _) => {
+                flow.push(style == StructureStyle::Flow);
                 depth_guard += 1;
                 if depth_guard > 10_000 {
                     return Err(YamlError::syntax(line, "exceeded max depth"));
@@ -170,6 +193,7 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 stack.push(Open::Map(Vec::new(), None, anchor));
             }
             Event::SequenceEnd | Event::MappingEnd => {
+                flow.pop();
                 depth_guard = depth_guard.saturating_sub(1);
                 let (node, anchor) = match stack.pop() {
                     Some(Open::Seq(items, a)) => (Node::Seq(items), a),
@@ -188,7 +212,8 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
 }
 
 fn is_core_tag(tag: &Tag, suffix: &str) -> bool {
-    tag.is_yaml_core_schema_tag(suffix)
+    // `!!binary` and `!!timestamp` are YAML 1.1 tags outside the 1.2 core schema.
+    tag.is_yaml_core_schema_tag(suffix) || tag.parts() == ("tag:yaml.org,2002:", suffix)
 }
 
 /// go-yaml v2's `resolve` for one scalar.
@@ -202,10 +227,7 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<N
                 .map(|s| Node::Str(s.into()))
                 .ok_or_else(|| "!!binary value contains invalid base64 data".to_string());
         }
-        if is_core_tag(tag, "null") {
-            return Ok(resolve_plain(text));
-        }
-        for want in ["bool", "int", "float"] {
+        for want in ["null", "bool", "int", "float"] {
             if !is_core_tag(tag, want) {
                 continue;
             }

@@ -571,9 +571,12 @@ impl Emitter {
         let chars: Vec<char> = value.chars().collect();
         let n = chars.len();
         let mut spaces = false;
+        // go-yaml's `is_bom` looks at the start of the value, not at the current
+        // character: a value that starts with a BOM has every character escaped.
+        let bom = value.starts_with('\u{FEFF}');
         for i in 0..n {
             let c = chars[i];
-            if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
+            if bom || !is_printable(c) || is_break(c) || c == '"' || c == '\\' {
                 self.put('\\');
                 let u = c as u32;
                 match c {

@@ -18,6 +18,16 @@ use serde_saphyr::granit_parser::{ErrorKind, ScanError};
 
 use super::YamlError;
 
+/// The innermost collection open when the error came (none: at the top level).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Open {
+    None,
+    BlockMap,
+    BlockSeq,
+    FlowMap,
+    FlowSeq,
+}
+
 /// Which libyaml stage reports a problem; they number lines differently.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -132,16 +142,106 @@ fn text_end_line(text: &str) -> usize {
     text.matches('\n').count()
 }
 
-/// The first line after `after` (0-based) holding a token: not blank, not a comment.
-fn next_token_line(text: &str, after: usize) -> Option<usize> {
+/// Where libyaml notices that a key on line `key_line` (0-based) lacks its `:`: at the
+/// next line holding anything (a plain scalar's scan stops before a comment line), or
+/// the next token proper after a quoted key; at the stream end if there is none.
+fn key_stale_line(text: &str, key_line: usize, skip_comments: bool) -> usize {
     text.split('\n')
         .enumerate()
-        .skip(after + 1)
+        .skip(key_line + 1)
         .find(|(_, l)| {
             let t = l.trim_start_matches([' ', '\t', '\r']);
-            !t.is_empty() && !t.starts_with('#')
+            !t.is_empty() && !(skip_comments && t.starts_with('#'))
         })
-        .map(|(i, _)| i)
+        .map_or_else(|| stream_end_line(text), |(i, _)| i)
+}
+
+/// True if the last non-blank character before `index` (a char index) is an
+/// indicator after which a node must follow (`:`, `-`, `?`), or there is none.
+fn after_indicator(text: &str, index: usize) -> bool {
+    let before: Vec<char> = text.chars().take(index).collect();
+    match before.iter().rev().find(|c| !c.is_whitespace()) {
+        None => true,
+        Some(c) => matches!(c, ':' | '-' | '?'),
+    }
+}
+
+/// True if line `line0` (0-based) starts with a quoted scalar not followed by `:`.
+fn quoted_key_without_colon(text: &str, line0: usize) -> bool {
+    let Some(line) = text.split('\n').nth(line0) else {
+        return false;
+    };
+    let line = line.trim_start_matches([' ', '\t']);
+    let mut chars = line.chars();
+    let Some(q) = chars.next().filter(|c| *c == '"' || *c == '\'') else {
+        return false;
+    };
+    // Skip to the closing quote (`\x` escapes in double quotes, `''` in single).
+    let mut rest = chars.as_str();
+    loop {
+        let mut it = rest.chars();
+        match it.next() {
+            None => return false,
+            Some('\\') if q == '"' => {
+                it.next();
+            }
+            Some(c) if c == q => {
+                if q == '\'' && it.as_str().starts_with('\'') {
+                    it.next();
+                } else {
+                    rest = it.as_str();
+                    break;
+                }
+            }
+            Some(_) => {}
+        }
+        rest = it.as_str();
+    }
+    !rest.trim_start_matches([' ', '\t']).starts_with(':')
+}
+
+/// The innermost flow collection (`[` or `{`) open at char `index`, reading the text
+/// roughly as libyaml's scanner does (quotes and comments hide brackets).
+fn innermost_flow(text: &str, index: usize) -> Option<char> {
+    let mut open: Vec<char> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut chars = text.chars().take(index).peekable();
+    while let Some(c) = chars.next() {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if q == '"' && c == '\\' {
+                chars.next();
+            } else if c == q {
+                if q == '\'' && chars.peek() == Some(&'\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+                '[' | '{' => open.push(c),
+                ']' | '}' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    open.last().copied()
+}
+
+/// True if line `line0` (0-based) starts, after indentation, with a quote.
+fn quoted_at_line_start(text: &str, line0: usize) -> bool {
+    text.split('\n')
+        .nth(line0)
+        .is_some_and(|l| l.trim_start_matches([' ', '\t']).starts_with(['"', '\'']))
 }
 
 /// The first line from `from` (0-based) whose indentation holds a tab.
@@ -158,11 +258,39 @@ fn tab_indented_line(text: &str, from: usize) -> Option<usize> {
 }
 
 /// Our parser's error `e` on `text`, as sigs.k8s.io/yaml words go-yaml's.
-pub(super) fn syntax_error(text: &str, e: &ScanError) -> YamlError {
+pub(super) fn syntax_error(text: &str, e: &ScanError, open: Open) -> YamlError {
     let kind = e.kind();
-    let Some((stage, problem)) = classify(kind) else {
+    let Some((mut stage, mut problem)) = classify(kind) else {
         return YamlError::syntax(e.marker().line().max(1), &e.info());
     };
+    match kind {
+        // In a flow collection libyaml accepts the `:` and then misses the separator.
+        // (Our parser may not have opened the collection yet: it scans a flow
+        // collection whole to see whether it is a key, so the text decides.)
+        ErrorKind::MappingValueNotAllowed
+        | ErrorKind::InvalidMappingValueWhitespace
+        | ErrorKind::FlowMappingValueAdjacentCollection
+        | ErrorKind::InvalidColonPlacement => match innermost_flow(text, e.marker().index()) {
+            Some('[') => (stage, problem) = (Stage::Parser, "did not find expected ',' or ']'"),
+            Some(_) => (stage, problem) = (Stage::Parser, "did not find expected ',' or '}'"),
+            None => {}
+        },
+        // A bracket after a complete value, where the next entry must start.
+        ErrorKind::MisplacedFlowCollectionEnd if !after_indicator(text, e.marker().index()) => {
+            problem = match open {
+                Open::BlockSeq => "did not find expected '-' indicator",
+                _ => "did not find expected key",
+            };
+        }
+        // `"a" 1` at the start of a line is a key missing its `:`.
+        ErrorKind::InvalidTrailingSingleQuotedScalar
+        | ErrorKind::InvalidTrailingDoubleQuotedScalar
+            if quoted_key_without_colon(text, e.marker().line().saturating_sub(1)) =>
+        {
+            (stage, problem) = (Stage::Scanner, "could not find expected ':'");
+        }
+        _ => {}
+    }
     // Our marks are 1-based; libyaml's are 0-based.
     let mark_line0 = e.marker().line().saturating_sub(1);
     let at_end = e.marker().index() >= text.chars().count();
@@ -172,7 +300,13 @@ pub(super) fn syntax_error(text: &str, e: &ScanError) -> YamlError {
         ErrorKind::UnclosedFlowCollection { .. } => stream_end_line(text),
         // libyaml notices a stale key when it reaches the next token (or the end).
         ErrorKind::SimpleKeyExpected | ErrorKind::InvalidSimpleKey => {
-            next_token_line(text, mark_line0).unwrap_or_else(|| stream_end_line(text))
+            key_stale_line(text, mark_line0, quoted_at_line_start(text, mark_line0))
+        }
+        ErrorKind::InvalidTrailingSingleQuotedScalar
+        | ErrorKind::InvalidTrailingDoubleQuotedScalar
+            if stage == Stage::Scanner =>
+        {
+            key_stale_line(text, mark_line0, true)
         }
         // libyaml stops at the offending tab; ours marks the scalar.
         ErrorKind::TabInPlainScalar | ErrorKind::TabAtBlockScalarStart => {
@@ -229,4 +363,21 @@ pub(super) fn decode_binary(text: &str) -> Option<String> {
         out.extend_from_slice(&bytes[..chunk.len() - 1]);
     }
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// For a stray closing bracket at char `index`: the text before it, if that is a
+/// document whose root is a flow collection, complete by then (go-yaml reads
+/// that document and never looks further).
+pub(super) fn flow_root_before(text: &str, index: usize) -> Option<&str> {
+    let end = text
+        .char_indices()
+        .nth(index)
+        .map_or(text.len(), |(i, _)| i);
+    let prefix = &text[..end];
+    let first = prefix
+        .split('\n')
+        .map(|l| l.trim_start_matches([' ', '\t', '\r']))
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let closed = innermost_flow(text, index).is_none();
+    (closed && (first.starts_with('[') || first.starts_with('{'))).then_some(prefix)
 }
