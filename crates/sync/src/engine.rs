@@ -816,6 +816,18 @@ impl Engine {
         })
     }
 
+    /// Whether the next sync of `app` is an upgrade in Helm's sense (`.Release.IsUpgrade`, the
+    /// `pre-upgrade`/`post-upgrade` hooks): its recorded state says it has been synced
+    /// successfully before. An interrupted operation keeps what it started as, so that a resumed
+    /// sync renders the same objects it was started with. Renderers ask this before rendering.
+    pub async fn is_upgrade(&self, app: &App) -> Result<bool> {
+        let state = self.load_state(app).await?;
+        Ok(match &state.operation {
+            Some(op) if op.phase == OpPhase::Running => !op.first_sync,
+            _ => state.synced_once,
+        })
+    }
+
     async fn load_state(&self, app: &App) -> Result<AppState> {
         let k = (app.name.clone(), app.namespace.clone());
         if let Some(st) = self

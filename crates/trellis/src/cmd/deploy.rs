@@ -70,12 +70,13 @@ pub struct Args {
     pub revision: String,
 }
 
-/// Read the desired manifests: a chart is rendered by the helm crate; any other directory is read
-/// as YAML files (`*.yaml`, `*.yml`, `*.json`), recursively, in path order.
-pub fn load_manifests(src: &Source) -> Result<Vec<Manifest>> {
+/// Read the desired manifests: a chart is rendered by the helm crate (`is_upgrade` sets
+/// `.Release.IsUpgrade`/`.Release.IsInstall` as Helm does on upgrade and install); any other
+/// directory is read as YAML files (`*.yaml`, `*.yml`, `*.json`), recursively, in path order.
+pub fn load_manifests(src: &Source, is_upgrade: bool) -> Result<Vec<Manifest>> {
     let path = &src.chart;
     if path.join("Chart.yaml").is_file() || path.extension().is_some_and(|e| e == "tgz") {
-        return render_chart(src);
+        return render_chart(src, is_upgrade);
     }
     if !src.values.is_empty() || !src.set.is_empty() {
         bail!(
@@ -100,7 +101,7 @@ pub fn load_manifests(src: &Source) -> Result<Vec<Manifest>> {
 
 /// Render a chart with the helm crate: its `crds/` first, then templates and hooks (hooks keep
 /// their annotations; the sync engine plans them).
-fn render_chart(src: &Source) -> Result<Vec<Manifest>> {
+fn render_chart(src: &Source, is_upgrade: bool) -> Result<Vec<Manifest>> {
     let vopts = helm::ValueOptions {
         value_files: src.values.clone(),
         set: src.set.clone(),
@@ -111,6 +112,7 @@ fn render_chart(src: &Source) -> Result<Vec<Manifest>> {
     let ropts = helm::RenderOptions {
         release_name: src.name.clone(),
         namespace: src.namespace.clone(),
+        is_upgrade,
         ..helm::RenderOptions::default()
     };
     let rendered = helm::Engine::new().render(&chart, &user_values, &ropts)?;
@@ -184,7 +186,6 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
-    let manifests = load_manifests(&args.source)?;
     let timeout = parse_duration(&args.timeout)
         .with_context(|| format!("invalid --timeout {:?}", args.timeout))?;
     let mut options = SyncOptions {
@@ -203,6 +204,9 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
         ignore: Vec::new(),
     };
     let engine = engine_for(&args.source).await?;
+    // Render as Helm would for this release: an upgrade once the application has been synced.
+    let is_upgrade = engine.is_upgrade(&app).await?;
+    let manifests = load_manifests(&args.source, is_upgrade)?;
     let started = Instant::now();
     let (progress, mut rx) = Progress::channel();
     let tty = std::io::stderr().is_terminal();
@@ -313,4 +317,81 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// A chart whose ConfigMap says whether Helm rendered it as an install or an upgrade.
+    fn release_mode_chart(dir: &Path) {
+        std::fs::create_dir_all(dir.join("templates")).expect("chart dir");
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            "apiVersion: v2\nname: mode\nversion: 0.1.0\n",
+        )
+        .expect("Chart.yaml");
+        std::fs::write(
+            dir.join("templates/mode.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-mode\ndata:\n  \
+             mode: {{ if .Release.IsUpgrade }}upgrade{{ else }}install{{ end }}\n  \
+             isInstall: {{ .Release.IsInstall | quote }}\n",
+        )
+        .expect("template");
+    }
+
+    fn args(chart: &Path, kubeconfig: &Path) -> Args {
+        Args {
+            source: Source {
+                name: "rel".into(),
+                chart: chart.to_path_buf(),
+                namespace: "modes".into(),
+                values: Vec::new(),
+                set: Vec::new(),
+                kubeconfig: Some(kubeconfig.to_path_buf()),
+                sync_options: Vec::new(),
+                health_checks: None,
+                state_dir: None,
+            },
+            prune: false,
+            create_namespace: true,
+            timeout: "1m".into(),
+            retry: 0,
+            revision: "r".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renders_as_install_first_and_as_upgrade_once_synced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chart = dir.path().join("chart");
+        release_mode_chart(&chart);
+        let cluster = devcluster::DevCluster::start()
+            .await
+            .expect("local API server");
+        let cms: kube::Api<ConfigMap> = kube::Api::namespaced(cluster.client(), "modes");
+        let live = |cm: Option<ConfigMap>| {
+            let data = cm.and_then(|c| c.data).unwrap_or_default();
+            (
+                data.get("mode").cloned().unwrap_or_default(),
+                data.get("isInstall").cloned().unwrap_or_default(),
+            )
+        };
+
+        let code = deploy(args(&chart, cluster.kubeconfig_path()))
+            .await
+            .expect("first deploy");
+        assert_eq!(code, ExitCode::SUCCESS);
+        let first = live(cms.get_opt("rel-mode").await.expect("get"));
+        assert_eq!(first, ("install".to_string(), "true".to_string()));
+
+        // A new process (fresh engine) finds the recorded state and renders an upgrade.
+        let code = deploy(args(&chart, cluster.kubeconfig_path()))
+            .await
+            .expect("second deploy");
+        assert_eq!(code, ExitCode::SUCCESS);
+        let second = live(cms.get_opt("rel-mode").await.expect("get"));
+        assert_eq!(second, ("upgrade".to_string(), "false".to_string()));
+    }
 }

@@ -31,7 +31,6 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn diff(args: Args) -> Result<ExitCode> {
-    let manifests = load_manifests(&args.source)?;
     let mut options = SyncOptions::default();
     options.apply_strings(args.source.sync_options.iter().map(String::as_str));
     let app = App {
@@ -42,6 +41,8 @@ async fn diff(args: Args) -> Result<ExitCode> {
         ignore: Vec::new(),
     };
     let engine = engine_for(&args.source).await?;
+    // Render as `trellis deploy` would now (an upgrade once the application has been synced).
+    let manifests = load_manifests(&args.source, engine.is_upgrade(&app).await?)?;
     let diffs = engine.diff(&app, &manifests).await?;
     let color = match args.color.as_str() {
         "always" => true,
