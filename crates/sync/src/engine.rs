@@ -314,6 +314,13 @@ fn is_hook_obj(o: &Value) -> bool {
         || crate::object::annotation(o, ARGO_HOOK).is_some()
 }
 
+fn is_cronjob(o: &Value) -> bool {
+    o.get("kind").and_then(Value::as_str) == Some("CronJob")
+        && o.get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with("batch/"))
+}
+
 fn uid_of(o: &Value) -> Option<String> {
     o.pointer("/metadata/uid")
         .and_then(Value::as_str)
@@ -359,6 +366,23 @@ impl Engine {
                 status: HealthStatus::Unknown,
                 message: e.to_string(),
             },
+            None if is_cronjob(obj) => {
+                // Its health is that of the last Job it scheduled, held by the cache as its child.
+                let jobs = uid_of(obj)
+                    .map(|uid| self.cache.children_of(&uid))
+                    .unwrap_or_default();
+                let jobs: Vec<&Value> = jobs
+                    .iter()
+                    .map(|j| &**j)
+                    .filter(|j| {
+                        j.get("kind").and_then(Value::as_str) == Some("Job")
+                            && j.get("apiVersion")
+                                .and_then(Value::as_str)
+                                .is_some_and(|v| v.starts_with("batch/"))
+                    })
+                    .collect();
+                health::cronjob_health(obj, &jobs)
+            }
             None => health::builtin_health(obj).unwrap_or_else(Health::healthy),
         }
     }
@@ -442,6 +466,7 @@ impl Engine {
         let cluster = self.cluster();
         let mut seen = HashSet::new();
         let mut workloads = false;
+        let mut cronjobs = false;
         for p in prepared {
             if let Some(r) = &p.res
                 && seen.insert((r.ar.group.clone(), r.ar.kind.clone()))
@@ -450,6 +475,7 @@ impl Engine {
                     r.ar.kind.as_str(),
                     "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job"
                 );
+                cronjobs |= r.ar.kind == "CronJob" && r.ar.group == "batch";
                 self.cache.ensure(r).await?;
             }
         }
@@ -457,6 +483,10 @@ impl Engine {
         if workloads {
             extra.push(("apps/v1".into(), "ReplicaSet".into()));
             extra.push(("v1".into(), "Pod".into()));
+        }
+        if cronjobs {
+            // The Jobs a CronJob schedules decide its health.
+            extra.push(("batch/v1".into(), "Job".into()));
         }
         for (av, kind) in extra {
             if let Some(r) = cluster.resolve(&av, &kind).await?

@@ -385,11 +385,72 @@ fn job(obj: &Value) -> Health {
     Health::new(Progressing, "job is running")
 }
 
-fn cronjob(obj: &Value) -> Health {
+/// When a Job was scheduled: the CronJob controller's `batch.kubernetes.io/cronjob-scheduled-timestamp`
+/// annotation, else its creation time (both RFC 3339 in UTC, so they compare as strings).
+fn scheduled_at(job: &Value) -> (&str, &str) {
+    let name = str_at(job, &["metadata", "name"]).unwrap_or_default();
+    let at = str_at(
+        job,
+        &[
+            "metadata",
+            "annotations",
+            "batch.kubernetes.io/cronjob-scheduled-timestamp",
+        ],
+    )
+    .or_else(|| str_at(job, &["metadata", "creationTimestamp"]))
+    .unwrap_or_default();
+    (at, name)
+}
+
+/// Health of a CronJob from the Jobs it scheduled (those the cache holds for it): Suspended when
+/// `spec.suspend`; otherwise the last scheduled Job decides — Degraded with its failure reason when
+/// it failed, Healthy when it completed or is still running (as in Argo CD 3.2, a running Job does
+/// not make the CronJob Progressing). Without any of its Jobs (never scheduled, or removed by the
+/// history limits) the status fields decide: a last schedule later than the last success with no
+/// active Job is Degraded, anything else Healthy.
+pub fn cronjob_health(obj: &Value, jobs: &[&Value]) -> Health {
+    use HealthStatus::*;
     if bool_at(obj, &["spec", "suspend"]) == Some(true) {
-        return Health::new(HealthStatus::Suspended, "CronJob is suspended");
+        return Health::new(Suspended, "CronJob is suspended");
     }
-    Health::healthy()
+    if let Some(last) = jobs
+        .iter()
+        .copied()
+        .max_by(|a, b| scheduled_at(a).cmp(&scheduled_at(b)))
+    {
+        let name = str_at(last, &["metadata", "name"]).unwrap_or_default();
+        let h = job(last);
+        return match h.status {
+            Degraded => Health::new(
+                Degraded,
+                format!("last scheduled Job {name} failed: {}", h.message),
+            ),
+            Healthy => Health::new(Healthy, format!("last scheduled Job {name} completed")),
+            _ => Health::new(Healthy, format!("Job {name} is running")),
+        };
+    }
+    let Some(scheduled) = str_at(obj, &["status", "lastScheduleTime"]) else {
+        return Health::new(Healthy, "CronJob has not been scheduled yet");
+    };
+    let active = obj
+        .pointer("/status/active")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    match str_at(obj, &["status", "lastSuccessfulTime"]) {
+        Some(ok) if !active && ok < scheduled => Health::new(
+            Degraded,
+            "CronJob has not completed its last execution successfully",
+        ),
+        None if !active => Health::new(
+            Healthy,
+            "CronJob has not completed successfully yet; its Jobs are not visible",
+        ),
+        _ => Health::healthy(),
+    }
+}
+
+fn cronjob(obj: &Value) -> Health {
+    cronjob_health(obj, &[])
 }
 
 fn has_lb_ingress(obj: &Value) -> bool {
@@ -668,6 +729,94 @@ mod tests {
             Healthy
         );
         assert!(builtin_health(&json!({"apiVersion": "v1", "kind": "ConfigMap"})).is_none());
+    }
+
+    fn cron_job(name: &str, at: &str, cond: Option<(&str, &str, &str)>) -> Value {
+        let mut j = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "creationTimestamp": at}, "status": {}});
+        if let Some((t, reason, message)) = cond {
+            j["status"]["conditions"] =
+                json!([{"type": t, "status": "True", "reason": reason, "message": message}]);
+        }
+        j
+    }
+
+    #[test]
+    fn cronjob_follows_its_last_scheduled_job() {
+        let cj = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 1 * * *"},
+            "status": {"lastScheduleTime": "2026-11-27T01:00:00Z", "lastSuccessfulTime": "2026-11-26T01:00:30Z"}});
+        let failed = cron_job(
+            "nightly-2",
+            "2026-11-27T01:00:00Z",
+            Some((
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            )),
+        );
+        let done = cron_job(
+            "nightly-1",
+            "2026-11-26T01:00:00Z",
+            Some(("Complete", "", "")),
+        );
+        // The newest Job failed: Degraded with its reason, whatever came before.
+        let h = cronjob_health(&cj, &[&done, &failed]);
+        assert_eq!(h.status, Degraded);
+        assert!(h.message.contains("nightly-2"), "{}", h.message);
+        assert!(
+            h.message
+                .contains("BackoffLimitExceeded: Job has reached the specified backoff limit"),
+            "{}",
+            h.message
+        );
+        // A later success clears it; the scheduled-timestamp annotation wins over creation time.
+        let mut later = cron_job(
+            "nightly-3",
+            "2026-11-20T00:00:00Z",
+            Some(("Complete", "", "")),
+        );
+        later["metadata"]["annotations"] =
+            json!({"batch.kubernetes.io/cronjob-scheduled-timestamp": "2026-11-28T01:00:00Z"});
+        assert_eq!(
+            cronjob_health(&cj, &[&failed, &later, &done]).status,
+            Healthy
+        );
+        // A running last Job is Healthy (not Progressing), as in Argo CD.
+        let running = cron_job("nightly-4", "2026-11-29T01:00:00Z", None);
+        let h = cronjob_health(&cj, &[&failed, &running]);
+        assert_eq!(h.status, Healthy, "{}", h.message);
+        // Suspended wins over everything.
+        let mut suspended = cj.clone();
+        suspended["spec"]["suspend"] = json!(true);
+        assert_eq!(cronjob_health(&suspended, &[&failed]).status, Suspended);
+    }
+
+    #[test]
+    fn cronjob_without_visible_jobs_reads_its_status() {
+        let cj = |status: Value| json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": {}, "status": status});
+        assert_eq!(st(cj(json!({}))), Healthy);
+        // Last schedule after the last success and nothing running: the last run failed.
+        assert_eq!(
+            st(cj(
+                json!({"lastScheduleTime": "2026-11-27T01:00:00Z", "lastSuccessfulTime": "2026-11-26T01:00:30Z"})
+            )),
+            Degraded
+        );
+        // Still running.
+        assert_eq!(
+            st(cj(
+                json!({"lastScheduleTime": "2026-11-27T01:00:00Z", "lastSuccessfulTime": "2026-11-26T01:00:30Z",
+                "active": [{"kind": "Job", "name": "c-1"}]})
+            )),
+            Healthy
+        );
+        assert_eq!(
+            st(cj(
+                json!({"lastScheduleTime": "2026-11-27T01:00:00Z", "lastSuccessfulTime": "2026-11-27T01:00:20Z"})
+            )),
+            Healthy
+        );
     }
 
     #[test]

@@ -500,6 +500,99 @@ async fn out_of_sync_sync_applies_everything_unless_apply_out_of_sync_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjob_health_follows_its_last_scheduled_job() {
+    let Some(tc) = cluster("cronjob_health_follows_its_last_scheduled_job").await else {
+        return;
+    };
+    let ns = namespace("cron");
+    let writes = Writes::default();
+    let engine = tc.engine(&writes).await;
+    let client = tc.client().await;
+    let a = app("cron", &ns);
+    // A schedule that does not fire during the test; its Jobs are created below as the CronJob
+    // controller would (the local API server does not schedule CronJobs).
+    let manifests = vec![m(json!({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 3 31 2 *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox:1.36", "command": ["true"]}]}}}}}
+    }))];
+    let out = engine
+        .sync(&a, &manifests, &Progress::default())
+        .await
+        .expect("sync");
+    assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
+    assert_eq!(
+        out.health.status,
+        HealthStatus::Healthy,
+        "{}",
+        out.health.message
+    );
+    let cj = get(&client, "batch/v1", "CronJob", &ns, "nightly")
+        .await
+        .expect("CronJob exists");
+    let jobs: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "batch", "v1", "Job",
+        )),
+    );
+    let scheduled = |name: &str, at: &str, fail: bool| {
+        let mut j = job(
+            name,
+            json!({"batch.kubernetes.io/cronjob-scheduled-timestamp": at}),
+            fail,
+        )
+        .obj;
+        j["metadata"]["namespace"] = json!(ns);
+        j["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "CronJob",
+            "name": "nightly", "uid": cj["metadata"]["uid"], "controller": true}]);
+        serde_json::from_value::<kube::api::DynamicObject>(j).expect("job")
+    };
+    let pp = kube::api::PostParams::default();
+    jobs.create(&pp, &scheduled("nightly-1", "2026-11-26T03:00:00Z", false))
+        .await
+        .expect("create job");
+    jobs.create(&pp, &scheduled("nightly-2", "2026-11-27T03:00:00Z", true))
+        .await
+        .expect("create job");
+    // Once the last scheduled Job has failed, the application is Degraded with its reason.
+    let mut degraded = None;
+    for _ in 0..100 {
+        let out = engine
+            .sync(&a, &manifests, &Progress::default())
+            .await
+            .expect("re-sync");
+        if out.health.status == HealthStatus::Degraded {
+            degraded = Some(out.health.message);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let msg = degraded.expect("the failed last Job makes the CronJob Degraded");
+    assert!(msg.contains("nightly-2"), "{msg}");
+    // A later successful run makes it Healthy again.
+    jobs.create(&pp, &scheduled("nightly-3", "2026-11-28T03:00:00Z", false))
+        .await
+        .expect("create job");
+    let mut healthy = false;
+    for _ in 0..100 {
+        let out = engine
+            .sync(&a, &manifests, &Progress::default())
+            .await
+            .expect("re-sync");
+        if out.health.status == HealthStatus::Healthy && out.health.message.is_empty() {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "a later successful Job clears the failure");
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crd_and_custom_resource_in_one_sync() {
     let Some(tc) = cluster("crd_and_custom_resource_in_one_sync").await else {
         return;
