@@ -89,15 +89,40 @@ pub struct TestCluster {
     _dev: Option<Box<dyn std::any::Any + Send>>,
 }
 
+/// The environment variable naming the kubeconfig of a real cluster to run the scenarios against.
+pub const REAL_KUBECONFIG: &str = "TRELLIS_REAL_KUBECONFIG";
+
 /// The cluster to test against, or `None` (with a message saying why the test is skipped).
+///
+/// With `TRELLIS_REAL_KUBECONFIG=<kubeconfig>` every scenario runs against that cluster (each in
+/// its own namespace, deleted afterwards); otherwise against the in-process local API server, and
+/// the test says that the real-cluster run was skipped (visible with `--nocapture`).
 pub async fn cluster(test: &str) -> Option<TestCluster> {
-    if let Ok(k) = std::env::var("TRELLIS_REAL_KUBECONFIG") {
-        return Some(TestCluster {
-            kubeconfig: PathBuf::from(k),
-            _dev: None,
-        });
+    match std::env::var(REAL_KUBECONFIG) {
+        Ok(k) if !k.is_empty() => {
+            let kubeconfig = PathBuf::from(k);
+            if !kubeconfig.is_file() {
+                panic!(
+                    "{test}: {REAL_KUBECONFIG}={} is not a readable kubeconfig",
+                    kubeconfig.display()
+                );
+            }
+            eprintln!(
+                "{test}: running against the real cluster of {}",
+                kubeconfig.display()
+            );
+            Some(TestCluster {
+                kubeconfig,
+                _dev: None,
+            })
+        }
+        _ => {
+            eprintln!(
+                "{test}: real-cluster run SKIPPED ({REAL_KUBECONFIG} is not set); running against the in-process local API server"
+            );
+            dev_cluster(test).await
+        }
     }
-    dev_cluster(test).await
 }
 
 async fn dev_cluster(test: &str) -> Option<TestCluster> {
