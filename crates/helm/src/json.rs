@@ -548,5 +548,84 @@ mod tests {
         assert_eq!(format_float(1000000.0).unwrap(), "1000000");
         assert!(marshal(&Value::Float(f64::NAN)).is_err());
         assert_eq!(base64_std(b"ab"), "YWI=");
+        let mut s = String::new();
+        write_string(&mut s, "a\u{8}b\u{c}\u{1}");
+        assert_eq!(s, r#""a\bb\f\u0001""#);
+    }
+
+    /// Error texts real Helm v3.17.2 gave through `fromJson` (oracle case
+    /// testdata/template-cases/helm-yaml/fromJson-error-classes).
+    #[test]
+    fn syntax_errors_read_as_go_encoding_json_words_them() {
+        let cases = [
+            ("", "unexpected end of JSON input"),
+            ("{", "unexpected end of JSON input"),
+            (
+                "bad",
+                "invalid character 'b' looking for beginning of value",
+            ),
+            (
+                "{not json",
+                "invalid character 'n' looking for beginning of object key string",
+            ),
+            (
+                "[1,]",
+                "invalid character ']' looking for beginning of value",
+            ),
+            (
+                "{\"a\":1,}",
+                "invalid character '}' looking for beginning of object key string",
+            ),
+            ("{\"a\" 1}", "invalid character '1' after object key"),
+            (
+                "{\"a\":1 \"b\":2}",
+                "invalid character '\"' after object key:value pair",
+            ),
+            ("[1 2]", "invalid character '2' after array element"),
+            ("01", "invalid character '1' after top-level value"),
+            ("-\n", "invalid character '\\n' in numeric literal"),
+            (
+                "1.x",
+                "invalid character 'x' after decimal point in numeric literal",
+            ),
+            (
+                "1e+\n",
+                "invalid character '\\n' in exponent of numeric literal",
+            ),
+            (
+                "trux",
+                "invalid character 'x' in literal true (expecting 'e')",
+            ),
+            ("\"abc\n", "invalid character '\\n' in string literal"),
+            ("\"a\\qb\"", "invalid character 'q' in string escape code"),
+            (
+                "\"\\u12x4\"",
+                "invalid character 'x' in \\u hexadecimal character escape",
+            ),
+            (
+                "'a'",
+                "invalid character '\\'' looking for beginning of value",
+            ),
+            (
+                "\u{e9}",
+                "invalid character '\u{c3}' looking for beginning of value",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input).expect_err(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn decodes_as_go_does() {
+        let v = parse(r#"{"a":"\ud800x","b":"\ud83d\ude00","c":[-0,1E2]}"#).unwrap();
+        assert_eq!(
+            marshal(&v).unwrap(),
+            "{\"a\":\"\u{fffd}x\",\"b\":\"😀\",\"c\":[-0,100]}"
+        );
+        assert_eq!(
+            parse("[1e999]").unwrap_err(),
+            "json: cannot unmarshal number 1e999 into Go value of type float64"
+        );
     }
 }

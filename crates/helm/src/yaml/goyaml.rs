@@ -63,12 +63,16 @@ fn classify(kind: &ErrorKind) -> Option<(Stage, &'static str)> {
         K::DuplicateVersionDirective => (P, "found duplicate %YAML directive"),
         K::UnsupportedYamlMajorVersion => (P, "found incompatible YAML document"),
         K::DuplicateTagDirective => (P, "found duplicate %TAG directive"),
-        K::UnclosedFlowCollection { open: '{' } => (P, "did not find expected ',' or '}'"),
-        K::UnclosedFlowCollection { .. } => (P, "did not find expected ',' or ']'"),
-        // `a: ]`: libyaml scans the bracket, then finds no node where a value must be.
-        K::MisplacedFlowCollectionEnd | K::MismatchedFlowCollectionEnd { .. } => {
-            (P, "did not find expected node content")
+        K::UnclosedFlowCollection { open: '{' }
+        | K::MismatchedFlowCollectionEnd { open: '{', .. } => {
+            (P, "did not find expected ',' or '}'")
         }
+        K::UnclosedFlowCollection { .. } | K::MismatchedFlowCollectionEnd { .. } => {
+            (P, "did not find expected ',' or ']'")
+        }
+        // `a: ]`: libyaml scans the bracket, then finds no node where a value must be.
+        K::MisplacedFlowCollectionEnd => (P, "did not find expected node content"),
+        K::UnclosedVerbatimTag => (S, "did not find the expected '>'"),
         // `a: "x"y`: libyaml scans a second scalar where the next key must be.
         K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => {
             (P, "did not find expected key")
@@ -151,7 +155,8 @@ fn key_stale_line(text: &str, key_line: usize, skip_comments: bool) -> usize {
         .skip(key_line + 1)
         .find(|(_, l)| {
             let t = l.trim_start_matches([' ', '\t', '\r']);
-            !t.is_empty() && !(skip_comments && t.starts_with('#'))
+            let skipped = t.is_empty() || (skip_comments && t.starts_with('#'));
+            !skipped
         })
         .map_or_else(|| stream_end_line(text), |(i, _)| i)
 }
@@ -380,4 +385,90 @@ pub(super) fn flow_root_before(text: &str, index: usize) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))?;
     let closed = innermost_flow(text, index).is_none();
     (closed && (first.starts_with('[') || first.starts_with('{'))).then_some(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+
+    /// Inputs and the errors real Helm v3.17.2 gave for them through `fromYaml`
+    /// (recorded with a throwaway chart; see also the oracle case
+    /// testdata/template-cases/helm-yaml/fromYaml-error-classes).
+    const HELM: &[(&str, &str)] = &[
+        (
+            "a:\n\tb: 1\n",
+            "line 2: found character that cannot start any token",
+        ),
+        (
+            "a: b: c\n",
+            "mapping values are not allowed in this context",
+        ),
+        (
+            "x: 1\na: b: c\n",
+            "line 2: mapping values are not allowed in this context",
+        ),
+        ("a: [1", "line 1: did not find expected ',' or ']'"),
+        ("a: 1\nb\nc: 2\n", "line 3: could not find expected ':'"),
+        ("a: 1\nb\n\n# c\n", "line 4: could not find expected ':'"),
+        ("a:\n  b: 1\n c: 2\n", "line 2: did not find expected key"),
+        ("a: 'abc\nb: 2\n", "line 3: found unexpected end of stream"),
+        ("a: {b: 1, c\n", "line 1: did not find expected ',' or '}'"),
+        ("- a\nb: 1\n", "line 1: did not find expected '-' indicator"),
+        ("a: &x 1\nb: *y\n", "unknown anchor 'y' referenced"),
+        (
+            "key: value\n\tother: 1\n",
+            "line 2: found a tab character that violates indentation",
+        ),
+        (
+            "a: |\n\tb\n",
+            "line 2: found a tab character where an indentation space is expected",
+        ),
+        ("a: \"\\q\"\n", "found unknown escape character"),
+        ("a: ]\n", "did not find expected node content"),
+        ("a: `x\n", "found character that cannot start any token"),
+        ("a: !!int x\n", "cannot decode !!str `x` as a !!int"),
+        ("a: !!null x\n", "cannot decode !!str `x` as a !!null"),
+        (
+            "a: !!binary \"%%\"\n",
+            "!!binary value contains invalid base64 data",
+        ),
+        ("%YAML 1.3\n---\na: 1\n", "found incompatible YAML document"),
+        ("a: \"x\"y\n", "did not find expected key"),
+        ("\"a\": 1\n\"b\" 2\n", "line 3: could not find expected ':'"),
+        (
+            "a: [1, 2\nb: 3\n",
+            "line 1: did not find expected ',' or ']'",
+        ),
+        ("a: [b, c]]\n", "did not find expected key"),
+        ("{a: [b}\n", "did not find expected ',' or ']'"),
+        ("a: !<x\n", "did not find the expected '>'"),
+    ];
+
+    #[test]
+    fn errors_read_as_go_yaml_v2_words_them() {
+        for (input, want) in HELM {
+            let got = parse(input).expect_err(input).message;
+            assert_eq!(
+                got,
+                format!("error converting YAML to JSON: yaml: {want}"),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn go_yaml_reads_only_the_first_document_and_stops_at_its_root() {
+        // Helm parsed these without error (what follows the root is never read).
+        for input in ["a: 1\n---\nb: [\n", "{a: 1}}\n"] {
+            let v = parse(input).expect(input);
+            assert!(v.as_map().is_some_and(|m| m.len() == 1), "{input:?}");
+        }
+        let v = parse("a: !!binary aGVsbG8=\n").expect("valid base64");
+        assert_eq!(
+            v.as_map()
+                .and_then(|m| m.get("a"))
+                .and_then(|a| a.as_str().map(str::to_owned)),
+            Some("hello".to_owned())
+        );
+    }
 }
