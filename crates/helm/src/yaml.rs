@@ -83,8 +83,54 @@ fn parse_first(text: &str) -> Result<Vec<Node>, YamlError> {
     parse_docs(text, 1)
 }
 
-/// Parse at most `max_docs` documents.
+/// Parse at most `max_docs` documents. Reading one document as go-yaml does, its tab
+/// rules apply too (our parser accepts some tabs libyaml refuses).
 fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
+    let parsed = parse_docs_unchecked(text, max_docs);
+    if max_docs == 1
+        && text.contains('\t')
+        && let Some((line0, tab)) = goyaml::tab_error(text)
+    {
+        match &parsed {
+            Ok(_) => return Err(tab),
+            // Whichever libyaml meets first.
+            Err(e) if line0 <= e.line.unwrap_or(0) => return Err(tab),
+            Err(_) => {}
+        }
+    }
+    parsed
+}
+
+fn parse_docs_unchecked(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
+    match parse_events(text, max_docs) {
+        Err(Retry::UntabFlow) => match parse_events(&goyaml::untab_flow_lines(text), max_docs) {
+            Err(Retry::UntabFlow) => Err(YamlError::goyaml(
+                None,
+                "found character that cannot start any token",
+            )),
+            Err(Retry::Failed(e)) => Err(e),
+            Ok(docs) => Ok(docs),
+        },
+        Err(Retry::Failed(e)) => Err(e),
+        Ok(docs) => Ok(docs),
+    }
+}
+
+/// Why [`parse_events`] stopped.
+enum Retry {
+    /// A tab indents a line inside a flow collection: fine for libyaml, not for our
+    /// parser; parse again with those tabs as spaces.
+    UntabFlow,
+    Failed(YamlError),
+}
+
+impl From<YamlError> for Retry {
+    fn from(e: YamlError) -> Self {
+        Retry::Failed(e)
+    }
+}
+
+fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
     let mut parser = Parser::new_from_str_with_options(text, parser_options());
     let mut docs = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
@@ -120,7 +166,12 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 {
                     // `[1]]`: libyaml scans a stray bracket without complaint and
                     // go-yaml stops reading after the first document's root node.
-                    return parse_docs(doc, 1);
+                    return Ok(parse_docs(doc, 1)?);
+                }
+                if matches!(e.kind(), ErrorKind::TabInBlockIndentation)
+                    && goyaml::innermost_flow(text, e.marker().index()).is_some()
+                {
+                    return Err(Retry::UntabFlow);
                 }
                 let open = match (stack.last(), flow.last()) {
                     (None, _) => goyaml::Open::None,
@@ -129,7 +180,7 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                     (Some(Open::Seq(..)), _) => goyaml::Open::BlockSeq,
                     (Some(Open::Map(..)), _) => goyaml::Open::BlockMap,
                 };
-                return Err(goyaml::syntax_error(text, &e, open));
+                return Err(Retry::Failed(goyaml::syntax_error(text, &e, open)));
             }
         };
         let line = span.start.line();
@@ -141,10 +192,10 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                         .split('\n')
                         .position(|l| l.starts_with("%YAML"))
                         .unwrap_or(0);
-                    return Err(YamlError::goyaml(
+                    return Err(Retry::Failed(YamlError::goyaml(
                         (directive > 0).then_some(directive),
                         "found incompatible YAML document",
-                    ));
+                    )));
                 }
                 anchors.clear();
                 current_doc = None;
@@ -165,12 +216,12 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 push(&mut stack, &mut current_doc, node);
             }
             Event::UnresolvedAlias(name) => {
-                return Err(YamlError {
+                return Err(Retry::Failed(YamlError {
                     line: None,
                     message: format!(
                         "error converting YAML to JSON: yaml: unknown anchor '{name}' referenced"
                     ),
-                });
+                }));
             }
             Event::Alias(id) => {
                 let node = anchors.get(&id).cloned().unwrap_or(Node::Null);
@@ -180,7 +231,7 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 flow.push(style == StructureStyle::Flow);
                 depth_guard += 1;
                 if depth_guard > 10_000 {
-                    return Err(YamlError::syntax(line, "exceeded max depth"));
+                    return Err(Retry::Failed(YamlError::syntax(line, "exceeded max depth")));
                 }
                 stack.push(Open::Seq(Vec::new(), anchor));
             }
@@ -188,7 +239,7 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 flow.push(style == StructureStyle::Flow);
                 depth_guard += 1;
                 if depth_guard > 10_000 {
-                    return Err(YamlError::syntax(line, "exceeded max depth"));
+                    return Err(Retry::Failed(YamlError::syntax(line, "exceeded max depth")));
                 }
                 stack.push(Open::Map(Vec::new(), None, anchor));
             }
@@ -198,7 +249,12 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
                 let (node, anchor) = match stack.pop() {
                     Some(Open::Seq(items, a)) => (Node::Seq(items), a),
                     Some(Open::Map(entries, _, a)) => (Node::Map(entries), a),
-                    None => return Err(YamlError::syntax(line, "unbalanced collection")),
+                    None => {
+                        return Err(Retry::Failed(YamlError::syntax(
+                            line,
+                            "unbalanced collection",
+                        )));
+                    }
                 };
                 if anchor != 0 {
                     anchors.insert(anchor, node.clone());

@@ -207,7 +207,7 @@ fn quoted_key_without_colon(text: &str, line0: usize) -> bool {
 
 /// The innermost flow collection (`[` or `{`) open at char `index`, reading the text
 /// roughly as libyaml's scanner does (quotes and comments hide brackets).
-fn innermost_flow(text: &str, index: usize) -> Option<char> {
+pub(super) fn innermost_flow(text: &str, index: usize) -> Option<char> {
     let mut open: Vec<char> = Vec::new();
     let mut quote: Option<char> = None;
     let mut comment = false;
@@ -387,6 +387,202 @@ pub(super) fn flow_root_before(text: &str, index: usize) -> Option<&str> {
     (closed && (first.starts_with('[') || first.starts_with('{'))).then_some(prefix)
 }
 
+/// A block scalar (`|`, `>`) being read: its parent's indentation and, once its
+/// first content line is seen, its own.
+struct BlockScalar {
+    parent: usize,
+    indent: Option<usize>,
+}
+
+/// go-yaml's tab rules that our parser does not enforce, checked on the first
+/// document's text: in block context a tab may not start a line's indentation (libyaml
+/// does not skip it where a simple key may start: `found character that cannot start
+/// any token`), may not indent the continuation of a plain scalar below its
+/// indentation (`found a tab character that violates indentation`), nor a block
+/// scalar's lines (`found a tab character where an indentation space is expected`).
+/// Returns the 0-based line and the error. Tabs in flow collections and inside
+/// quoted scalars are fine, as in libyaml.
+pub(super) fn tab_error(text: &str) -> Option<(usize, YamlError)> {
+    const START: &str = "found character that cannot start any token";
+    const PLAIN: &str = "found a tab character that violates indentation";
+    const BLOCK: &str = "found a tab character where an indentation space is expected";
+    let fail = |line0: usize, problem: &str| {
+        Some((
+            line0,
+            YamlError::goyaml((line0 > 0).then_some(line0 + 1), problem),
+        ))
+    };
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    let mut block: Option<BlockScalar> = None;
+    // The indentation a plain scalar ending the previous line continues at.
+    let mut plain: Option<usize> = None;
+    let mut seen_content = false;
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        if let Some(b) = &mut block {
+            let after = &line[spaces..];
+            let blank = after.trim_start_matches([' ', '\t']).is_empty();
+            match b.indent {
+                Some(ind) if spaces < ind && after.starts_with('\t') => return fail(i, BLOCK),
+                None if after.starts_with('\t') => return fail(i, BLOCK),
+                _ => {}
+            }
+            if blank {
+                continue;
+            }
+            let ind = *b.indent.get_or_insert(spaces.max(b.parent + 1));
+            if spaces >= ind {
+                continue;
+            }
+            block = None;
+        }
+        if quote.is_none() && flow == 0 {
+            if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
+                if seen_content {
+                    return None; // go-yaml never reads past the first document
+                }
+                plain = None;
+                continue;
+            }
+            let ws_len = line.len() - line.trim_start_matches([' ', '\t']).len();
+            let (ws, rest) = line.split_at(ws_len);
+            if let Some(tab) = ws.find('\t') {
+                match plain {
+                    Some(ind) if tab >= ind => {}
+                    Some(_) => return fail(i, PLAIN),
+                    None => return fail(i, START),
+                }
+            }
+            if rest.is_empty() {
+                continue;
+            }
+            if rest.starts_with('#') {
+                plain = None;
+                continue;
+            }
+            seen_content = true;
+            // Block sequence indicators: a tab in the blanks after `-` is not skipped.
+            let mut r = rest;
+            while let Some(after) = r.strip_prefix('-') {
+                if !(after.is_empty() || after.starts_with([' ', '\t'])) {
+                    break;
+                }
+                let blanks = after.len() - after.trim_start_matches([' ', '\t']).len();
+                if after[..blanks].contains('\t') {
+                    return fail(i, START);
+                }
+                r = &after[blanks..];
+            }
+        }
+        // Scan the line: quotes, flow brackets and a trailing comment.
+        let start_flow = flow;
+        let mut prev = ' ';
+        let mut last = None; // last significant character outside a comment
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if let Some(q) = quote {
+                if q == '"' && c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                        last = Some(c);
+                    }
+                }
+                prev = c;
+                continue;
+            }
+            match c {
+                '#' if prev == ' ' || prev == '\t' => break,
+                '"' | '\'' if prev == ' ' || prev == '\t' || "[{,:-".contains(prev) => {
+                    quote = Some(c)
+                }
+                '[' | '{' => flow += 1,
+                ']' | '}' => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            if !c.is_whitespace() {
+                last = Some(c);
+            }
+            prev = c;
+        }
+        if quote.is_some() || flow > 0 || start_flow > 0 {
+            plain = None;
+            continue;
+        }
+        let content = line.trim_start_matches([' ', '\t']);
+        // The column of the collection this line's value belongs to: its key's, or
+        // the last `-` indicator's when the line is a bare sequence entry.
+        let mut col = line.len() - content.len();
+        let mut entry = content;
+        let mut dash_col = None;
+        while let Some(after) = entry.strip_prefix('-') {
+            if !(after.is_empty() || after.starts_with([' ', '\t'])) {
+                break;
+            }
+            dash_col = Some(col);
+            let blanks = after.len() - after.trim_start_matches([' ', '\t']).len();
+            col += 1 + blanks;
+            entry = &after[blanks..];
+        }
+        let has_key = entry.contains(": ") || entry.contains(":\t") || entry.ends_with(':');
+        let parent = if has_key {
+            col
+        } else {
+            dash_col.unwrap_or(col)
+        };
+        match last {
+            Some(':' | '"' | '\'' | ']' | '}') | None => plain = None,
+            Some(_) => {
+                let value = line.trim_end_matches([' ', '\t']);
+                let header = value
+                    .rsplit([' ', '\t'])
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches(|c: char| c == '+' || c == '-' || c.is_ascii_digit());
+                if header == "|" || header == ">" {
+                    block = Some(BlockScalar {
+                        parent,
+                        indent: None,
+                    });
+                    plain = None;
+                } else if has_key || dash_col.is_some() || plain.is_none() {
+                    // A plain scalar ends the line (a continuation keeps its start's).
+                    plain = Some(parent + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `text` with the tabs in the indentation of lines that start inside a flow
+/// collection turned into spaces (same length, so marks do not move). libyaml
+/// allows them there (they only separate flow entries); our parser refuses them
+/// when the flow collection sits in a block one.
+pub(super) fn untab_flow_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut index = 0; // char index of the current line's start
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        let ws = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if line[..ws].contains('\t') && innermost_flow(text, index).is_some() {
+            out.extend(line[..ws].chars().map(|_| ' '));
+            out.push_str(&line[ws..]);
+        } else {
+            out.push_str(line);
+        }
+        index += line.chars().count() + 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse;
@@ -442,6 +638,24 @@ mod tests {
         ("a: [b, c]]\n", "did not find expected key"),
         ("{a: [b}\n", "did not find expected ',' or ']'"),
         ("a: !<x\n", "did not find the expected '>'"),
+        // go-yaml's tab rules (oracle case helm-yaml/fromYaml-tabs).
+        ("\ta: 1\n", "found character that cannot start any token"),
+        (
+            "a: 1\n\t\nb: 2\n",
+            "line 2: found a tab character that violates indentation",
+        ),
+        (
+            "a: \"x\"\n\t\nb: 2\n",
+            "line 2: found character that cannot start any token",
+        ),
+        (
+            "- a\n-\tb\n",
+            "line 2: found character that cannot start any token",
+        ),
+        (
+            "a: |\n  x\n\t\n  y\n",
+            "line 3: found a tab character where an indentation space is expected",
+        ),
     ];
 
     #[test]
@@ -459,7 +673,16 @@ mod tests {
     #[test]
     fn go_yaml_reads_only_the_first_document_and_stops_at_its_root() {
         // Helm parsed these without error (what follows the root is never read).
-        for input in ["a: 1\n---\nb: [\n", "{a: 1}}\n"] {
+        for input in [
+            "a: 1\n---\nb: [\n",
+            "{a: 1}}\n",
+            "k: v\n---\n\tx: 1\n",
+            "a: [\n\t1,\n\t2\n]\n",
+            "a:\n  b: x\n    \t\n",
+            "a:\tb\n",
+            "a: 'x\n\ty'\n",
+            "a: |\n  x\n  \ty\n",
+        ] {
             let v = parse(input).expect(input);
             assert!(v.as_map().is_some_and(|m| m.len() == 1), "{input:?}");
         }
