@@ -72,8 +72,31 @@ pub fn parse(text: &str) -> Result<Value, String> {
         b: text.as_bytes(),
         i: 0,
         range_error: None,
+        stream: false,
+        eof: false,
     }
     .run()
+}
+
+/// The first JSON value of `text` as Go's `json.Decoder.Decode` reads it (gojsonschema
+/// loading `values.schema.json`): what follows the value is not read, no input is
+/// `EOF`, input ending inside the value is `unexpected EOF`, other syntax errors are
+/// worded as [`parse`] words them. Numbers are not range-checked (`UseNumber`).
+pub fn decode_first(text: &str) -> Result<Value, String> {
+    if text.trim_start_matches([' ', '\t', '\r', '\n']).is_empty() {
+        return Err("EOF".into());
+    }
+    let mut d = Decoder {
+        b: text.as_bytes(),
+        i: 0,
+        range_error: None,
+        stream: true,
+        eof: false,
+    };
+    match d.run() {
+        Err(e) if e == UNEXPECTED_EOF || d.eof => Err("unexpected EOF".into()),
+        other => other,
+    }
 }
 
 /// Go's `encoding/json` nesting limit (`maxNestingDepth`).
@@ -126,6 +149,10 @@ struct Decoder<'a> {
     /// Go's first "saved" error: a number out of float64 range, reported only if
     /// the whole input is otherwise valid.
     range_error: Option<String>,
+    /// Reading one value from a stream (`json.Decoder`): stop after it.
+    stream: bool,
+    /// A scanner state needed one more character and met the end of the input.
+    eof: bool,
 }
 
 impl Decoder<'_> {
@@ -140,12 +167,13 @@ impl Decoder<'_> {
     /// The next byte for a scanner state that must see one more character: at the
     /// end of input Go's scanner feeds it a space, so the error names `' '`.
     fn next_or_space(&mut self) -> u8 {
+        self.eof |= self.peek().is_none();
         let c = self.peek().unwrap_or(b' ');
         self.i += 1;
         c
     }
 
-    fn run(mut self) -> Result<Value, String> {
+    fn run(&mut self) -> Result<Value, String> {
         let mut stack: Vec<Open> = Vec::new();
         'value: loop {
             self.skip_ws();
@@ -191,10 +219,13 @@ impl Decoder<'_> {
                 self.skip_ws();
                 match stack.last_mut() {
                     None => {
+                        if self.stream {
+                            return Ok(v);
+                        }
                         if let Some(c) = self.peek() {
                             return Err(invalid(c, "after top-level value"));
                         }
-                        return match self.range_error {
+                        return match self.range_error.take() {
                             Some(e) => Err(e),
                             None => Ok(v),
                         };
@@ -614,6 +645,20 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse(input).expect_err(input), want, "{input:?}");
         }
+    }
+
+    /// Go's json.Decoder texts, as Helm 3.17.2 printed them for values.schema.json
+    /// (oracle cases testdata/template-cases/values-flags/schema-json-*).
+    #[test]
+    fn decode_first_reads_one_value_as_a_go_decoder() {
+        assert_eq!(decode_first(" \n").unwrap_err(), "EOF");
+        assert_eq!(decode_first("{\"a\": [1").unwrap_err(), "unexpected EOF");
+        assert_eq!(decode_first("nul").unwrap_err(), "unexpected EOF");
+        assert_eq!(
+            decode_first("{\"a\":1,}").unwrap_err(),
+            "invalid character '}' looking for beginning of object key string"
+        );
+        assert!(decode_first("{\"a\": 1} trailing {").is_ok());
     }
 
     #[test]

@@ -302,8 +302,18 @@ fn error_lines(
 
 /// Validate one chart's values against its schema; each violation as `- field: text`.
 pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
-    let mut schema: serde_json::Value =
-        serde_json::from_slice(schema).map_err(|e| e.to_string())?;
+    // gojsonschema reads the schema with Go's json.Decoder: its error texts, and only
+    // the first JSON value counts.
+    let text = String::from_utf8_lossy(schema);
+    crate::json::decode_first(&text)?;
+    let mut schema: serde_json::Value = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .next()
+        .unwrap_or(Ok(serde_json::Value::Null))
+        .map_err(|e| e.to_string())?;
+    if !(schema.is_object() || schema.is_boolean()) {
+        return Err("schema is invalid".into());
+    }
     // gojsonschema reads any `$schema` (even unknown URIs) with draft-07 rules.
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
