@@ -411,6 +411,9 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                         Rv::Iface(v) | Rv::Val(v) => {
                             let s = match v {
                                 Value::String(s) => s.to_string(),
+                                // An action prints the field itself (addressable), so a
+                                // pointer-receiver `String()` applies.
+                                Value::Object(o) => o.display(),
                                 v => gofmt::sprint(v),
                             };
                             self.write(&s)?

@@ -1037,11 +1037,11 @@ impl Printer {
             }
             Value::Object(o) => match verb {
                 'v' | 's' => {
-                    let d = o.display();
+                    let d = o.display_copy();
                     self.fmt_s(&d);
                 }
                 'q' => {
-                    let d = o.display();
+                    let d = o.display_copy();
                     self.fmt_q(d.as_bytes());
                 }
                 _ => {

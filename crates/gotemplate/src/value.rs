@@ -181,6 +181,13 @@ pub trait Object: Send + Sync + fmt::Debug {
     }
     /// How `fmt.Sprint` (and so `{{ . }}`) prints it; Go's `String()` method if it has one.
     fn display(&self) -> String;
+    /// How `fmt` prints a copy of it, as functions (`print`, `printf`, `quote`, ...) receive
+    /// it: differs from [`display`](Object::display) only for a struct whose `String()`
+    /// has a pointer receiver (Helm's `KubeVersion`), which `{{ . }}` can call on the
+    /// addressable field but a copy cannot.
+    fn display_copy(&self) -> String {
+        self.display()
+    }
     /// Conversion for `toYaml`/`toJson` (Go's marshalling of the struct), if any.
     fn to_data(&self) -> Option<Value> {
         None

@@ -274,6 +274,10 @@ impl Object for KubeVersion {
     fn display(&self) -> String {
         self.version.clone()
     }
+    /// `String()` has a pointer receiver: a copy prints as the bare struct.
+    fn display_copy(&self) -> String {
+        format!("{{{} {} {}}}", self.version, self.major, self.minor)
+    }
     fn json_fields(&self) -> Option<Vec<(String, Value)>> {
         // No json tags: Go's field names, in declaration order.
         Some(vec![
