@@ -305,6 +305,15 @@ impl Object for ApiVersions {
     fn has_method(&self, name: &str) -> bool {
         name == "Has"
     }
+    fn method_params(
+        &self,
+        name: &str,
+    ) -> Option<(
+        &'static [gotemplate::func::Param],
+        Option<gotemplate::func::Param>,
+    )> {
+        (name == "Has").then_some((&[gotemplate::func::Param::String][..], None))
+    }
     fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         if name != "Has" {
             return None;
@@ -463,6 +472,21 @@ impl Object for Files {
             name,
             "Get" | "GetBytes" | "Glob" | "AsConfig" | "AsSecrets" | "Lines"
         )
+    }
+    fn method_params(
+        &self,
+        name: &str,
+    ) -> Option<(
+        &'static [gotemplate::func::Param],
+        Option<gotemplate::func::Param>,
+    )> {
+        // Go checks a method's arguments before calling it (no "error calling" prefix).
+        const ONE_STRING: &[gotemplate::func::Param] = &[gotemplate::func::Param::String];
+        match name {
+            "Get" | "GetBytes" | "Glob" | "Lines" => Some((ONE_STRING, None)),
+            "AsConfig" | "AsSecrets" => Some((&[], None)),
+            _ => None,
+        }
     }
     fn call_method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let want = match name {
