@@ -87,6 +87,15 @@ fn parse_first(text: &str) -> Result<Vec<Node>, YamlError> {
 /// rules apply too (our parser accepts some tabs libyaml refuses).
 fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     let parsed = parse_docs_unchecked(text, max_docs);
+    // libyaml's reader decodes ahead of the scanner and refuses control characters.
+    if max_docs == 1
+        && let Some(line0) = goyaml::control_char_line(text)
+    {
+        match &parsed {
+            Err(e) if e.line.is_some_and(|l| l < line0) => {}
+            _ => return Err(goyaml::control_char_error()),
+        }
+    }
     if max_docs == 1
         && text.contains('\t')
         && let Some((line0, tab)) = goyaml::tab_error(text)

@@ -583,6 +583,28 @@ pub(super) fn untab_flow_lines(text: &str) -> String {
     out
 }
 
+/// The 0-based line of the first character libyaml's reader refuses (`control
+/// characters are not allowed`): C0 controls other than tab and line breaks, DEL,
+/// C1 controls other than NEL, U+FFFE and U+FFFF.
+pub(super) fn control_char_line(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let bad = b.iter().enumerate().position(|(i, &c)| match c {
+        b'\t' | b'\n' | b'\r' => false,
+        0..0x20 | 0x7f => true,
+        0xc2 => b
+            .get(i + 1)
+            .is_some_and(|&n| (0x80..0xa0).contains(&n) && n != 0x85),
+        0xef => b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)),
+        _ => false,
+    })?;
+    Some(b[..bad].iter().filter(|&&c| c == b'\n').count())
+}
+
+/// libyaml's reader error (it names no line).
+pub(super) fn control_char_error() -> YamlError {
+    YamlError::goyaml(None, "control characters are not allowed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse;
