@@ -319,6 +319,22 @@ async fn prune_removes_only_own_objects() {
     cleanup(&client, &ns).await;
 }
 
+/// Run kubectl against the test cluster (kubectl is a test prerequisite, as for devcluster's
+/// conformance tests).
+fn kubectl(tc: &TestCluster, args: &[&str]) {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&tc.kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl on PATH");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_heal_and_drift_on_unset_fields() {
     let Some(tc) = cluster("self_heal_and_drift_on_unset_fields").await else {
@@ -339,23 +355,23 @@ async fn self_heal_and_drift_on_unset_fields() {
         .expect("sync");
     assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
 
-    // Someone edits a field the chart does not set: not reported, no writes on re-sync.
-    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-        kube::Api::namespaced(client.clone(), &ns);
-    let edit = PatchParams {
-        field_manager: Some("kubectl-edit".into()),
-        ..PatchParams::default()
-    };
-    deployments
-        .patch(
+    // Someone edits, with kubectl, fields the chart does not set: not reported, no writes on
+    // re-sync.
+    kubectl(&tc, &["label", "deployment", "web", "team=x", "-n", &ns]);
+    kubectl(
+        &tc,
+        &[
+            "patch",
+            "deployment",
             "web",
-            &edit,
-            &Patch::Merge(
-                json!({"metadata": {"labels": {"team": "x"}}, "spec": {"revisionHistoryLimit": 3}}),
-            ),
-        )
-        .await
-        .expect("edit");
+            "-n",
+            &ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"revisionHistoryLimit":3}}"#,
+        ],
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let diffs = engine.diff(&a, &manifests).await.expect("diff");
     assert!(
@@ -375,14 +391,10 @@ async fn self_heal_and_drift_on_unset_fields() {
     );
 
     // Now a field the chart sets: reported, and the next sync puts it back.
-    deployments
-        .patch(
-            "web",
-            &edit,
-            &Patch::Merge(json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .expect("edit");
+    kubectl(
+        &tc,
+        &["scale", "deployment", "web", "--replicas=5", "-n", &ns],
+    );
     let mut rx_ok = false;
     for _ in 0..50 {
         let diffs = engine.diff(&a, &manifests).await.expect("diff");
@@ -708,6 +720,140 @@ async fn interrupted_sync_resumes_without_rerunning_hooks() {
         out.first_sync,
         "still the first sync: install hooks keep running"
     );
+    assert_eq!(
+        get(&client, "batch/v1", "Job", &ns, "seed")
+            .await
+            .expect("seed")["metadata"]["uid"],
+        seed_uid,
+        "seed hook not re-run"
+    );
+    assert!(
+        out.results
+            .iter()
+            .any(|r| r.key.name == "seed" && r.message == "already completed")
+    );
+    cleanup(&client, &ns).await;
+}
+
+/// Environment of the child process of `killed_process_sync_resumes_without_rerunning_hooks`.
+const CHILD_KUBECONFIG: &str = "TRELLIS_TEST_CHILD_KUBECONFIG";
+const CHILD_NAMESPACE: &str = "TRELLIS_TEST_CHILD_NAMESPACE";
+
+/// A pre-install seed hook, a resource, and a PostSync hook that stays suspended (running) until
+/// someone lets it go.
+fn resumable_manifests() -> Vec<sync::object::Manifest> {
+    vec![
+        job("seed", json!({"helm.sh/hook": "pre-install"}), false),
+        configmap("cfg", json!({"k": "v"}), json!({})),
+        {
+            let mut j = job(
+                "smoke",
+                json!({"helm.sh/hook": "post-install", "trellis.dev/hook-timeout": "60s"}),
+                false,
+            );
+            j.obj["spec"]["suspend"] = json!(true);
+            j
+        },
+    ]
+}
+
+/// Not a scenario by itself: the process that `killed_process_sync_resumes_without_rerunning_hooks`
+/// starts (this test binary, running only this test) and kills with SIGKILL mid-sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by killed_process_sync_resumes_without_rerunning_hooks"]
+async fn child_process_syncs_until_killed() {
+    let (Ok(kc), Ok(ns)) = (
+        std::env::var(CHILD_KUBECONFIG),
+        std::env::var(CHILD_NAMESPACE),
+    ) else {
+        return;
+    };
+    let tc = TestCluster::external(kc.into());
+    let engine = tc.engine(&Writes::default()).await;
+    let _ = engine
+        .sync(
+            &app("killed", &ns),
+            &resumable_manifests(),
+            &Progress::default(),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_process_sync_resumes_without_rerunning_hooks() {
+    let Some(tc) = cluster("killed_process_sync_resumes_without_rerunning_hooks").await else {
+        return;
+    };
+    let ns = namespace("killed");
+    let client = tc.client().await;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "child_process_syncs_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_KUBECONFIG, &tc.kubeconfig)
+        .env(CHILD_NAMESPACE, &ns)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the child process");
+    // Kill it once the seed hook is recorded as completed and the stuck hook is running.
+    let store = sync::state::StateStore::ConfigMap(tc.connect(&Writes::default()).await);
+    let mut ready = false;
+    for _ in 0..300 {
+        let st = store.load("killed", &ns).await.expect("state");
+        let seeded = st
+            .operation
+            .as_ref()
+            .is_some_and(|op| op.completed_hooks.iter().any(|h| h.ends_with("/seed")));
+        if seeded
+            && get(&client, "batch/v1", "Job", &ns, "smoke")
+                .await
+                .is_some()
+        {
+            ready = true;
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the child process ended early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().expect("SIGKILL the child");
+    let _ = child.wait();
+    assert!(ready, "the child process got to the stuck hook");
+    let seed_uid = get(&client, "batch/v1", "Job", &ns, "seed")
+        .await
+        .expect("seed ran")["metadata"]["uid"]
+        .clone();
+
+    // This process takes over with the same desired state; the stuck hook is let go.
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let unsuspend = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = jobs
+            .patch(
+                "smoke",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"suspend": false}})),
+            )
+            .await;
+    });
+    let engine = tc.engine(&Writes::default()).await;
+    let out = engine
+        .sync(
+            &app("killed", &ns),
+            &resumable_manifests(),
+            &Progress::default(),
+        )
+        .await
+        .expect("resume");
+    let _ = unsuspend.await;
+    assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
+    assert!(out.resumed, "the killed process's operation is resumed");
+    assert!(out.first_sync, "still the first sync");
     assert_eq!(
         get(&client, "batch/v1", "Job", &ns, "seed")
             .await

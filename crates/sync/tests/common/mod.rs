@@ -141,6 +141,14 @@ async fn dev_cluster(test: &str) -> Option<TestCluster> {
 }
 
 impl TestCluster {
+    /// A cluster some other process serves (a child process of a test connecting to its parent's).
+    pub fn external(kubeconfig: PathBuf) -> TestCluster {
+        TestCluster {
+            kubeconfig,
+            _dev: None,
+        }
+    }
+
     /// A counting client whose write requests are recorded.
     pub async fn connect(&self, writes: &Writes) -> Arc<Cluster> {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
