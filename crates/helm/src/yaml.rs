@@ -96,9 +96,24 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
             _ => return Err(goyaml::control_char_error()),
         }
     }
+    let first_doc = match goyaml::dedented_root_end(text) {
+        Some(end) if max_docs == 1 => {
+            // libyaml still scans the token that closes the root.
+            let next = text[end..].trim_start_matches(' ');
+            if parsed.is_ok() && next.starts_with(['%', '@', '`']) {
+                let line0 = text[..end].matches('\n').count();
+                return Err(YamlError::goyaml(
+                    Some(line0 + 1),
+                    "found character that cannot start any token",
+                ));
+            }
+            &text[..end]
+        }
+        _ => text,
+    };
     if max_docs == 1
-        && text.contains('\t')
-        && let Some((line0, tab)) = goyaml::tab_error(text)
+        && first_doc.contains('\t')
+        && let Some((line0, tab)) = goyaml::tab_error(first_doc)
     {
         match &parsed {
             Ok(_) => return Err(tab),
@@ -177,6 +192,13 @@ fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
                     // go-yaml stops reading after the first document's root node.
                     return Ok(parse_docs(doc, 1)?);
                 }
+                if max_docs == 1
+                    && let Some(end) = goyaml::dedented_root_end(text)
+                    && text[..end].chars().count() <= e.marker().index()
+                {
+                    // The first document ended before the error: go-yaml never reads it.
+                    return Ok(parse_docs(&text[..end], 1)?);
+                }
                 if matches!(e.kind(), ErrorKind::TabInBlockIndentation)
                     && goyaml::innermost_flow(text, e.marker().index()).is_some()
                 {
@@ -223,6 +245,19 @@ fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
                     anchors.insert(anchor, node.clone());
                 }
                 push(&mut stack, &mut current_doc, node);
+            }
+            Event::UnresolvedAlias(name)
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                // libyaml's anchor names are `[A-Za-z0-9_-]+`, followed by a blank or
+                // an indicator; anything else stops the scan.
+                let line0 = span.start.line().saturating_sub(1);
+                return Err(Retry::Failed(YamlError::goyaml(
+                    (line0 > 0).then_some(line0 + 1),
+                    "did not find expected alphabetic or numeric character",
+                )));
             }
             Event::UnresolvedAlias(name) => {
                 return Err(Retry::Failed(YamlError {

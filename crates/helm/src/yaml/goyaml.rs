@@ -605,6 +605,64 @@ pub(super) fn control_char_error() -> YamlError {
     YamlError::goyaml(None, "control characters are not allowed")
 }
 
+/// Where go-yaml's first document ends when its root is an indented block
+/// collection: at the first line (outside flow collections and quoted scalars) that
+/// starts left of the root's column. libyaml closes the root there and reads no
+/// further, whatever follows. Returns that line's byte offset.
+pub(super) fn dedented_root_end(text: &str) -> Option<usize> {
+    let mut root: Option<usize> = None;
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    let mut offset = 0;
+    for line in text.split('\n') {
+        let start = offset;
+        offset += line.len() + 1;
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        let at_token = flow == 0
+            && quote.is_none()
+            && !content.is_empty()
+            && !content.starts_with(['#', '\t', '\r']);
+        if at_token {
+            match root {
+                None if indent == 0 || content.starts_with(['[', '{', '"', '\'', '|', '>']) => {
+                    return None;
+                }
+                None => root = Some(indent),
+                Some(r) if indent < r => return Some(start),
+                Some(_) => {}
+            }
+        }
+        let mut prev = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if let Some(q) = quote {
+                if q == '"' && c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+            } else {
+                match c {
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '"' | '\'' if prev == ' ' || prev == '\t' || "[{,:-".contains(prev) => {
+                        quote = Some(c)
+                    }
+                    '[' | '{' => flow += 1,
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            prev = c;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse;
@@ -678,6 +736,15 @@ mod tests {
             "a: |\n  x\n\t\n  y\n",
             "line 3: found a tab character where an indentation space is expected",
         ),
+        ("a: b\x01c\n", "control characters are not allowed"),
+        (
+            "a: *b#\n",
+            "did not find expected alphabetic or numeric character",
+        ),
+        (
+            "  a: 1\n % # c\n",
+            "line 2: found character that cannot start any token",
+        ),
     ];
 
     #[test]
@@ -704,6 +771,9 @@ mod tests {
             "a:\tb\n",
             "a: 'x\n\ty'\n",
             "a: |\n  x\n  \ty\n",
+            // An indented root ends at the first line left of it.
+            "  a: 1\nb: 2\n",
+            "  a: 1\n[b\n",
         ] {
             let v = parse(input).expect(input);
             assert!(v.as_map().is_some_and(|m| m.len() == 1), "{input:?}");
