@@ -5,6 +5,7 @@
 //! `define`s are global) and then shared immutably (`Arc`, `Send + Sync`) between any
 //! number of concurrent executions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -78,9 +79,12 @@ impl SetInner {
     /// Parses `text` as template `name` into this set (Go's `t.New(name).Parse(text)`) and
     /// returns the tree of `name` as parsed (even if the set kept an earlier definition).
     pub(crate) fn parse_into(&mut self, name: &str, text: &str) -> Result<Arc<Tree>> {
-        let funcs = self.funcs.clone();
-        let has_func = |n: &str| funcs.contains(n) || BUILTIN_NAMES.contains(&n);
-        let trees = parse::parse(name, text, &has_func).map_err(|e| Error::Parse(e.0))?;
+        let trees = parse_trees(&self.funcs, name, text)?;
+        self.associate(name, trees)
+    }
+
+    /// Adds the trees parsed from template `name` (Go's `AddParseTree` for each).
+    fn associate(&mut self, name: &str, trees: HashMap<String, Tree>) -> Result<Arc<Tree>> {
         let mut mine = None;
         for (tname, tree) in trees {
             let tree = Arc::new(tree);
@@ -103,6 +107,29 @@ impl SetInner {
         };
         Ok(mine)
     }
+}
+
+/// Parses one text into its trees; touches no set, so texts can be parsed in parallel.
+fn parse_trees(funcs: &FuncMap, name: &str, text: &str) -> Result<HashMap<String, Tree>> {
+    let has_func = |n: &str| funcs.contains(n) || BUILTIN_NAMES.contains(&n);
+    parse::parse(name, text, &has_func).map_err(|e| Error::Parse(e.0))
+}
+
+/// Below this many bytes of template text, a second parsing thread costs more than it saves.
+const PARALLEL_PARSE_BYTES: usize = 128 * 1024;
+
+/// Parses `files` in order, each until the first failure: results up to and including it.
+fn parse_run(funcs: &FuncMap, files: &[(&str, &str)]) -> Vec<Result<HashMap<String, Tree>>> {
+    let mut out = Vec::with_capacity(files.len());
+    for (name, text) in files {
+        let r = parse_trees(funcs, name, text);
+        let failed = r.is_err();
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    out
 }
 
 /// A parsed set of templates plus the functions they may call.
@@ -148,6 +175,52 @@ impl TemplateSet {
         Ok(())
     }
 
+    /// Parses each `(name, text)` in order, exactly as that many [`TemplateSet::parse`]
+    /// calls would (later definitions replace earlier ones in this order). Large inputs are
+    /// parsed on two threads (parsing a text never depends on the set); the trees are then
+    /// added in order. On error, returns the index of the first file that fails in order,
+    /// with the set holding the files before it.
+    pub fn parse_all(&mut self, files: &[(&str, &str)]) -> Result<(), (usize, Error)> {
+        let total: usize = files.iter().map(|(_, t)| t.len()).sum();
+        let funcs = self.inner.funcs.clone();
+        let results = if total < PARALLEL_PARSE_BYTES || files.len() < 2 {
+            parse_run(&funcs, files)
+        } else {
+            // Split where half of the bytes are on each side.
+            let mut acc = 0;
+            let split = files
+                .iter()
+                .position(|(_, t)| {
+                    acc += t.len();
+                    acc * 2 >= total
+                })
+                .map_or(files.len(), |i| i + 1)
+                .min(files.len() - 1);
+            let (head, tail) = files.split_at(split);
+            std::thread::scope(|scope| {
+                let later = std::thread::Builder::new()
+                    .spawn_scoped(scope, || parse_run(&funcs, tail))
+                    .ok();
+                let mut first = parse_run(&funcs, head);
+                if first.len() == head.len() && first.last().is_none_or(Result::is_ok) {
+                    // Without a second thread (or if it died), parse the rest here.
+                    match later.and_then(|h| h.join().ok()) {
+                        Some(rest) => first.extend(rest),
+                        None => first.extend(parse_run(&funcs, tail)),
+                    }
+                }
+                first
+            })
+        };
+        let inner = Arc::make_mut(&mut self.inner);
+        for (i, r) in results.into_iter().enumerate() {
+            let (name, _) = files[i];
+            r.and_then(|trees| inner.associate(name, trees))
+                .map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
     /// True if a template of that name is in the set.
     pub fn contains(&self, name: &str) -> bool {
         self.inner.templates.contains_key(name)
@@ -184,5 +257,69 @@ impl TemplateSet {
             return Err(e);
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod parse_all_tests {
+    use super::*;
+
+    /// Enough files and bytes to take the two-thread path.
+    fn files(n: usize) -> Vec<(String, String)> {
+        let pad = "x".repeat(PARALLEL_PARSE_BYTES / n + 1);
+        (0..n)
+            .map(|i| {
+                (
+                    format!("f{i}"),
+                    format!(
+                        "{pad}{}{i}{}",
+                        r#"{{ define "d" }}"#, r#"{{ end }}{{ template "d" }}"#
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn refs(f: &[(String, String)]) -> Vec<(&str, &str)> {
+        f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    #[test]
+    fn parse_all_is_sequential_parse() {
+        let f = files(8);
+        let mut one = TemplateSet::new(FuncMap::new());
+        for (n, t) in &f {
+            one.parse(n, t).unwrap();
+        }
+        let mut all = TemplateSet::new(FuncMap::new());
+        all.parse_all(&refs(&f)).unwrap();
+        let opts = ExecOptions::default();
+        for (n, _) in &f {
+            assert_eq!(
+                all.execute(n, &Value::Nil, &opts).unwrap(),
+                one.execute(n, &Value::Nil, &opts).unwrap()
+            );
+        }
+        assert!(
+            all.execute("f0", &Value::Nil, &opts)
+                .unwrap()
+                .ends_with('7')
+        );
+    }
+
+    #[test]
+    fn parse_all_reports_the_first_failure_in_order() {
+        for bad in [[1, 6], [5, 6], [6, 7]] {
+            let mut f = files(8);
+            for b in bad {
+                f[b].1.push_str("{{ if }}");
+            }
+            let mut set = TemplateSet::new(FuncMap::new());
+            let (i, e) = set.parse_all(&refs(&f)).unwrap_err();
+            assert_eq!(i, bad[0]);
+            let mut one = TemplateSet::new(FuncMap::new());
+            assert_eq!(one.parse(&f[i].0, &f[i].1).unwrap_err(), e);
+            assert!(set.contains(&f[i - 1].0) && !set.contains(&f[i].0));
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! rendering the same chart again with other values does not parse again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gotemplate::{ExecOptions, FuncMap, Map, TemplateSet, Value};
@@ -249,6 +250,11 @@ fn collect_crds(c: &Chart, parent_path: Option<&str>, out: &mut Vec<CrdFile>) {
     }
 }
 
+/// True if the chart or any of its (enabled) subcharts has a `values.schema.json`.
+fn has_schema(c: &Chart) -> bool {
+    c.schema.is_some() || c.dependencies.iter().any(has_schema)
+}
+
 /// Helm's `sortTemplates`: deeper paths first, then reverse lexical order.
 fn parse_order(a: &str, b: &str) -> std::cmp::Ordering {
     let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
@@ -314,10 +320,10 @@ impl Engine {
             return Ok(set);
         }
         let mut set = TemplateSet::new(self.funcs.clone());
-        for t in tpls {
-            set.parse(&t.name, &t.text)
-                .map_err(|e| RenderError::Template(cleanup_parse_error(&t.name, &e.to_string())))?;
-        }
+        let files: Vec<(&str, &str)> = tpls.iter().map(|t| (&*t.name, &*t.text)).collect();
+        set.parse_all(&files).map_err(|(i, e)| {
+            RenderError::Template(cleanup_parse_error(&tpls[i].name, &e.to_string()))
+        })?;
         if let Ok(mut s) = self.sets.lock() {
             if s.len() > 256 {
                 s.clear();
@@ -363,12 +369,66 @@ impl Engine {
             values::with_warnings(|| values::coalesce_values_for(&c, user_values));
         value_warnings.extend(more);
         let coalesced = coalesced?;
-        if !opts.skip_schema_validation {
-            let problems = crate::schema::validate_chart(&c, &coalesced);
-            if !problems.is_empty() {
-                return Err(RenderError::Schema(problems));
-            }
+        if opts.skip_schema_validation || !has_schema(&c) {
+            return self.render_validated(&c, coalesced, caps, value_warnings, opts);
         }
+        // Helm validates the values before rendering. Validation only reads a snapshot of
+        // them (templates may `set` into the live maps), so it runs on a second thread while
+        // this one renders; a schema failure then wins over whatever rendering returned,
+        // exactly as if validation had come first. Compiling a large schema costs as much as
+        // parsing the templates.
+        let snapshot = match Value::map(coalesced.clone()).deep_copy() {
+            Value::Map(m, _) => m.snapshot(),
+            _ => Map::new(),
+        };
+        // A failed validation stops the render early (its result would be discarded).
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut opts = opts.clone();
+        if opts.exec.cancel.is_none() {
+            opts.exec.cancel = Some(cancel.clone());
+        }
+        let opts = &opts;
+        let validate = || {
+            let problems = crate::schema::validate_chart(&c, &snapshot);
+            if !problems.is_empty() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            problems
+        };
+        let (problems, rendered) = std::thread::scope(|scope| {
+            let pending = std::thread::Builder::new()
+                .spawn_scoped(scope, validate)
+                .ok();
+            let problems_inline = match pending {
+                Some(_) => None,
+                None => Some(validate()),
+            };
+            if problems_inline.as_ref().is_some_and(|p| !p.is_empty()) {
+                return (problems_inline.unwrap_or_default(), None);
+            }
+            let rendered = self.render_validated(&c, coalesced, caps, value_warnings, opts);
+            let problems = match (problems_inline, pending) {
+                (Some(p), _) => p,
+                (None, Some(h)) => h.join().unwrap_or_else(|_| validate()),
+                (None, None) => String::new(),
+            };
+            (problems, Some(rendered))
+        });
+        if !problems.is_empty() {
+            return Err(RenderError::Schema(problems));
+        }
+        rendered.unwrap_or(Err(RenderError::Schema(problems)))
+    }
+
+    /// The rest of [`Engine::render`], once the values are known valid.
+    fn render_validated(
+        &self,
+        c: &Chart,
+        coalesced: Map,
+        caps: Capabilities,
+        value_warnings: Vec<String>,
+        opts: &RenderOptions,
+    ) -> Result<Rendered, RenderError> {
         if !c.metadata.kube_version.is_empty()
             && !crate::semver::is_compatible_range(
                 &c.metadata.kube_version,
@@ -391,14 +451,7 @@ impl Engine {
         let caps_v = Value::Object(Arc::new(caps));
 
         let mut tpls = Vec::new();
-        collect(
-            &c,
-            None,
-            Value::map(coalesced),
-            &release,
-            &caps_v,
-            &mut tpls,
-        );
+        collect(c, None, Value::map(coalesced), &release, &caps_v, &mut tpls);
         tpls.sort_by(|a, b| parse_order(&a.name, &b.name));
         let set = self.template_set(&tpls)?;
 
@@ -406,6 +459,16 @@ impl Engine {
         for t in &tpls {
             if t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
                 continue;
+            }
+            if opts
+                .exec
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(RenderError::Template(
+                    gotemplate::Error::Cancelled.to_string(),
+                ));
             }
             let out = set
                 .execute(&t.name, &t.data, &opts.exec)
@@ -417,7 +480,7 @@ impl Engine {
         files.retain(|k, _| !k.ends_with("NOTES.txt"));
         let sorted = manifest::sort_manifests(&files)?;
         let mut crds = Vec::new();
-        collect_crds(&c, None, &mut crds);
+        collect_crds(c, None, &mut crds);
         Ok(Rendered {
             manifests: sorted.manifests,
             hooks: sorted.hooks,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use base64::Engine;
+use crypto_bigint::BoxedUint;
 use gotemplate::{FuncError, FuncMap, Map, Object, Param, Value};
 use hmac::{Hmac, Mac};
 use rand::RngExt;
@@ -312,10 +313,55 @@ impl Key {
     }
 }
 
+/// A random prime of exactly `bits` bits with its top two bits set (so the product of two
+/// is exactly twice as long), as `rsa::PrivateKey::new` and Go's `rand.Prime` draw them:
+/// a random odd start, sieved by small primes, then Baillie-PSW.
+fn random_rsa_prime(bits: u32) -> BoxedUint {
+    use crypto_bigint::{BitOps, RandomBits};
+    use crypto_primes::hazmat::SmallFactorsSieve;
+    let width = std::num::NonZeroU32::new(bits).expect("RSA prime sizes are at least 1024");
+    let mut rng = rand::rng();
+    loop {
+        let mut start = BoxedUint::random_bits(&mut rng, bits);
+        start.set_bit_vartime(0, true);
+        start.set_bit_vartime(bits - 1, true);
+        start.set_bit_vartime(bits - 2, true);
+        let Ok(mut sieve) = SmallFactorsSieve::new(start, width, false) else {
+            continue;
+        };
+        if let Some(p) = sieve.find(|c| crypto_primes::is_prime(crypto_primes::Flavor::Any, c)) {
+            return p;
+        }
+    }
+}
+
+/// A fresh two-prime RSA key with exponent 65537 (d from Euler's totient, as Go 1.23's
+/// `rsa.GenerateKey`). Finding the primes is ~95% of the cost, and the two searches are
+/// independent, so `q` is searched on a second thread while this one finds `p`.
 fn gen_rsa(bits: usize) -> Result<Key, String> {
-    rsa::PrivateKey::new(&mut rand::rng(), bits)
-        .map(|k| Key::Rsa(Box::new(k)))
-        .map_err(|e| e.to_string())
+    let p_bits = u32::try_from(bits / 2).map_err(|e| e.to_string())?;
+    let q_bits = u32::try_from(bits).map_err(|e| e.to_string())? - p_bits;
+    loop {
+        let (p, q) = std::thread::scope(|scope| {
+            // Without a second thread (resource limits), search both here.
+            let q = std::thread::Builder::new()
+                .spawn_scoped(scope, || random_rsa_prime(q_bits))
+                .ok();
+            let p = random_rsa_prime(p_bits);
+            let q = q.and_then(|h| h.join().ok());
+            (p, q.unwrap_or_else(|| random_rsa_prime(q_bits)))
+        });
+        if p == q {
+            continue;
+        }
+        // Fails when 65537 divides p-1 or q-1 (no inverse): draw again, as rsa and Go do.
+        let Ok(key) = rsa::PrivateKey::from_primes(vec![p, q], BoxedUint::from(65_537u64)) else {
+            continue;
+        };
+        if rsa::traits::PublicKeyParts::n(&key).bit_width() as usize == bits {
+            return Ok(Key::Rsa(Box::new(key)));
+        }
+    }
 }
 
 fn generate_private_key(kind: &str) -> String {
@@ -927,6 +973,29 @@ mod tests {
             days,
             is_ca,
         }
+    }
+
+    /// Keys from the two-thread prime search are well-formed, full-size and fresh each time.
+    #[test]
+    fn rsa_keys_are_full_size_consistent_and_fresh() {
+        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+        let mut moduli = Vec::new();
+        for _ in 0..2 {
+            let Key::Rsa(k) = gen_rsa(2048).unwrap() else {
+                panic!("not an RSA key")
+            };
+            assert_eq!(k.n().bit_width(), 2048);
+            assert_eq!(k.e(), &BoxedUint::from(65_537u64));
+            let primes = k.primes();
+            assert_eq!(primes.len(), 2);
+            for p in primes {
+                assert_eq!(p.bit_width(), 1024);
+                assert!(p.bit(1023).to_bool() && p.bit(1022).to_bool());
+            }
+            assert!(k.validate().is_ok());
+            moduli.push(k.n().as_ref().clone());
+        }
+        assert_ne!(moduli[0], moduli[1]);
     }
 
     /// Certificates parse with a maintained X.509 parser, carry the requested CN, SANs,
