@@ -82,7 +82,18 @@ pub fn value_truth(v: &Value) -> bool {
         Value::Bytes(b) => !b.is_empty(),
         Value::List(l, _) => !l.is_empty(),
         Value::Map(m, _) => !m.is_empty(),
-        Value::Object(o) => o.map_entries().is_none_or(|e| !e.is_empty()),
+        Value::Object(o) => match o.list_items() {
+            Some(l) => value_truth(&l),
+            None => o.map_entries().is_none_or(|e| !e.is_empty()),
+        },
+    }
+}
+
+/// A slice-like host object as its list (see [`crate::Object::list_items`]); anything else as is.
+fn listify(v: Value) -> Value {
+    match &v {
+        Value::Object(o) => o.list_items().unwrap_or(v),
+        _ => v,
     }
 }
 
@@ -475,7 +486,11 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         let mark = self.vars.len();
         // The index/key value is only observable with two declared variables.
         let need_index = b.pipe.decl.len() > 1;
-        let items: Vec<(Rv, Rv)> = match val.value() {
+        let listed = match val.value() {
+            Some(Value::Object(o)) => o.list_items(),
+            _ => None,
+        };
+        let items: Vec<(Rv, Rv)> = match listed.as_ref().or(val.value()) {
             None => Vec::new(),
             Some(v) => match v {
                 Value::List(l, kind) => l
@@ -1156,7 +1171,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 match a {
                     Rv::Invalid => Err("reflect: call of reflect.Value.Type on zero Value".into()),
                     Rv::Iface(Value::Nil) => Err("len of nil pointer".into()),
-                    Rv::Iface(v) | Rv::Val(v) => match &v {
+                    Rv::Iface(v) | Rv::Val(v) => match &listify(v) {
                         Value::String(s) => Ok(Rv::Val(Value::int(s.len() as i64))),
                         Value::Bytes(b) => Ok(Rv::Val(Value::int(b.len() as i64))),
                         Value::List(l, _) => Ok(Rv::Val(Value::int(l.len() as i64))),
@@ -1413,7 +1428,7 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
         let index = index.indirect();
         let v = match item {
             Rv::Iface(Value::Nil) | Rv::Invalid => return Err("index of nil pointer".into()),
-            Rv::Iface(v) | Rv::Val(v) => v,
+            Rv::Iface(v) | Rv::Val(v) => listify(v),
         };
         item = match &v {
             Value::List(l, kind) => {

@@ -202,6 +202,12 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn map_zero(&self) -> Value {
         Value::Nil
     }
+    /// For a named Go slice type (Helm's `chartutil.VersionSet` is a `[]string` with a
+    /// `Has` method): its elements as a list value, so `range`, `index`, `len`, truth tests
+    /// and list functions see a slice. `None` (the default) for struct-like objects.
+    fn list_items(&self) -> Option<Value> {
+        None
+    }
     /// For encoders that keep a Go struct's field order (`encoding/json`): the JSON fields
     /// in declaration order (json tags and `omitempty` applied). `None`: encode [`to_data`]'s
     /// map (sorted keys).

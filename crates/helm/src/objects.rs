@@ -338,6 +338,9 @@ impl Object for ApiVersions {
     fn to_data(&self) -> Option<Value> {
         Some(string_list(&self.0))
     }
+    fn list_items(&self) -> Option<Value> {
+        Some(string_list(&self.0))
+    }
 }
 
 /// `.Capabilities.HelmVersion` (`version.BuildInfo`).

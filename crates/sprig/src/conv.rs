@@ -258,6 +258,9 @@ pub(crate) fn strslice(v: &Value) -> Vec<String> {
         Value::List(l, _) => l.iter().filter(|x| !x.is_nil()).map(strval).collect(),
         Value::Bytes(b) => b.iter().map(|x| x.to_string()).collect(),
         Value::Nil => Vec::new(),
+        Value::Object(o) if o.list_items().is_some() => {
+            o.list_items().as_ref().map(strslice).unwrap_or_default()
+        }
         other => vec![strval(other)],
     }
 }
@@ -273,7 +276,7 @@ pub(crate) fn empty(v: &Value) -> bool {
         Value::Bytes(b) => b.is_empty(),
         Value::List(l, _) => l.is_empty(),
         Value::Map(m, _) => m.is_empty(),
-        Value::Object(_) => false,
+        Value::Object(o) => o.list_items().is_some_and(|l| empty(&l)),
     }
 }
 
@@ -314,6 +317,7 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 pub(crate) fn slice_elems(v: &Value) -> Option<Vec<Value>> {
     match v {
         Value::List(l, _) => Some(l.as_ref().clone()),
+        Value::Object(o) => o.list_items().as_ref().and_then(slice_elems),
         Value::Bytes(b) => Some(
             b.iter()
                 .map(|x| Value::Int(*x as i64, IntKind::Uint8))

@@ -268,7 +268,7 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     reg(m, "sortAlpha", &[Any], None, |a| {
         let v = &a[0];
-        if matches!(v, Value::List(..) | Value::Bytes(_)) {
+        if slice_elems(v).is_some() {
             let mut s = strslice(v);
             s.sort();
             Ok(vstrings(s))
