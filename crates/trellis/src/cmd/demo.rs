@@ -67,6 +67,7 @@ async fn demo(args: Args) -> Result<ExitCode> {
             sync_options: Vec::new(),
             health_checks: None,
             state_dir: None,
+            ignore_differences: Vec::new(),
         },
         prune: true,
         create_namespace: true,

@@ -46,6 +46,40 @@ pub struct Source {
     /// Keep operation state in files in this directory instead of a ConfigMap in the namespace.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Ignore a difference, as Argo CD's `ignoreDifferences` with `jsonPointers`:
+    /// `KIND[.GROUP][/NAME]=POINTER[,POINTER...]`, e.g. `Deployment.apps=/spec/replicas` or
+    /// `ConfigMap/settings=/data/generated` (repeatable).
+    #[arg(long = "ignore-difference", value_parser = parse_ignore_rule)]
+    pub ignore_differences: Vec<sync::diff::IgnoreRule>,
+}
+
+/// Parses `KIND[.GROUP][/NAME]=POINTER[,POINTER...]` (kubectl's `kind.group/name` notation).
+pub(crate) fn parse_ignore_rule(s: &str) -> Result<sync::diff::IgnoreRule, String> {
+    let (target, pointers) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected KIND[.GROUP][/NAME]=POINTER[,POINTER...]"))?;
+    let (kind_group, name) = match target.split_once('/') {
+        Some((kg, n)) if !n.is_empty() => (kg, Some(n.to_string())),
+        Some(_) => return Err(format!("{s:?}: empty object name after '/'")),
+        None => (target, None),
+    };
+    let (kind, group) = kind_group.split_once('.').unwrap_or((kind_group, ""));
+    if kind.is_empty() {
+        return Err(format!("{s:?}: missing kind"));
+    }
+    let json_pointers: Vec<String> = pointers.split(',').map(str::to_string).collect();
+    if let Some(bad) = json_pointers.iter().find(|p| !p.starts_with('/')) {
+        return Err(format!(
+            "{s:?}: {bad:?} is not a JSON pointer (it must start with '/')"
+        ));
+    }
+    Ok(sync::diff::IgnoreRule {
+        group: group.to_string(),
+        kind: kind.to_string(),
+        name,
+        namespace: None,
+        json_pointers,
+    })
 }
 
 /// `trellis deploy` arguments.
@@ -201,7 +235,7 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
         namespace: args.source.namespace.clone(),
         revision: args.revision.clone(),
         options,
-        ignore: Vec::new(),
+        ignore: args.source.ignore_differences.clone(),
     };
     let engine = engine_for(&args.source).await?;
     // Render as Helm would for this release: an upgrade once the application has been synced.
@@ -353,6 +387,7 @@ mod tests {
                 sync_options: Vec::new(),
                 health_checks: None,
                 state_dir: None,
+                ignore_differences: Vec::new(),
             },
             prune: false,
             create_namespace: true,
@@ -393,5 +428,99 @@ mod tests {
         assert_eq!(code, ExitCode::SUCCESS);
         let second = live(cms.get_opt("rel-mode").await.expect("get"));
         assert_eq!(second, ("upgrade".to_string(), "false".to_string()));
+    }
+
+    #[test]
+    fn ignore_rules_parse_kubectl_notation() {
+        let r = parse_ignore_rule("Deployment.apps/web=/spec/replicas,/metadata/labels/x")
+            .expect("valid");
+        assert_eq!(
+            (r.kind.as_str(), r.group.as_str(), r.name.as_deref()),
+            ("Deployment", "apps", Some("web"))
+        );
+        assert_eq!(r.json_pointers, ["/spec/replicas", "/metadata/labels/x"]);
+        let r = parse_ignore_rule("ConfigMap=/data/x").expect("valid");
+        assert_eq!(
+            (r.kind.as_str(), r.group.as_str(), r.name),
+            ("ConfigMap", "", None)
+        );
+        for bad in [
+            "ConfigMap",
+            "=/data",
+            "ConfigMap=data/x",
+            "ConfigMap/=/data",
+        ] {
+            assert!(parse_ignore_rule(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn diff_honours_ignore_difference_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chart = dir.path().join("chart");
+        release_mode_chart(&chart);
+        let cluster = devcluster::DevCluster::start()
+            .await
+            .expect("local API server");
+        let kc = cluster.kubeconfig_path().to_path_buf();
+        // Twice: from then on the chart renders as an upgrade, as `diff` will.
+        for _ in 0..2 {
+            assert_eq!(
+                deploy(args(&chart, &kc)).await.expect("deploy"),
+                ExitCode::SUCCESS
+            );
+        }
+        assert_eq!(
+            crate::cmd::diff::diff(crate::cmd::diff::Args {
+                source: args(&chart, &kc).source,
+                color: "never".into(),
+            })
+            .await
+            .expect("diff"),
+            ExitCode::SUCCESS,
+            "in sync right after the deploy"
+        );
+        // Someone else changes a field the chart sets.
+        let cms: kube::Api<ConfigMap> = kube::Api::namespaced(cluster.client(), "modes");
+        cms.patch(
+            "rel-mode",
+            &kube::api::PatchParams::apply("someone-else").force(),
+            &kube::api::Patch::Apply(ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("rel-mode".into()),
+                    ..Default::default()
+                },
+                data: Some([("mode".to_string(), "edited".to_string())].into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("edit");
+        let diff_args = |ignore: Vec<&str>| crate::cmd::diff::Args {
+            source: Source {
+                ignore_differences: ignore
+                    .into_iter()
+                    .map(|s| parse_ignore_rule(s).expect("rule"))
+                    .collect(),
+                ..args(&chart, &kc).source
+            },
+            color: "never".into(),
+        };
+        let plain = crate::cmd::diff::diff(diff_args(vec![]))
+            .await
+            .expect("diff");
+        assert_eq!(plain, ExitCode::FAILURE, "the edited field is a difference");
+        let ignored = crate::cmd::diff::diff(diff_args(vec!["ConfigMap=/data/mode"]))
+            .await
+            .expect("diff");
+        assert_eq!(ignored, ExitCode::SUCCESS, "the ignored field is not");
+        let other = crate::cmd::diff::diff(diff_args(vec!["ConfigMap/other=/data/mode"]))
+            .await
+            .expect("diff");
+        assert_eq!(
+            other,
+            ExitCode::FAILURE,
+            "a rule for another name does not apply"
+        );
     }
 }

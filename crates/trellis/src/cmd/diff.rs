@@ -30,7 +30,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn diff(args: Args) -> Result<ExitCode> {
+pub(crate) async fn diff(args: Args) -> Result<ExitCode> {
     let mut options = SyncOptions::default();
     options.apply_strings(args.source.sync_options.iter().map(String::as_str));
     let app = App {
@@ -38,7 +38,7 @@ async fn diff(args: Args) -> Result<ExitCode> {
         namespace: args.source.namespace.clone(),
         revision: String::new(),
         options,
-        ignore: Vec::new(),
+        ignore: args.source.ignore_differences.clone(),
     };
     let engine = engine_for(&args.source).await?;
     // Render as `trellis deploy` would now (an upgrade once the application has been synced).
