@@ -159,7 +159,10 @@ fn go_stat_error(path: &Path, e: &std::io::Error) -> String {
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
     let f = std::fs::File::open(path)
         .map_err(|e| LoadError::Io(format!("open {}: {e}", path.display())))?;
-    let mut buf = Vec::new();
+    // `Take` hides the file's size from `read_to_end`: size the buffer up front so a file is
+    // one read, not a dozen growing ones.
+    let hint = f.metadata().map_or(0, |m| m.len()).min(limit) as usize;
+    let mut buf = Vec::with_capacity(hint + 1);
     f.take(limit + 1)
         .read_to_end(&mut buf)
         .map_err(|e| LoadError::Io(format!("read {}: {e}", path.display())))?;
@@ -214,18 +217,19 @@ fn walk(
             format!("{prefix}/{name}")
         };
         let link = std::fs::symlink_metadata(&path).map_err(|e| LoadError::Io(e.to_string()))?;
-        let target = if link.file_type().is_symlink() {
+        let (target, meta) = if link.file_type().is_symlink() {
             let resolved = path
                 .canonicalize()
                 .map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
             if !resolved.starts_with(root) {
                 return Err(LoadError::SymlinkEscape(rel));
             }
-            resolved
+            let meta = std::fs::metadata(&resolved).map_err(|e| LoadError::Io(e.to_string()))?;
+            (resolved, meta)
         } else {
-            path.clone()
+            // Not a link: its own metadata is the target's.
+            (path.clone(), link)
         };
-        let meta = std::fs::metadata(&target).map_err(|e| LoadError::Io(e.to_string()))?;
         if meta.is_dir() {
             if rules.ignore(&rel, true) {
                 continue;
