@@ -912,6 +912,74 @@ async fn rejected_objects_fail_with_server_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_object_fails_with_server_message() {
+    let Some(tc) = cluster("forbidden_object_fails_with_server_message").await else {
+        return;
+    };
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    let ns = namespace("forbid");
+    let held = namespace("held");
+    let writes = Writes::default();
+    let engine = tc.engine(&writes).await;
+    let client = tc.client().await;
+    // A namespace kept Terminating by a finalizer on its content: Kubernetes answers any create
+    // in it with 403 Forbidden.
+    let nss: kube::Api<Namespace> = kube::Api::all(client.clone());
+    nss.create(
+        &Default::default(),
+        &serde_json::from_value(json!({"metadata": {"name": held}})).expect("ns"),
+    )
+    .await
+    .expect("create namespace");
+    let cms: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), &held);
+    cms.create(
+        &Default::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "hold", "finalizers": ["example.com/hold"]}}),
+        )
+        .expect("cm"),
+    )
+    .await
+    .expect("create held configmap");
+    nss.delete(&held, &Default::default())
+        .await
+        .expect("delete namespace");
+    let manifests = vec![
+        configmap("fine", json!({}), json!({})),
+        m(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "late", "namespace": held}, "data": {"k": "v"}})),
+    ];
+    let out = engine
+        .sync(&app("forbid", &ns), &manifests, &Progress::default())
+        .await
+        .expect("sync runs");
+    assert_eq!(out.phase, OpPhase::Failed);
+    let late = out
+        .results
+        .iter()
+        .find(|r| r.key.name == "late")
+        .expect("forbidden result");
+    assert_eq!(late.result, ResultCode::SyncFailed);
+    assert!(
+        late.message.contains("forbidden") && late.message.contains("being terminated"),
+        "{}",
+        late.message
+    );
+    assert!(
+        get(&client, "v1", "ConfigMap", &ns, "fine").await.is_some(),
+        "the other object is applied and kept"
+    );
+    let _ = cms
+        .patch(
+            "hold",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await;
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_masks_secret_values() {
     let Some(tc) = cluster("diff_masks_secret_values").await else {
         return;
