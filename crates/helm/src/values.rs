@@ -194,9 +194,14 @@ thread_local! {
 
 /// A coalescing warning, in the form Helm's Go logger prints it (`coalesce.go:LINE: warning: ...`).
 fn warn(line: u32, msg: String) {
+    log_line(&format!("coalesce.go:{line}: warning: {msg}"));
+}
+
+/// A line Helm logs (with Go's `file.go:LINE: ` prefix) while processing values.
+fn log_line(line: &str) {
     WARNINGS.with(|w| {
         if let Some(list) = w.borrow_mut().as_mut() {
-            list.push(format!("coalesce.go:{line}: warning: {msg}"));
+            list.push(line.to_string());
         }
     });
 }
@@ -323,11 +328,20 @@ pub fn merge_values_for(c: &Chart, vals: &Map) -> Result<Map, ValuesError> {
 
 /// Helm's `Values.Table`: a nested table by dotted path.
 pub fn table(v: &Map, path: &str) -> Option<Map> {
+    table_or_missing(v, path).ok()
+}
+
+/// Like [`table`], or Helm's `ErrNoTable` text naming the first path element that is not a table
+/// (`"exports" is not a table`).
+fn table_or_missing(v: &Map, path: &str) -> Result<Map, String> {
     let mut cur = v.clone();
     for part in path.split('.') {
-        cur = cur.get(part)?.as_map()?.snapshot();
+        cur = cur
+            .get(part)
+            .and_then(|x| x.as_map().map(MapRef::snapshot))
+            .ok_or_else(|| format!("{} is not a table", gotemplate::gofmt::quote(part)))?;
     }
-    Some(cur)
+    Ok(cur)
 }
 
 /// Helm's `Values.PathValue`: a non-table value by dotted path.
@@ -475,7 +489,7 @@ fn process_import_values(c: &mut Chart, merge: bool) -> Result<(), ValuesError> 
     for r in c.metadata.dependencies.iter_mut() {
         let mut out = Vec::new();
         for riv in &r.import_values {
-            let (child, parent) = match riv {
+            let (child, parent, string_form) = match riv {
                 Value::Map(m, _) => {
                     let child = m
                         .get("child")
@@ -489,17 +503,28 @@ fn process_import_values(c: &mut Chart, merge: bool) -> Result<(), ValuesError> 
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    (child, parent)
+                    (child, parent, false)
                 }
-                Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                Value::String(s) => (format!("exports.{s}"), ".".to_string(), true),
                 _ => continue,
             };
             let mut entry = Map::new();
             entry.insert("child".into(), Value::str(child.clone()));
             entry.insert("parent".into(), Value::str(parent.clone()));
             out.push(Value::map(entry));
-            let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
-                continue;
+            let vv = match table_or_missing(&cvals, &format!("{}.{child}", r.name)) {
+                Ok(vv) => vv,
+                Err(e) => {
+                    log_line(&if string_form {
+                        format!("dependencies.go:286: Warning: ImportValues missing table: {e}")
+                    } else {
+                        format!(
+                            "dependencies.go:269: Warning: ImportValues missing table from chart {}: {e}",
+                            r.name
+                        )
+                    });
+                    continue;
+                }
             };
             b = tables(b, path_to_map(&parent, vv.clone()), merge);
         }
