@@ -34,8 +34,14 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
         Value::Float(f) => {
             let s = json::format_float(*f)?;
             if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-                let fits = s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok();
-                if fits { Node::Int(s) } else { Node::Float(*f) }
+                // The JSON number is read back as an integer (`-0` is 0).
+                if let Ok(i) = s.parse::<i64>() {
+                    Node::Int(i.to_string())
+                } else if let Ok(u) = s.parse::<u64>() {
+                    Node::Int(u.to_string())
+                } else {
+                    Node::Float(*f)
+                }
             } else {
                 Node::Float(*f)
             }
@@ -738,8 +744,17 @@ impl Emitter {
                 for (k, v) in entries {
                     self.indent = map_indent;
                     self.write_indent();
-                    self.node_scalar(&Node::Str(k.clone()), true);
-                    self.write_indicator(":", false, false, false);
+                    if is_simple_key(k) {
+                        self.node_scalar(&Node::Str(k.clone()), true);
+                        self.write_indicator(":", false, false, false);
+                    } else {
+                        // libyaml's complex key: `? key` then `: value` on its own line.
+                        self.write_indicator("?", true, false, true);
+                        self.node(&Node::Str(k.clone()), Some(map_indent), false);
+                        self.indent = map_indent;
+                        self.write_indent();
+                        self.write_indicator(":", true, false, true);
+                    }
                     self.item(v, map_indent, true);
                 }
                 self.indent = saved;
@@ -765,6 +780,14 @@ impl Emitter {
         self.whitespace = false;
         self.indention = false;
     }
+}
+
+/// libyaml's `check_simple_key` for a string key: at most 128 bytes and on one line.
+fn is_simple_key(k: &str) -> bool {
+    k.len() <= 128
+        && !k
+            .chars()
+            .any(|c| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'))
 }
 
 /// `sigs.k8s.io/yaml.Marshal(v)` (with its trailing newline).
