@@ -100,12 +100,17 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
         Some(end) if max_docs == 1 => {
             // libyaml still scans the token that closes the root.
             let next = text[end..].trim_start_matches(' ');
-            if parsed.is_ok() && next.starts_with(['%', '@', '`']) {
-                let line0 = text[..end].matches('\n').count();
+            if parsed.is_ok() && next.starts_with(['"', '\'']) && !goyaml::quote_closes(next) {
                 return Err(YamlError::goyaml(
-                    Some(line0 + 1),
-                    "found character that cannot start any token",
+                    Some(text.matches('\n').count() + 1),
+                    "found unexpected end of stream",
                 ));
+            }
+            if parsed.is_ok()
+                && let Some(problem) = goyaml::unscannable_token(&text[end..])
+            {
+                let line0 = text[..end].matches('\n').count();
+                return Err(YamlError::goyaml(Some(line0 + 1), problem));
             }
             &text[..end]
         }
@@ -661,8 +666,8 @@ fn check_entries(entries: &[(Node, Node)], depth: usize) -> Result<(), YamlError
             }
             continue;
         }
-        if matches!(k, Node::Seq(_) | Node::Map(_)) {
-            key_string(k)?;
+        if matches!(k, Node::Seq(_) | Node::Map(_) | Node::Null) {
+            key_string(k, v)?;
         }
         check_json_value(v, depth + 1)?;
     }
@@ -700,7 +705,7 @@ fn merge_into(
             }
             continue;
         }
-        let key = key_string(&k)?;
+        let key = key_string(&k, &v)?;
         if keep.is_some_and(|keep| !keep.contains(&key.as_str())) {
             check_json_value(&v, depth + 1)?;
             continue;
@@ -710,7 +715,7 @@ fn merge_into(
     Ok(())
 }
 
-fn key_string(k: &Node) -> Result<String, YamlError> {
+fn key_string(k: &Node, v: &Node) -> Result<String, YamlError> {
     Ok(match k {
         Node::Str(s) => s.to_string(),
         Node::Int(i) => i.to_string(),
@@ -725,7 +730,13 @@ fn key_string(k: &Node) -> Result<String, YamlError> {
                 _ => s,
             }
         }
-        Node::Null => "null".into(),
+        // sigs.k8s.io/yaml refuses a nil key (`null:`, `~:`, `? `), naming the value.
+        Node::Null => {
+            return Err(YamlError::convert(format!(
+                "unsupported map key of type: %!s(<nil>), key: <nil>, value: {}",
+                go_sharp_v(v, true)
+            )));
+        }
         other => {
             return Err(YamlError::convert(format!(
                 "unsupported map key of type: {}",
@@ -743,6 +754,60 @@ fn node_kind(n: &Node) -> &'static str {
     }
 }
 
+/// Go's `%#v` of what go-yaml decoded (`top`: not inside a collection, where a nil
+/// interface prints as `<nil>` rather than `interface {}(nil)`).
+fn go_sharp_v(n: &Node, top: bool) -> String {
+    match n {
+        Node::Null if top => "<nil>".into(),
+        Node::Null => "interface {}(nil)".into(),
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::Float(f) => format_float_g(*f),
+        Node::Str(s) => gotemplate::gofmt::quote(s),
+        Node::Seq(items) => format!(
+            "[]interface {{}}{{{}}}",
+            items
+                .iter()
+                .map(|x| go_sharp_v(x, false))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Node::Map(entries) => {
+            // fmt prints map keys sorted; later duplicates win, as in the Go map.
+            let mut m: Vec<(String, String)> = Vec::new();
+            for (k, v) in entries {
+                let k = go_sharp_v(k, false);
+                let v = go_sharp_v(v, false);
+                match m.iter_mut().find(|(x, _)| *x == k) {
+                    Some(e) => e.1 = v,
+                    None => m.push((k, v)),
+                }
+            }
+            m.sort();
+            let body: Vec<String> = m.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            format!("map[interface {{}}]interface {{}}{{{}}}", body.join(", "))
+        }
+    }
+}
+
+/// go-yaml's decoder refuses a sequence or mapping as a mapping key (Go can't hash
+/// it) before anything is converted: the first one in document order.
+fn check_map_keys(n: &Node) -> Result<(), YamlError> {
+    match n {
+        Node::Seq(items) => items.iter().try_for_each(check_map_keys),
+        Node::Map(entries) => entries.iter().try_for_each(|(k, v)| {
+            if matches!(k, Node::Seq(_) | Node::Map(_)) {
+                return Err(YamlError::goyaml(
+                    None,
+                    &format!("invalid map key: {}", go_sharp_v(k, true)),
+                ));
+            }
+            check_map_keys(v)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Parse the first document of `text` as Helm reads YAML into `interface{}`.
 /// An empty document is `Nil`.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
@@ -750,6 +815,7 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
+    check_map_keys(&docs[0])?;
     to_json_value(docs.swap_remove(0), 0)
 }
 
@@ -760,6 +826,7 @@ pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
+    check_map_keys(&docs[0])?;
     match docs.swap_remove(0) {
         Node::Map(entries) => {
             let mut m = Map::new();

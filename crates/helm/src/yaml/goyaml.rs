@@ -88,6 +88,9 @@ fn classify(kind: &ErrorKind) -> Option<(Stage, &'static str)> {
         | K::FlowMappingValueAdjacentCollection
         | K::InvalidColonPlacement => (S, "mapping values are not allowed in this context"),
         K::MappingKeyNotAllowed => (S, "mapping keys are not allowed in this context"),
+        // `a: b # c` then a deeper `d: e`: libyaml ends the scalar at the comment and
+        // then meets a key where none may start.
+        K::CommentInterceptedScalar => (P, "did not find expected key"),
         K::BlockSequenceEntryNotAllowed | K::BlockEntryInFlowCollection => {
             (S, "block sequence entries are not allowed in this context")
         }
@@ -304,6 +307,7 @@ pub(super) fn syntax_error(text: &str, e: &ScanError, open: Open) -> YamlError {
         ErrorKind::UnclosedQuotedScalar => text_end_line(text),
         ErrorKind::UnclosedFlowCollection { .. } => stream_end_line(text),
         // libyaml notices a stale key when it reaches the next token (or the end).
+        ErrorKind::CommentInterceptedScalar => key_stale_line(text, mark_line0, true),
         ErrorKind::SimpleKeyExpected | ErrorKind::InvalidSimpleKey => {
             key_stale_line(text, mark_line0, quoted_at_line_start(text, mark_line0))
         }
@@ -625,7 +629,15 @@ pub(super) fn dedented_root_end(text: &str) -> Option<usize> {
             && !content.starts_with(['#', '\t', '\r']);
         if at_token {
             match root {
-                None if indent == 0 || content.starts_with(['[', '{', '"', '\'', '|', '>']) => {
+                // Only a block collection closes on a dedent (a plain scalar root runs on).
+                None if indent == 0
+                    || content.starts_with(['[', '{', '"', '\'', '|', '>'])
+                    || !(content.starts_with("- ")
+                        || content == "-"
+                        || content.contains(": ")
+                        || content.contains(":\t")
+                        || content.trim_end().ends_with(':')) =>
+                {
                     return None;
                 }
                 None => root = Some(indent),
@@ -658,6 +670,58 @@ pub(super) fn dedented_root_end(text: &str) -> Option<usize> {
                 }
             }
             prev = c;
+        }
+    }
+    None
+}
+
+/// True if the quoted scalar `text` starts with is closed somewhere.
+pub(super) fn quote_closes(text: &str) -> bool {
+    let mut chars = text.chars();
+    let Some(q) = chars.next() else {
+        return false;
+    };
+    while let Some(c) = chars.next() {
+        if q == '"' && c == '\\' {
+            chars.next();
+        } else if c == q {
+            if q == '\'' && chars.as_str().starts_with('\'') {
+                chars.next();
+            } else {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The scanner error libyaml meets on the token at the start of `line` (the one
+/// that closes an indented root, which it still scans), for the simple cases: a
+/// character that starts no token, an unnamed directive, a bad block scalar header.
+pub(super) fn unscannable_token(line: &str) -> Option<&'static str> {
+    let line = line.split('\n').next().unwrap_or("");
+    let token = line.trim_start_matches(' ');
+    let at_column_0 = token.len() == line.len();
+    if let Some(rest) = token.strip_prefix('%')
+        && at_column_0
+    {
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        return (name_len == 0).then_some("could not find expected directive name");
+    }
+    if token.starts_with(['%', '@', '`']) {
+        return Some("found character that cannot start any token");
+    }
+    if let Some(rest) = token.strip_prefix(['|', '>']) {
+        let rest = rest.trim_start_matches(|c: char| c == '+' || c == '-' || c.is_ascii_digit());
+        let header = &token[1..token.len() - rest.len()];
+        if header.contains('0') {
+            return Some("found an indentation indicator equal to 0");
+        }
+        let rest = rest.trim_start_matches([' ', '\t']);
+        if !(rest.is_empty() || rest.starts_with('#') || rest == "\r") {
+            return Some("did not find expected comment or line break");
         }
     }
     None
