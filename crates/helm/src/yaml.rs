@@ -411,8 +411,10 @@ fn resolve_plain(text: &str) -> Node {
         if let Some(i) = go_parse_int(&plain) {
             return Node::Int(i);
         }
+        // Go's ParseFloat fails on overflow (1e400), and go-yaml then keeps the text as a string.
         if is_yaml_float(&plain)
             && let Ok(f) = plain.parse::<f64>()
+            && f.is_finite()
         {
             return Node::Float(f);
         }
@@ -686,7 +688,8 @@ fn merge_into(
             match v {
                 Node::Map(inner) => merge_into(m, inner, depth + 1, keep)?,
                 Node::Seq(items) => {
-                    for item in items {
+                    // go-yaml merges the list backwards: earlier maps take precedence.
+                    for item in items.into_iter().rev() {
                         if let Node::Map(inner) = item {
                             merge_into(m, inner, depth + 1, keep)?;
                         } else {
