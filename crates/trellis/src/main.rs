@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// See `Cargo.toml`: glibc's per-thread arenas made the parallel parts of `template` slower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// GitOps continuous delivery for Kubernetes, built for an environment per git branch.
 #[derive(Parser, Debug)]
 #[command(name = "trellis", version, about)]
