@@ -189,8 +189,11 @@ pub trait Object: Send + Sync + fmt::Debug {
         self.display()
     }
     /// Conversion for `toYaml`/`toJson` (Go's marshalling of the struct), if any.
+    ///
+    /// By default, the [`json_fields`](Object::json_fields) as a map (sorted keys), if any.
     fn to_data(&self) -> Option<Value> {
-        None
+        self.json_fields()
+            .map(|fields| Value::map(fields.into_iter().collect()))
     }
     /// For a named Go map type (Helm's `engine.files` is a `map[string][]byte`): its
     /// entries sorted by key, so `range`, `index`, `len` and truth tests see a map.

@@ -51,10 +51,6 @@ fn omit_empty(fields: Vec<(&str, Value)>) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn fields_map(fields: Vec<(String, Value)>) -> Value {
-    Value::map(fields.into_iter().collect())
-}
-
 /// An element of `.Chart.Maintainers` (`*chart.Maintainer`).
 #[derive(Debug)]
 struct MaintainerObject(Maintainer);
@@ -80,9 +76,6 @@ impl Object for MaintainerObject {
             ("email", s(&self.0.email)),
             ("url", s(&self.0.url)),
         ]))
-    }
-    fn to_data(&self) -> Option<Value> {
-        self.json_fields().map(fields_map)
     }
 }
 
@@ -128,9 +121,6 @@ impl Object for DependencyObject {
             ("alias", s(&d.alias)),
         ]));
         Some(out)
-    }
-    fn to_data(&self) -> Option<Value> {
-        self.json_fields().map(fields_map)
     }
 }
 
@@ -228,9 +218,6 @@ impl Object for ChartObject {
         out.push(("IsRoot".into(), Value::Bool(self.is_root)));
         Some(out)
     }
-    fn to_data(&self) -> Option<Value> {
-        self.json_fields().map(fields_map)
-    }
 }
 
 /// `.Capabilities.KubeVersion`.
@@ -285,9 +272,6 @@ impl Object for KubeVersion {
             ("Major".into(), s(&self.major)),
             ("Minor".into(), s(&self.minor)),
         ])
-    }
-    fn to_data(&self) -> Option<Value> {
-        self.json_fields().map(fields_map)
     }
 }
 
@@ -370,9 +354,6 @@ impl Object for HelmVersion {
             ("git_tree_state".into(), s("clean")),
             ("go_version".into(), s(HELM_GO_VERSION)),
         ])
-    }
-    fn to_data(&self) -> Option<Value> {
-        self.json_fields().map(fields_map)
     }
 }
 
