@@ -1419,6 +1419,18 @@ fn index_arg(index: &Rv, cap: usize) -> Result<usize, String> {
     Ok(x as usize)
 }
 
+/// A map index argument: a string, with Go's messages otherwise.
+fn string_index(index: &Rv) -> Result<Arc<str>, String> {
+    match index.value() {
+        None => Err("value is nil; should be of type string".into()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format!(
+            "value has type {}; should be string",
+            other.type_name()
+        )),
+    }
+}
+
 fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
     let mut item = item.indirect();
     if let Rv::Invalid = item {
@@ -1454,16 +1466,7 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
                 Rv::Val(Value::Int(i64::from(e), IntKind::Uint8))
             }
             Value::Map(m, kind) => {
-                let key = match index.value() {
-                    None => return Err("value is nil; should be of type string".into()),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => {
-                        return Err(format!(
-                            "value has type {}; should be string",
-                            other.type_name()
-                        ));
-                    }
-                };
+                let key = string_index(&index)?;
                 match (m.get(&key), kind) {
                     (Some(x), MapKind::Any) => Rv::Iface(x),
                     (Some(x), MapKind::String) => Rv::Val(x),
@@ -1472,16 +1475,7 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
                 }
             }
             Value::Object(o) if o.map_entries().is_some() => {
-                let key = match index.value() {
-                    None => return Err("value is nil; should be of type string".into()),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => {
-                        return Err(format!(
-                            "value has type {}; should be string",
-                            other.type_name()
-                        ));
-                    }
-                };
+                let key = string_index(&index)?;
                 let found = o
                     .map_entries()
                     .unwrap_or_default()

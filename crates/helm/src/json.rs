@@ -481,36 +481,33 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
             }
             out.push(']');
         }
-        Value::Map(m, _) => {
-            out.push('{');
-            for (i, (k, x)) in m.snapshot().iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, k);
-                out.push(':');
-                write_value(out, x, depth + 1)?;
-            }
-            out.push('}');
-        }
+        Value::Map(m, _) => write_object(out, m.snapshot().iter(), depth)?,
         Value::Object(o) => match (o.json_fields(), o.to_data()) {
             // A Go struct: fields in declaration order.
-            (Some(fields), _) => {
-                out.push('{');
-                for (i, (k, x)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_string(out, k);
-                    out.push(':');
-                    write_value(out, x, depth + 1)?;
-                }
-                out.push('}');
-            }
+            (Some(fields), _) => write_object(out, fields.iter().map(|(k, x)| (k, x)), depth)?,
             (None, Some(d)) => write_value(out, &d, depth + 1)?,
             (None, None) => out.push_str("{}"),
         },
     }
+    Ok(())
+}
+
+/// `{"k":v,...}` in the order given (a map's sorted keys, or a struct's fields).
+fn write_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+    depth: usize,
+) -> Result<(), MarshalError> {
+    out.push('{');
+    for (i, (k, x)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, k);
+        out.push(':');
+        write_value(out, x, depth + 1)?;
+    }
+    out.push('}');
     Ok(())
 }
 

@@ -49,6 +49,32 @@ fn newline(out: &mut String, e: Enc, depth: usize) {
 
 /// `open` holds the addresses of the maps being written: a map met again inside itself
 /// is Go's "encountered a cycle" error.
+/// A non-empty `{"k": v, ...}` in the order given (a map's sorted keys, or a struct's fields).
+fn write_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+    e: Enc,
+    depth: usize,
+    open: &mut Vec<usize>,
+) -> Result<(), String> {
+    out.push('{');
+    for (i, (k, x)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, e, depth + 1);
+        write_string(out, k, e.escape_html);
+        out.push(':');
+        if e.indent.is_some() {
+            out.push(' ');
+        }
+        write_value(out, x, e, depth + 1, open)?;
+    }
+    newline(out, e, depth);
+    out.push('}');
+    Ok(())
+}
+
 fn write_value(
     out: &mut String,
     v: &Value,
@@ -94,41 +120,13 @@ fn write_value(
                 ));
             }
             open.push(m.addr());
-            out.push('{');
-            for (i, (k, x)) in m.snapshot().iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, e, depth + 1);
-                write_string(out, k, e.escape_html);
-                out.push(':');
-                if e.indent.is_some() {
-                    out.push(' ');
-                }
-                write_value(out, x, e, depth + 1, open)?;
-            }
+            write_object(out, m.snapshot().iter(), e, depth, open)?;
             open.pop();
-            newline(out, e, depth);
-            out.push('}');
         }
         Value::Object(o) => match (o.json_fields(), o.to_data()) {
             // A Go struct: fields in declaration order.
             (Some(fields), _) if !fields.is_empty() => {
-                out.push('{');
-                for (i, (k, x)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    newline(out, e, depth + 1);
-                    write_string(out, k, e.escape_html);
-                    out.push(':');
-                    if e.indent.is_some() {
-                        out.push(' ');
-                    }
-                    write_value(out, x, e, depth + 1, open)?;
-                }
-                newline(out, e, depth);
-                out.push('}');
+                write_object(out, fields.iter().map(|(k, x)| (k, x)), e, depth, open)?
             }
             (Some(_), _) => out.push_str("{}"),
             (None, Some(d)) => write_value(out, &d, e, depth, open)?,
