@@ -315,42 +315,71 @@ impl Key {
 
 /// A random prime of exactly `bits` bits with its top two bits set (so the product of two
 /// is exactly twice as long), as `rsa::PrivateKey::new` and Go's `rand.Prime` draw them:
-/// a random odd start, sieved by small primes, then Baillie-PSW.
+/// random odd starts, sieved by small primes, then Baillie-PSW. Every available core searches
+/// from its own random start and the first prime found wins (the others stop at their next
+/// candidate): the wait for one prime is the shortest of the searches, not one search.
 fn random_rsa_prime(bits: u32) -> BoxedUint {
+    use std::sync::atomic::AtomicBool;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // A helper thread that cannot be spawned (resource limits) just leaves the search
+        // to this one.
+        let helpers: Vec<_> = (1..workers)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, || search_rsa_prime(bits, &stop))
+                    .ok()
+            })
+            .collect();
+        let mine = search_rsa_prime(bits, &stop);
+        let theirs = helpers.into_iter().filter_map(|h| h.join().ok().flatten());
+        mine.into_iter().chain(theirs).next().unwrap_or_else(|| {
+            // Unreachable: the search that set `stop` returned its prime.
+            search_rsa_prime(bits, &AtomicBool::new(false)).unwrap_or_default()
+        })
+    })
+}
+
+/// One worker of [`random_rsa_prime`]: searches until it finds a prime (and sets `stop`) or
+/// sees `stop` set by another worker (`None`).
+fn search_rsa_prime(bits: u32, stop: &std::sync::atomic::AtomicBool) -> Option<BoxedUint> {
     use crypto_bigint::{BitOps, RandomBits};
     use crypto_primes::hazmat::SmallFactorsSieve;
-    let width = std::num::NonZeroU32::new(bits).expect("RSA prime sizes are at least 1024");
+    use std::sync::atomic::Ordering::Relaxed;
+    let width = std::num::NonZeroU32::new(bits)?;
     let mut rng = rand::rng();
     loop {
         let mut start = BoxedUint::random_bits(&mut rng, bits);
         start.set_bit_vartime(0, true);
         start.set_bit_vartime(bits - 1, true);
         start.set_bit_vartime(bits - 2, true);
-        let Ok(mut sieve) = SmallFactorsSieve::new(start, width, false) else {
+        let Ok(sieve) = SmallFactorsSieve::new(start, width, false) else {
             continue;
         };
-        if let Some(p) = sieve.find(|c| crypto_primes::is_prime(crypto_primes::Flavor::Any, c)) {
-            return p;
+        for c in sieve {
+            if stop.load(Relaxed) {
+                return None;
+            }
+            // The fast Fermat filter throws away the composites; the full test decides.
+            if crate::fermat::base2_probable_prime_words(c.as_words()) != Some(false)
+                && crypto_primes::is_prime(crypto_primes::Flavor::Any, &c)
+            {
+                stop.store(true, Relaxed);
+                return Some(c);
+            }
         }
     }
 }
 
 /// A fresh two-prime RSA key with exponent 65537 (d from Euler's totient, as Go 1.23's
-/// `rsa.GenerateKey`). Finding the primes is ~95% of the cost, and the two searches are
-/// independent, so `q` is searched on a second thread while this one finds `p`.
+/// `rsa.GenerateKey`). Finding the primes is ~95% of the cost; see [`random_rsa_prime`].
 fn gen_rsa(bits: usize) -> Result<Key, String> {
     let p_bits = u32::try_from(bits / 2).map_err(|e| e.to_string())?;
     let q_bits = u32::try_from(bits).map_err(|e| e.to_string())? - p_bits;
     loop {
-        let (p, q) = std::thread::scope(|scope| {
-            // Without a second thread (resource limits), search both here.
-            let q = std::thread::Builder::new()
-                .spawn_scoped(scope, || random_rsa_prime(q_bits))
-                .ok();
-            let p = random_rsa_prime(p_bits);
-            let q = q.and_then(|h| h.join().ok());
-            (p, q.unwrap_or_else(|| random_rsa_prime(q_bits)))
-        });
+        let p = random_rsa_prime(p_bits);
+        let q = random_rsa_prime(q_bits);
         if p == q {
             continue;
         }

@@ -40,6 +40,7 @@ mod crypto;
 pub mod date;
 mod defaults;
 mod dicts;
+mod fermat;
 mod json;
 mod lists;
 mod math;
