@@ -135,36 +135,29 @@ pub fn split_manifests(big: &str) -> Vec<String> {
             docs.push(piece.trim().to_string());
         }
     };
-    // `beg`: start of the current piece (end of the previous separator).
-    let mut beg = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let (m_start, dashes) = if i == 0 && bytes.starts_with(b"---") {
-            (0, 0)
-        } else if is_ws(bytes[i]) {
-            // A run of whitespace ending in a newline right before `---` is a separator from
-            // the run's first byte (never before `beg`: the previous match ended there).
-            let mut e = i;
-            while e < bytes.len() && is_ws(bytes[e]) {
-                e += 1;
-            }
-            if bytes[e - 1] == b'\n' && bytes[e..].starts_with(b"---") {
-                (i, e)
-            } else {
-                i = e;
-                continue;
-            }
-        } else {
-            i += 1;
-            continue;
-        };
-        push(&text[beg..m_start]);
-        let mut j = dashes + 3;
+    // A separator is `\n---` with the whitespace run before it (never reaching back past
+    // `beg`, the end of the previous separator) and the whitespace after it; or `---` at the
+    // very start.
+    let skip_ws = |mut j: usize| {
         while j < bytes.len() && is_ws(bytes[j]) {
             j += 1;
         }
-        beg = j;
-        i = j;
+        j
+    };
+    let mut beg = if bytes.starts_with(b"---") {
+        skip_ws(3)
+    } else {
+        0
+    };
+    let finder = memchr::memmem::Finder::new(b"\n---");
+    while let Some(off) = finder.find(&bytes[beg..]) {
+        let newline = beg + off;
+        let mut start = newline;
+        while start > beg && is_ws(bytes[start - 1]) {
+            start -= 1;
+        }
+        push(&text[beg..start]);
+        beg = skip_ws(newline + 4);
     }
     push(&text[beg..]);
     docs
@@ -448,6 +441,21 @@ mod tests {
             vec!["a: 1", "b: |\n  ---x"]
         );
         assert_eq!(split_manifests("# c\na: 1"), vec!["# c\na: 1"]);
+    }
+
+    proptest::proptest! {
+        /// Helm splits with the Go regexp `(?:^|\s*\n)---\s*` (leftmost-first, `^` only at the
+        /// start, `\s` ASCII); the `regex` crate has the same semantics with the class spelt out.
+        #[test]
+        fn split_equals_helms_regexp(text in "[a \n\t\r#-]{0,60}") {
+            let sep = regex::Regex::new(r"(?:\A|[\t\n\x0C\r ]*\n)---[\t\n\x0C\r ]*").unwrap();
+            let expected: Vec<String> = sep
+                .split(text.trim())
+                .filter(|d| !d.is_empty())
+                .map(|d| d.trim().to_string())
+                .collect();
+            proptest::prop_assert_eq!(split_manifests(&text), expected);
+        }
     }
 
     #[test]

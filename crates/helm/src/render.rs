@@ -487,7 +487,13 @@ impl Engine {
             let out = set
                 .execute(&t.name, &t.data, &opts.exec)
                 .map_err(|e| RenderError::Template(reformat_exec_error(&t.name, &e.to_string())))?;
-            files.insert(t.name.clone(), out.replace("<no value>", ""));
+            // Helm removes every "<no value>"; most outputs have none, so look before copying.
+            let out = if memchr::memmem::find(out.as_bytes(), b"<no value>").is_some() {
+                out.replace("<no value>", "")
+            } else {
+                out
+            };
+            files.insert(t.name.clone(), out);
         }
         let notes_name = format!("{}/templates/NOTES.txt", c.name());
         let notes = files.get(&notes_name).cloned().unwrap_or_default();
@@ -541,13 +547,16 @@ impl Rendered {
 
     /// Exactly what `helm template` writes to stdout.
     pub fn to_helm_output(&self, o: &OutputOptions) -> Result<String, ShowOnlyError> {
-        let mut out = format!("{}\n", self.manifest_text(o.include_crds).trim());
+        let mut out = String::from(self.manifest_text(o.include_crds).trim());
+        out.push('\n');
         if !o.no_hooks {
             for h in &self.hooks {
                 if o.skip_tests && h.is_test() {
                     continue;
                 }
-                out.push_str(&format!("---\n# Source: {}\n{}\n", h.source, h.content));
+                for piece in ["---\n# Source: ", &h.source, "\n", &h.content, "\n"] {
+                    out.push_str(piece);
+                }
             }
         }
         if o.show_only.is_empty() {
