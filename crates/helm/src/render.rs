@@ -149,7 +149,8 @@ struct Renderable {
 /// Shared rendering state: the function map and the parsed-template cache.
 pub struct Engine {
     funcs: FuncMap,
-    sets: Mutex<HashMap<[u8; 32], TemplateSet>>,
+    /// `None` for a one-shot engine ([`Engine::uncached`]), which skips digesting sources.
+    sets: Option<Mutex<HashMap<[u8; 32], TemplateSet>>>,
 }
 
 impl Default for Engine {
@@ -305,38 +306,57 @@ impl Engine {
     pub fn new() -> Self {
         Engine {
             funcs: crate::funcs::helm_funcs(),
-            sets: Mutex::new(HashMap::new()),
+            sets: Some(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// An engine that never caches parsed templates, for a process that renders once
+    /// (`trellis template`): digesting megabytes of sources would buy nothing.
+    pub fn uncached() -> Self {
+        Engine {
+            funcs: crate::funcs::helm_funcs(),
+            sets: None,
         }
     }
 
     /// Number of parsed template sets held in the cache.
     pub fn cached_sets(&self) -> usize {
-        self.sets.lock().map(|s| s.len()).unwrap_or(0)
+        self.sets
+            .as_ref()
+            .and_then(|s| s.lock().ok().map(|s| s.len()))
+            .unwrap_or(0)
     }
 
     /// Parse (or fetch from the cache) the set of these templates in this order.
     fn template_set(&self, tpls: &[Renderable]) -> Result<TemplateSet, RenderError> {
-        let mut h = Sha256::new();
-        for t in tpls {
-            h.update((t.name.len() as u64).to_le_bytes());
-            h.update(t.name.as_bytes());
-            h.update((t.text.len() as u64).to_le_bytes());
-            h.update(t.text.as_bytes());
+        let key = self.sets.as_ref().map(|_| {
+            let mut h = Sha256::new();
+            for t in tpls {
+                h.update((t.name.len() as u64).to_le_bytes());
+                h.update(t.name.as_bytes());
+                h.update((t.text.len() as u64).to_le_bytes());
+                h.update(t.text.as_bytes());
+            }
+            <[u8; 32]>::from(h.finalize())
+        });
+        let cache = self.sets.as_ref().and_then(|s| s.lock().ok());
+        if let (Some(key), Some(cache)) = (&key, &cache)
+            && let Some(set) = cache.get(key)
+        {
+            return Ok(set.clone());
         }
-        let key: [u8; 32] = h.finalize().into();
-        if let Some(set) = self.sets.lock().ok().and_then(|s| s.get(&key).cloned()) {
-            return Ok(set);
-        }
+        drop(cache);
         let mut set = TemplateSet::new(self.funcs.clone());
         let files: Vec<(&str, &str)> = tpls.iter().map(|t| (&*t.name, &*t.text)).collect();
         set.parse_all(&files).map_err(|(i, e)| {
             RenderError::Template(cleanup_parse_error(&tpls[i].name, &e.to_string()))
         })?;
-        if let Ok(mut s) = self.sets.lock() {
-            if s.len() > 256 {
-                s.clear();
+        if let (Some(key), Some(mut cache)) = (key, self.sets.as_ref().and_then(|s| s.lock().ok()))
+        {
+            if cache.len() > 256 {
+                cache.clear();
             }
-            s.insert(key, set.clone());
+            cache.insert(key, set.clone());
         }
         Ok(set)
     }

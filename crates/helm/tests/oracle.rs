@@ -149,6 +149,13 @@ fn cache_reuses_parsed_templates_across_values() {
         .expect("renders");
     assert_eq!(engine.cached_sets(), 1);
     assert_ne!(r1.manifests, r2.manifests);
+    // A one-shot engine renders the same bytes and keeps nothing.
+    let once = helm::Engine::uncached();
+    let r3 = once
+        .render(&chart, &b, &RenderOptions::default())
+        .expect("renders");
+    assert_eq!(r3.manifests, r2.manifests);
+    assert_eq!(once.cached_sets(), 0);
     let cm = r2
         .manifests
         .iter()

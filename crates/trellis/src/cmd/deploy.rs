@@ -149,7 +149,7 @@ fn render_chart(src: &Source, is_upgrade: bool) -> Result<Vec<Manifest>> {
         is_upgrade,
         ..helm::RenderOptions::default()
     };
-    let rendered = helm::Engine::new().render(&chart, &user_values, &ropts)?;
+    let rendered = helm::Engine::uncached().render(&chart, &user_values, &ropts)?;
     for w in &rendered.warnings {
         eprintln!("{w}");
     }

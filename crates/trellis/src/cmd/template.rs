@@ -353,7 +353,7 @@ pub fn run(args: Args) -> ExitCode {
         skip_schema_validation: args.skip_schema_validation,
         ..RenderOptions::default()
     };
-    let engine = Engine::new();
+    let engine = Engine::uncached();
     let rendered = match engine.render(&chart, &user_values, &ropts) {
         Ok(r) => r,
         Err(e) => {
