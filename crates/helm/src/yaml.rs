@@ -131,18 +131,35 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
 }
 
 fn parse_docs_unchecked(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
-    match parse_events(text, max_docs) {
-        Err(Retry::UntabFlow) => match parse_events(&goyaml::untab_flow_lines(text), max_docs) {
-            Err(Retry::UntabFlow) => Err(YamlError::goyaml(
-                None,
-                "found character that cannot start any token",
-            )),
-            Err(Retry::Failed(e)) => Err(e),
-            Ok(docs) => Ok(docs),
-        },
-        Err(Retry::Failed(e)) => Err(e),
-        Ok(docs) => Ok(docs),
+    let mut current = std::borrow::Cow::Borrowed(text);
+    let mut untabbed = false;
+    // Each retry rewrites one thing libyaml reads differently; a bound keeps hostile input
+    // (thousands of `"x"#` on a line) from turning into thousands of parses.
+    for _ in 0..64 {
+        match parse_events(&current, max_docs) {
+            Ok(docs) => return Ok(docs),
+            Err(Retry::Failed(e)) => return Err(e),
+            Err(Retry::UntabFlow) if !untabbed => {
+                untabbed = true;
+                current = std::borrow::Cow::Owned(goyaml::untab_flow_lines(&current));
+            }
+            Err(Retry::UntabFlow) => {
+                return Err(YamlError::goyaml(
+                    None,
+                    "found character that cannot start any token",
+                ));
+            }
+            Err(Retry::SpaceBefore(at)) => {
+                let mut owned = current.into_owned();
+                owned.insert(at, ' ');
+                current = std::borrow::Cow::Owned(owned);
+            }
+        }
     }
+    Err(YamlError::goyaml(
+        None,
+        "comments must be separated from other tokens by whitespace",
+    ))
 }
 
 /// Why [`parse_events`] stopped.
@@ -150,6 +167,10 @@ enum Retry {
     /// A tab indents a line inside a flow collection: fine for libyaml, not for our
     /// parser; parse again with those tabs as spaces.
     UntabFlow,
+    /// A `#` right after a token (`"x"#c`, `[1]#c`): libyaml starts a comment wherever a
+    /// token could start, our parser wants a blank first; parse again with a space before
+    /// the `#` at this byte offset.
+    SpaceBefore(usize),
     Failed(YamlError),
 }
 
@@ -203,6 +224,11 @@ fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
                 {
                     // The first document ended before the error: go-yaml never reads it.
                     return Ok(parse_docs(&text[..end], 1)?);
+                }
+                if matches!(e.kind(), ErrorKind::CommentNotSeparated)
+                    && let Some((at, '#')) = text.char_indices().nth(e.marker().index())
+                {
+                    return Err(Retry::SpaceBefore(at));
                 }
                 if matches!(e.kind(), ErrorKind::TabInBlockIndentation)
                     && goyaml::innermost_flow(text, e.marker().index()).is_some()

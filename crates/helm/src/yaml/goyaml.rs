@@ -271,6 +271,7 @@ pub(super) fn syntax_error(text: &str, e: &ScanError, open: Open) -> YamlError {
     let Some((mut stage, mut problem)) = classify(kind) else {
         return YamlError::syntax(e.marker().line().max(1), &e.info());
     };
+    let mut token_after_quote = false;
     match kind {
         // In a flow collection libyaml accepts the `:` and then misses the separator.
         // (Our parser may not have opened the collection yet: it scans a flow
@@ -297,12 +298,32 @@ pub(super) fn syntax_error(text: &str, e: &ScanError, open: Open) -> YamlError {
         {
             (stage, problem) = (Stage::Scanner, "could not find expected ':'");
         }
+        // libyaml scans the token after the closing quote before its parser objects to
+        // it: a token that cannot be scanned (`"x"|word`, `"x"@`) is the error it reports.
+        ErrorKind::InvalidTrailingSingleQuotedScalar
+        | ErrorKind::InvalidTrailingDoubleQuotedScalar => {
+            let rest: String = text.chars().skip(e.marker().index()).take(80).collect();
+            let unscannable = if innermost_flow(text, e.marker().index()).is_some() {
+                // In a flow collection `|` and `>` are no block scalar indicators.
+                rest.starts_with(['|', '>', '%', '@', '`'])
+                    .then_some("found character that cannot start any token")
+            } else {
+                // (Not at column 0, so `%` starts no directive.)
+                unscannable_token(&format!(" {rest}"))
+            };
+            if let Some(p) = unscannable {
+                (stage, problem) = (Stage::Scanner, p);
+                token_after_quote = true;
+            }
+        }
         _ => {}
     }
     // Our marks are 1-based; libyaml's are 0-based.
     let mark_line0 = e.marker().line().saturating_sub(1);
     let at_end = e.marker().index() >= text.chars().count();
     let line0 = match kind {
+        // The unscannable token's own line.
+        _ if token_after_quote => mark_line0,
         // Reported where input ran out: libyaml's mark is there, ours at the opener.
         ErrorKind::UnclosedQuotedScalar => text_end_line(text),
         ErrorKind::UnclosedFlowCollection { .. } => stream_end_line(text),
