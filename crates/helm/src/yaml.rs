@@ -83,10 +83,22 @@ fn parse_first(text: &str) -> Result<Vec<Node>, YamlError> {
     parse_docs(text, 1)
 }
 
+/// Parse at most `max_docs` documents (see [`parse_docs_keeping`]).
+fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
+    parse_docs_keeping(text, max_docs, None)
+}
+
 /// Parse at most `max_docs` documents. Reading one document as go-yaml does, its tab
 /// rules apply too (our parser accepts some tabs libyaml refuses).
-fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
-    let parsed = parse_docs_unchecked(text, max_docs);
+///
+/// `keep`: when the first document's root is a map, the values of its other string keys
+/// are only checked (see [`skip_value`]) and stand as nulls in the result.
+fn parse_docs_keeping(
+    text: &str,
+    max_docs: usize,
+    keep: Option<&[&str]>,
+) -> Result<Vec<Node>, YamlError> {
+    let parsed = parse_docs_unchecked(text, max_docs, keep);
     // libyaml's reader decodes ahead of the scanner and refuses control characters.
     if max_docs == 1
         && let Some(line0) = goyaml::control_char_line(text)
@@ -130,15 +142,20 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     parsed
 }
 
-fn parse_docs_unchecked(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
+fn parse_docs_unchecked(
+    text: &str,
+    max_docs: usize,
+    mut keep: Option<&[&str]>,
+) -> Result<Vec<Node>, YamlError> {
     let mut current = std::borrow::Cow::Borrowed(text);
     let mut untabbed = false;
     // Each retry rewrites one thing libyaml reads differently; a bound keeps hostile input
     // (thousands of `"x"#` on a line) from turning into thousands of parses.
     for _ in 0..64 {
-        match parse_events(&current, max_docs) {
+        match parse_events(&current, max_docs, keep) {
             Ok(docs) => return Ok(docs),
             Err(Retry::Failed(e)) => return Err(e),
+            Err(Retry::Full) => keep = None,
             Err(Retry::UntabFlow) if !untabbed => {
                 untabbed = true;
                 current = std::borrow::Cow::Owned(goyaml::untab_flow_lines(&current));
@@ -171,6 +188,8 @@ enum Retry {
     /// token could start, our parser wants a blank first; parse again with a space before
     /// the `#` at this byte offset.
     SpaceBefore(usize),
+    /// A value [`skip_value`] will not vouch for: parse again building every node.
+    Full,
     Failed(YamlError),
 }
 
@@ -180,7 +199,7 @@ impl From<YamlError> for Retry {
     }
 }
 
-fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
+fn parse_events(text: &str, max_docs: usize, keep: Option<&[&str]>) -> Result<Vec<Node>, Retry> {
     let mut parser = Parser::new_from_str_with_options(text, parser_options());
     let mut docs = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
@@ -207,6 +226,20 @@ fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
     }
 
     while let Some(ev) = parser.next_event() {
+        // The value of a root key the caller does not keep: checked, not built.
+        let skip = keep.is_some_and(|keep| {
+            docs.is_empty()
+                && matches!(stack.as_slice(), [Open::Map(_, Some(Node::Str(key)), _)]
+                    if &**key != "<<" && !keep.contains(&&**key))
+        }) && matches!(&ev, Ok((e, _)) if !matches!(e, Event::MappingEnd | Event::SequenceEnd));
+        let ev = match ev {
+            Ok((first, _)) if skip => {
+                skip_value(&mut parser, first)?;
+                push(&mut stack, &mut current_doc, Node::Null);
+                continue;
+            }
+            other => other,
+        };
         let (event, span) = match ev {
             Ok(e) => e,
             Err(e) => {
@@ -340,6 +373,75 @@ fn parse_events(text: &str, max_docs: usize) -> Result<Vec<Node>, Retry> {
         }
     }
     Ok(docs)
+}
+
+/// Consume one node starting with `first` without building it, as long as converting it could
+/// not fail and nothing else could need it: untagged, unanchored, no alias, no merge key, no
+/// null or collection key, no infinite or NaN float (JSON has none), not absurdly deep.
+/// Anything else, or a syntax error, asks for a full parse ([`Retry::Full`]), which then
+/// reports exactly what a full parse reports.
+fn skip_value<'a>(
+    parser: &mut Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
+    first: Event<'a>,
+) -> Result<(), Retry> {
+    // Open collections: (is a map, expecting a key).
+    let mut open: Vec<(bool, bool)> = Vec::new();
+    let mut event = first;
+    loop {
+        let is_key = matches!(open.last(), Some((true, true)));
+        match &event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if *anchor != 0 || tag.is_some() {
+                    return Err(Retry::Full);
+                }
+                let plain = *style == ScalarStyle::Plain;
+                let null = plain && matches!(&**text, "" | "~" | "null" | "Null" | "NULL");
+                let non_finite = plain
+                    && matches!(
+                        &**text,
+                        ".nan"
+                            | ".NaN"
+                            | ".NAN"
+                            | ".inf"
+                            | ".Inf"
+                            | ".INF"
+                            | "+.inf"
+                            | "+.Inf"
+                            | "+.INF"
+                            | "-.inf"
+                            | "-.Inf"
+                            | "-.INF"
+                    );
+                if non_finite || (is_key && (null || &**text == "<<")) {
+                    return Err(Retry::Full);
+                }
+                if let Some((true, expecting_key)) = open.last_mut() {
+                    *expecting_key = !*expecting_key;
+                }
+            }
+            Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag) => {
+                if *anchor != 0 || tag.is_some() || is_key || open.len() > 512 {
+                    return Err(Retry::Full);
+                }
+                let is_map = matches!(event, Event::MappingStart(..));
+                open.push((is_map, true));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+                if let Some((true, expecting_key)) = open.last_mut() {
+                    *expecting_key = !*expecting_key;
+                }
+            }
+            _ => return Err(Retry::Full),
+        }
+        if open.is_empty() {
+            return Ok(());
+        }
+        event = match parser.next_event() {
+            Some(Ok((e, _))) => e,
+            _ => return Err(Retry::Full),
+        };
+    }
 }
 
 fn is_core_tag(tag: &Tag, suffix: &str) -> bool {
@@ -851,7 +953,13 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 /// [`parse`] with the same errors, but a top-level map keeps only the entries with these
 /// keys: for reading an object's head without building the rest of a large document.
 pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
-    let mut docs = parse_first(text)?;
+    parse_keys_with(text, keep, true)
+}
+
+/// `skip`: let the parser leave the other values unbuilt (only checked); `false` builds
+/// the whole document first (the reference the fast path is tested against).
+fn parse_keys_with(text: &str, keep: &[&str], skip: bool) -> Result<Value, YamlError> {
+    let mut docs = parse_docs_keeping(text, 1, skip.then_some(keep))?;
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
@@ -903,6 +1011,88 @@ fn json_kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines that exercise what can make a document's conversion fail or depend on other
+    /// parts of it (anchors, aliases, merges, tags, odd keys, special floats, syntax errors).
+    const LINES: &[&str] = &[
+        "kind: A",
+        "apiVersion: v1",
+        "metadata:",
+        "  name: x",
+        "  name: .inf",
+        "  namespace: 3",
+        "spec:",
+        "  a: 1",
+        "  b: .nan",
+        "  c: &x {d: 1}",
+        "  e: *x",
+        "  <<: {f: 2}",
+        "  <<: 3",
+        "  ~: 1",
+        "  ? [a]\n  : 1",
+        "  g: !!str 5",
+        "  h: !!int x",
+        "  - 1",
+        "- a",
+        "  i: [1, {j: .inf}]",
+        "  k: 'q'",
+        "  l: |\n    text",
+        "<<: {kind: M}",
+        "x: &y\n  kind: N",
+        "z: *y",
+        "  m: null",
+        "  n:\n    - o\n    - p: .NaN",
+        "\tq: 1",
+        "  bad: : x",
+        "  \"r\": 1",
+        "  1: one",
+        "  true: t",
+        "  null: n",
+        "top: [a, *nope]",
+        "data:",
+        "  s: -.Inf",
+        "  '<<': 1",
+        "  t: {? {u: 1} : v}",
+        "  w: !custom x",
+        "spec: [1, 2",
+        "  ''",
+        "status: {a: [b, {c: ~}]}",
+        "  &z v: 1",
+        "  deep: [[[[[1]]]]]",
+        "  key with spaces: v",
+        "  x: \"unterminated",
+        "  a: &s v",
+        "kind: *s",
+        "metadata: *x",
+        "  name: *z",
+        "spec: &s v\nkind: *s",
+        "spec:\n  a: &s v\nkind: *s",
+        "spec: &m {name: n}\nmetadata: *m",
+        "s: !!float 1\nkind: k",
+    ];
+
+    proptest::proptest! {
+        /// Reading only the head keys gives what reading the whole document and then
+        /// picking them gives: the same values and the same first error.
+        #[test]
+        fn head_keys_fast_path_equals_full_parse(
+            picks in proptest::collection::vec(0..LINES.len(), 1..8)
+        ) {
+            let text: String = picks.iter().map(|&i| format!("{}\n", LINES[i])).collect();
+            let keep = &["apiVersion", "kind", "metadata"];
+            let fast = parse_keys_with(&text, keep, true);
+            let full = parse_keys_with(&text, keep, false);
+            match (&fast, &full) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(
+                    gotemplate::gofmt::sprint(a),
+                    gotemplate::gofmt::sprint(b),
+                    "{:?}", text
+                ),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b, "{:?}", text),
+                _ => proptest::prop_assert!(false, "{text:?}: {fast:?} vs {full:?}"),
+            }
+        }
+    }
 
     fn get<'a>(m: &'a Map, k: &str) -> &'a Value {
         m.get(k).expect("key present")
