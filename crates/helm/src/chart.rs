@@ -179,8 +179,9 @@ pub fn read_dir_files(root: &Path) -> Result<Vec<File>, LoadError> {
         .canonicalize()
         .map_err(|e| LoadError::Io(go_stat_error(root, &e)))?;
     let rules = match std::fs::read(root.join(".helmignore")) {
-        Ok(text) => Rules::parse(&String::from_utf8_lossy(&text))
-            .map_err(|e| LoadError::Ignore(e.to_string()))?,
+        Ok(text) => {
+            Rules::parse(&crate::utf8_lossy(&text)).map_err(|e| LoadError::Ignore(e.to_string()))?
+        }
         Err(_) => Rules::with_defaults(),
     };
     let mut files = Vec::new();
@@ -388,7 +389,7 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
             }
             "Chart.lock" => {}
             "values.yaml" => {
-                let text = String::from_utf8_lossy(&f.data);
+                let text = crate::utf8_lossy(&f.data);
                 c.values = yaml::parse_map(&text).map_err(|e| LoadError::Yaml {
                     file: "values.yaml".into(),
                     message: e.message,
@@ -477,7 +478,7 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
 }
 
 fn parse_yaml_file(file: &str, data: &[u8]) -> Result<Value, LoadError> {
-    yaml::parse(&String::from_utf8_lossy(data)).map_err(|e| LoadError::Yaml {
+    yaml::parse(&crate::utf8_lossy(data)).map_err(|e| LoadError::Yaml {
         file: file.into(),
         message: e.message,
         line: e.line,

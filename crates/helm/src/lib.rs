@@ -26,3 +26,26 @@ pub mod yaml_emit;
 pub use chart::{Chart, LoadError};
 pub use render::{Engine, OutputOptions, RenderError, RenderOptions, Rendered};
 pub use values::ValueOptions;
+
+/// File bytes as text, invalid UTF-8 replaced as Go's string conversions print it. Valid text
+/// (nearly always) is borrowed after the standard library's fast validation; only invalid
+/// input pays for the slower replacing scan.
+pub(crate) fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utf8_lossy_borrows_valid_text_and_replaces_invalid_bytes() {
+        let valid = "ä: 1\n".as_bytes();
+        assert!(matches!(
+            super::utf8_lossy(valid),
+            std::borrow::Cow::Borrowed("ä: 1\n")
+        ));
+        assert_eq!(super::utf8_lossy(b"a\xffb"), "a\u{fffd}b");
+    }
+}

@@ -500,7 +500,7 @@ impl Object for Files {
         Some(Ok(match name {
             "Get" => Value::str(
                 self.get(arg)
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .map(|b| crate::utf8_lossy(b).into_owned())
                     .unwrap_or_default(),
             ),
             "GetBytes" => {
@@ -519,7 +519,7 @@ impl Object for Files {
             "Lines" => match self.get(arg) {
                 None => Value::string_list(Vec::new()),
                 Some(b) => {
-                    let text = String::from_utf8_lossy(b);
+                    let text = crate::utf8_lossy(b);
                     let text = text.strip_suffix('\n').unwrap_or(&text);
                     Value::string_list(text.split('\n').map(Value::str).collect())
                 }
@@ -530,7 +530,7 @@ impl Object for Files {
                 let mut m = Map::new();
                 for (k, v) in self.0.iter() {
                     let val = if name == "AsConfig" {
-                        String::from_utf8_lossy(v).into_owned()
+                        crate::utf8_lossy(v).into_owned()
                     } else {
                         crate::json::base64_std(v)
                     };

@@ -226,7 +226,7 @@ fn collect(
         data.insert("Template".into(), Value::map(tmpl));
         out.push(Renderable {
             name,
-            text: String::from_utf8_lossy(&t.data).into(),
+            text: crate::utf8_lossy(&t.data).into(),
             data: Value::map(data),
         });
     }
@@ -555,7 +555,7 @@ impl Rendered {
                 b.push_str(&format!(
                     "---\n# Source: {}\n{}\n",
                     crd.filename,
-                    String::from_utf8_lossy(&crd.data)
+                    crate::utf8_lossy(&crd.data)
                 ));
             }
         }
@@ -633,7 +633,7 @@ impl Rendered {
                 let append = written.contains(&crd.filename);
                 write(
                     &crd.filename,
-                    &String::from_utf8_lossy(&crd.data),
+                    &crate::utf8_lossy(&crd.data),
                     append,
                     &mut log,
                 )?;

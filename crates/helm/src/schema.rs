@@ -304,7 +304,7 @@ fn error_lines(
 pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
     // gojsonschema reads the schema with Go's json.Decoder: its error texts, and only
     // the first JSON value counts.
-    let text = String::from_utf8_lossy(schema);
+    let text = crate::utf8_lossy(schema);
     crate::json::decode_first(&text)?;
     let mut schema: serde_json::Value = serde_json::Deserializer::from_str(&text)
         .into_iter()

@@ -83,7 +83,7 @@ impl ValueOptions {
         let mut base = Map::new();
         for path in &self.value_files {
             let bytes = read_source(path)?;
-            let text = String::from_utf8_lossy(&bytes);
+            let text = crate::utf8_lossy(&bytes);
             let current = crate::yaml::parse_map(&text).map_err(|e| ValuesError::Parse {
                 path: path.display().to_string(),
                 message: e.message,
@@ -102,7 +102,7 @@ impl ValueOptions {
         }
         let read = |p: &str| -> Result<String, String> {
             read_source(Path::new(p))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| crate::utf8_lossy(&b).into_owned())
                 .map_err(|e| e.to_string())
         };
         for s in &self.set_file {
