@@ -203,22 +203,53 @@ fn parse_uint(s: &str, base: u32, allow_underscore: bool) -> Option<u64> {
     Some(n)
 }
 
-/// `strconv.ParseFloat(s, 64)`; `None` on error.
+/// `strconv.ParseFloat(s, 64)`; `None` on error. Go's syntax: decimal or hexadecimal
+/// (`0x1.8p3`, the `p` exponent mandatory) mantissas, `_` between digits, `inf`/`nan`;
+/// a result out of range is an error (Go returns ±Inf with `ErrRange`).
 pub(crate) fn parse_float(s: &str) -> Option<f64> {
     let t = s.strip_prefix(['+', '-']).unwrap_or(s);
     let lower = t.to_ascii_lowercase();
     if lower == "inf" || lower == "infinity" || lower == "nan" {
         return s.parse::<f64>().ok();
     }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    if s.contains('_') && !underscore_ok(s) {
         return None;
     }
-    let x = s.parse::<f64>().ok()?;
+    let body: String = t.chars().filter(|&c| c != '_').collect();
+    let x = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        parse_hex_float(hex)?
+    } else {
+        if body.is_empty()
+            || !body
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    let x = if s.starts_with('-') { -x } else { x };
     if x.is_infinite() { None } else { Some(x) }
+}
+
+/// The part of a Go hexadecimal float after `0x`: hex digits with an optional `.`, then
+/// a mandatory `p` and a signed decimal power of two.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = s.split_once(['p', 'P'])?;
+    let exp: i32 = match exp.strip_prefix('+') {
+        Some(e) if !e.starts_with('-') => e.parse().ok()?,
+        _ => exp.parse().ok()?,
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut m = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        m = m * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let scale = i64::from(exp) - 4 * frac.len() as i64;
+    Some(m * 2f64.powi(scale.clamp(-2000, 2000) as i32))
 }
 
 /// `cast.ToInt64` (errors become 0).
