@@ -142,38 +142,115 @@ fn dependency_list(m: &Metadata) -> Value {
     )
 }
 
-impl Object for ChartObject {
-    fn type_name(&self) -> &str {
-        "struct { *chart.Metadata; IsRoot bool }"
-    }
-    fn field(&self, name: &str) -> Option<Value> {
-        let m = &self.metadata;
-        Some(match name {
-            "Name" => s(&m.name),
-            "Home" => s(&m.home),
-            "Sources" => string_list(&m.sources),
-            "Version" => s(&m.version),
-            "Description" => s(&m.description),
-            "Keywords" => string_list(&m.keywords),
-            "Maintainers" => maintainer_list(m),
-            "Icon" => s(&m.icon),
-            "APIVersion" => s(&m.api_version),
-            "Condition" => s(&m.condition),
-            "Tags" => s(&m.tags),
-            "AppVersion" => s(&m.app_version),
-            "Deprecated" => Value::Bool(m.deprecated),
-            "Annotations" => Value::string_map(
+/// The `chart.Metadata` value embedded in `.Chart` (reachable as `.Chart.Metadata`).
+#[derive(Debug)]
+struct MetadataObject(Metadata);
+
+/// A field of `chart.Metadata` by its Go name.
+fn metadata_field(m: &Metadata, name: &str) -> Option<Value> {
+    Some(match name {
+        "Name" => s(&m.name),
+        "Home" => s(&m.home),
+        "Sources" => string_list(&m.sources),
+        "Version" => s(&m.version),
+        "Description" => s(&m.description),
+        "Keywords" => string_list(&m.keywords),
+        "Maintainers" => maintainer_list(m),
+        "Icon" => s(&m.icon),
+        "APIVersion" => s(&m.api_version),
+        "Condition" => s(&m.condition),
+        "Tags" => s(&m.tags),
+        "AppVersion" => s(&m.app_version),
+        "Deprecated" => Value::Bool(m.deprecated),
+        "Annotations" => Value::string_map(
+            m.annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect(),
+        ),
+        "KubeVersion" => s(&m.kube_version),
+        "Dependencies" => dependency_list(m),
+        "Type" => s(&m.chart_type),
+        _ => return None,
+    })
+}
+
+/// encoding/json of `chart.Metadata` (json tags, all omitempty), in declaration order.
+fn metadata_json(m: &Metadata) -> Vec<(String, Value)> {
+    omit_empty(vec![
+        ("name", s(&m.name)),
+        ("home", s(&m.home)),
+        ("sources", string_list(&m.sources)),
+        ("version", s(&m.version)),
+        ("description", s(&m.description)),
+        ("keywords", string_list(&m.keywords)),
+        ("maintainers", maintainer_list(m)),
+        ("icon", s(&m.icon)),
+        ("apiVersion", s(&m.api_version)),
+        ("condition", s(&m.condition)),
+        ("tags", s(&m.tags)),
+        ("appVersion", s(&m.app_version)),
+        ("deprecated", Value::Bool(m.deprecated)),
+        (
+            "annotations",
+            Value::string_map(
                 m.annotations
                     .iter()
                     .map(|(k, v)| (k.clone(), s(v)))
                     .collect(),
             ),
-            "KubeVersion" => s(&m.kube_version),
-            "Dependencies" => dependency_list(m),
-            "Type" => s(&m.chart_type),
-            "IsRoot" => Value::Bool(self.is_root),
-            _ => return None,
-        })
+        ),
+        ("kubeVersion", s(&m.kube_version)),
+        ("dependencies", dependency_list(m)),
+        ("type", s(&m.chart_type)),
+    ])
+}
+
+/// `fmt`'s `%v` of a `chart.Metadata` struct: its fields in declaration order, space
+/// separated; slices of pointers print as addresses (never reproducible, as in Go).
+fn metadata_display(m: &Metadata) -> String {
+    fn strs(v: &[String]) -> String {
+        format!("[{}]", v.join(" "))
+    }
+    fn pointers(n: usize) -> String {
+        let p: Vec<String> = (0..n)
+            .map(|i| format!("{:#x}", 0xc000_0400_0000usize + i * 0x40))
+            .collect();
+        format!("[{}]", p.join(" "))
+    }
+    let annotations: Vec<String> = m
+        .annotations
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    format!(
+        "{{{} {} {} {} {} {} {} {} {} {} {} {} {} map[{}] {} {} {}}}",
+        m.name,
+        m.home,
+        strs(&m.sources),
+        m.version,
+        m.description,
+        strs(&m.keywords),
+        pointers(m.maintainers.len()),
+        m.icon,
+        m.api_version,
+        m.condition,
+        m.tags,
+        m.app_version,
+        m.deprecated,
+        annotations.join(" "),
+        m.kube_version,
+        pointers(m.dependencies.len()),
+        m.chart_type,
+    )
+}
+
+impl Object for MetadataObject {
+    fn type_name(&self) -> &str {
+        "chart.Metadata"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        metadata_field(&self.0, name)
     }
     fn has_method(&self, name: &str) -> bool {
         name == "Validate"
@@ -182,39 +259,38 @@ impl Object for ChartObject {
         (name == "Validate").then_some(Ok(Value::Nil))
     }
     fn display(&self) -> String {
-        let m = &self.metadata;
-        format!("{{{} {} {}}}", m.name, m.version, self.is_root)
+        metadata_display(&self.0)
     }
     fn json_fields(&self) -> Option<Vec<(String, Value)>> {
-        // encoding/json of the embedded Metadata (json tags, all omitempty) plus IsRoot.
-        let m = &self.metadata;
-        let mut out = omit_empty(vec![
-            ("name", s(&m.name)),
-            ("home", s(&m.home)),
-            ("sources", string_list(&m.sources)),
-            ("version", s(&m.version)),
-            ("description", s(&m.description)),
-            ("keywords", string_list(&m.keywords)),
-            ("maintainers", maintainer_list(m)),
-            ("icon", s(&m.icon)),
-            ("apiVersion", s(&m.api_version)),
-            ("condition", s(&m.condition)),
-            ("tags", s(&m.tags)),
-            ("appVersion", s(&m.app_version)),
-            ("deprecated", Value::Bool(m.deprecated)),
-            (
-                "annotations",
-                Value::string_map(
-                    m.annotations
-                        .iter()
-                        .map(|(k, v)| (k.clone(), s(v)))
-                        .collect(),
-                ),
-            ),
-            ("kubeVersion", s(&m.kube_version)),
-            ("dependencies", dependency_list(m)),
-            ("type", s(&m.chart_type)),
-        ]);
+        Some(metadata_json(&self.0))
+    }
+}
+
+impl Object for ChartObject {
+    fn type_name(&self) -> &str {
+        "struct { chart.Metadata; IsRoot bool }"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "IsRoot" => Some(Value::Bool(self.is_root)),
+            "Metadata" => Some(Value::Object(Arc::new(MetadataObject(
+                self.metadata.clone(),
+            )))),
+            _ => metadata_field(&self.metadata, name),
+        }
+    }
+    fn has_method(&self, name: &str) -> bool {
+        name == "Validate"
+    }
+    fn call_method(&self, name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        (name == "Validate").then_some(Ok(Value::Nil))
+    }
+    fn display(&self) -> String {
+        format!("{{{} {}}}", metadata_display(&self.metadata), self.is_root)
+    }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        // encoding/json of the embedded Metadata (its fields inline) plus IsRoot.
+        let mut out = metadata_json(&self.metadata);
         out.push(("IsRoot".into(), Value::Bool(self.is_root)));
         Some(out)
     }
