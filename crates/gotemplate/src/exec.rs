@@ -11,7 +11,7 @@ use crate::func::{CallContext, FastMap, FuncError, Function, Param, TplError};
 use crate::gofmt;
 use crate::parse::{Arg, Branch, Command, List, Node, Pipe, Tree};
 use crate::set::{Error, ExecOptions, SetInner};
-use crate::value::{IntKind, ListKind, MapKind, Value};
+use crate::value::{IntKind, MapKind, Value};
 
 /// A value during evaluation, with the two Go states our `Value` cannot express alone:
 /// an invalid `reflect.Value` (a missing value) and a value whose static type is `interface {}`.
@@ -264,8 +264,8 @@ fn assignable(v: &Value, p: Param) -> bool {
         Param::Int => matches!(v, Value::Int(_, IntKind::Int)),
         Param::Int64 => matches!(v, Value::Int(_, IntKind::Int64)),
         Param::Float64 => matches!(v, Value::Float(_)),
-        Param::List => matches!(v, Value::List(_, ListKind::Any)),
-        Param::StringList => matches!(v, Value::List(_, ListKind::String)),
+        Param::List => matches!(v, Value::List(_, k) if k.is_any()),
+        Param::StringList => matches!(v, Value::List(_, k) if k.is_string()),
         Param::Map => matches!(v, Value::Map(_, MapKind::Any)),
         Param::Bytes => matches!(v, Value::Bytes(_)),
     }
@@ -497,7 +497,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     .iter()
                     .enumerate()
                     .map(|(i, e)| {
-                        let e = if *kind == ListKind::Any {
+                        let e = if kind.is_any() {
                             Rv::Iface(e.clone())
                         } else {
                             Rv::Val(e.clone())
@@ -1446,7 +1446,7 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
             Value::List(l, kind) => {
                 let x = index_arg(&index, l.len())?;
                 let e = l.get(x).ok_or("reflect: slice index out of range")?.clone();
-                if *kind == ListKind::Any {
+                if kind.is_any() {
                     Rv::Iface(e)
                 } else {
                     Rv::Val(e)

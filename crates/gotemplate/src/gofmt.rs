@@ -6,7 +6,7 @@
 //! The structure follows Go's `fmt/print.go` and `fmt/format.go` behaviour so that
 //! corner cases (zero padding with signs, `#` on floats, `%x` on strings) come out the same.
 
-use crate::value::{IntKind, ListKind, MapKind, Value};
+use crate::value::{IntKind, MapKind, Value};
 
 /// `fmt.Sprint(v)` for one value: what `%v` prints (nil is `<nil>`).
 pub fn sprint(v: &Value) -> String {
@@ -977,8 +977,14 @@ impl Printer {
             Value::String(s) => self.fmt_string(s, verb),
             Value::Bytes(b) => self.fmt_bytes(b, verb),
             Value::List(l, kind) => {
-                if self.f.sharp_v {
-                    self.buf.push_str(if *kind == ListKind::String {
+                if self.f.sharp_v && v.is_nil_list() {
+                    self.buf.push_str(if kind.is_string() {
+                        "[]string(nil)"
+                    } else {
+                        "[]interface {}(nil)"
+                    });
+                } else if self.f.sharp_v {
+                    self.buf.push_str(if kind.is_string() {
                         "[]string{"
                     } else {
                         "[]interface {}{"

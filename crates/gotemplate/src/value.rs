@@ -121,13 +121,30 @@ impl fmt::Debug for MapRef {
     }
 }
 
-/// Go element type of a list, kept so `typeOf` and `%T` match Go.
+/// Go element type of a list, kept so `typeOf` and `%T` match Go, and whether an empty
+/// list is Go's nil slice (which `encoding/json` writes as `null`, `%#v` as `T(nil)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ListKind {
     /// `[]interface {}`
     Any,
     /// `[]string`
     String,
+    /// A nil `[]interface {}` (Sprig's `concat` of nothing, `rest`/`initial` of an empty
+    /// list); only meaningful with no elements.
+    NilAny,
+    /// A nil `[]string` (`regexFindAll` without a match).
+    NilString,
+}
+
+impl ListKind {
+    /// True for `[]interface {}` (elements are interfaces), nil or not.
+    pub fn is_any(self) -> bool {
+        matches!(self, ListKind::Any | ListKind::NilAny)
+    }
+    /// True for `[]string`, nil or not.
+    pub fn is_string(self) -> bool {
+        matches!(self, ListKind::String | ListKind::NilString)
+    }
 }
 
 /// Go value type of a map, kept so `typeOf` and `%T` match Go.
@@ -264,6 +281,10 @@ impl Value {
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)
     }
+    /// True for Go's nil slice: an empty list of a `Nil*` [`ListKind`].
+    pub fn is_nil_list(&self) -> bool {
+        matches!(self, Value::List(l, ListKind::NilAny | ListKind::NilString) if l.is_empty())
+    }
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -325,8 +346,8 @@ impl Value {
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
-            Value::List(_, ListKind::Any) => "[]interface {}".into(),
-            Value::List(_, ListKind::String) => "[]string".into(),
+            Value::List(_, k) if k.is_any() => "[]interface {}".into(),
+            Value::List(..) => "[]string".into(),
             Value::Map(_, MapKind::Any) => "map[string]interface {}".into(),
             Value::Map(_, MapKind::String) => "map[string]string".into(),
             Value::Object(o) => o.type_name().into(),

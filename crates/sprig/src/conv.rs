@@ -321,7 +321,11 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bytes(x), Value::Bytes(y)) => x == y,
         (Value::List(x, kx), Value::List(y, ky)) => {
-            kx == ky && x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+            // reflect.DeepEqual: same element type, and a nil slice equals only a nil slice.
+            kx.is_any() == ky.is_any()
+                && a.is_nil_list() == b.is_nil_list()
+                && x.len() == y.len()
+                && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
         }
         (Value::Map(x, kx), Value::Map(y, ky)) => {
             // Snapshots: no lock is held while nested maps (maybe these same) are read.
@@ -365,6 +369,21 @@ pub(crate) fn nil_kind_panic() -> FuncError {
 
 pub(crate) fn list_any(v: Vec<Value>) -> Value {
     Value::List(Arc::new(v), ListKind::Any)
+}
+
+/// Go's nil `[]interface {}` (JSON `null`, `%#v` `[]interface {}(nil)`).
+pub(crate) fn nil_list() -> Value {
+    Value::List(Arc::new(Vec::new()), ListKind::NilAny)
+}
+
+/// A `[]string` that is Go's nil slice when empty (`regexp`'s `FindAllString` without a
+/// match, `Split` with `n == 0`).
+pub(crate) fn vstrings_or_nil(v: Vec<String>) -> Value {
+    if v.is_empty() {
+        Value::List(Arc::new(Vec::new()), ListKind::NilString)
+    } else {
+        vstrings(v)
+    }
 }
 
 /// Go's `strconv.FormatFloat(x, fmt, -1, 64)` (shortest representation that round-trips).

@@ -92,9 +92,12 @@ fn write_value(
             let enc = base64::engine::general_purpose::STANDARD.encode(b);
             write_string(out, &enc, e.escape_html);
         }
-        Value::List(l, _) => {
+        Value::List(l, kind) => {
             if l.is_empty() {
-                out.push_str("[]");
+                out.push_str(match kind {
+                    ListKind::NilAny | ListKind::NilString => "null",
+                    _ => "[]",
+                });
                 return Ok(());
             }
             out.push('[');

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use gotemplate::{FuncError, FuncMap, Param, Value};
 
 use crate::conv::{
-    check_size, deep_equal, empty, i, kind, list_any, nil_kind_panic, reg, slice_elems, strslice,
-    to_int64, vstrings,
+    check_size, deep_equal, empty, i, kind, list_any, nil_kind_panic, nil_list, reg, slice_elems,
+    strslice, to_int64, vstrings,
 };
 
 use Param::{Any, Int};
@@ -209,10 +209,16 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     both(m, "rest", &[Any], None, |a| {
         let l = elems(&a[0], "Cannot find rest on type")?;
+        if l.is_empty() {
+            return Ok(nil_list());
+        }
         Ok(list_any(l.into_iter().skip(1).collect()))
     });
     both(m, "initial", &[Any], None, |a| {
         let mut l = elems(&a[0], "Cannot find initial on type")?;
+        if l.is_empty() {
+            return Ok(nil_list());
+        }
         l.pop();
         Ok(list_any(l))
     });
@@ -263,6 +269,10 @@ pub(crate) fn register(m: &mut FuncMap) {
                 Some(v) => out.extend(v),
                 None => return Err(FuncError(format!("Cannot concat type {} as list", kind(l)))),
             }
+        }
+        // Sprig appends to a nil slice: nothing appended leaves it nil.
+        if out.is_empty() {
+            return Ok(nil_list());
         }
         Ok(list_any(out))
     });

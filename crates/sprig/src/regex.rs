@@ -9,7 +9,7 @@ use std::sync::{LazyLock, Mutex};
 use gotemplate::{FuncError, FuncMap, Param, Value};
 use regex::Regex;
 
-use crate::conv::{i, reg, s, vstr, vstrings};
+use crate::conv::{i, reg, s, vstr, vstrings_or_nil};
 
 use Param::{Int, String as Str};
 
@@ -285,7 +285,7 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "regexFindAll", &[Str, Str, Int], None, move |a| {
         let re = must_compile(s(&a[0]))?;
         let st = s(&a[1]);
-        Ok(vstrings(
+        Ok(vstrings_or_nil(
             find_all(&re, st, i(&a[2]))
                 .into_iter()
                 .map(|(x, y)| st[x..y].to_string())
@@ -295,7 +295,7 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "mustRegexFindAll", &[Str, Str, Int], None, |a| {
         let re = compile(s(&a[0]))?;
         let st = s(&a[1]);
-        Ok(vstrings(
+        Ok(vstrings_or_nil(
             find_all(&re, st, i(&a[2]))
                 .into_iter()
                 .map(|(x, y)| st[x..y].to_string())
@@ -356,11 +356,11 @@ pub(crate) fn register(m: &mut FuncMap) {
     );
     reg(m, "regexSplit", &[Str, Str, Int], None, move |a| {
         let re = must_compile(s(&a[0]))?;
-        Ok(vstrings(split(&re, s(&a[0]), s(&a[1]), i(&a[2]))))
+        Ok(vstrings_or_nil(split(&re, s(&a[0]), s(&a[1]), i(&a[2]))))
     });
     reg(m, "mustRegexSplit", &[Str, Str, Int], None, |a| {
         let re = compile(s(&a[0]))?;
-        Ok(vstrings(split(&re, s(&a[0]), s(&a[1]), i(&a[2]))))
+        Ok(vstrings_or_nil(split(&re, s(&a[0]), s(&a[1]), i(&a[2]))))
     });
     reg(m, "regexQuoteMeta", &[Str], None, |a| {
         Ok(vstr(quote_meta(s(&a[0]))))
