@@ -14,6 +14,7 @@ use serde_saphyr::granit_parser::{
     ErrorKind, Event, Options, Parser, ScalarStyle, StructureStyle, Tag,
 };
 
+mod fast_head;
 mod goyaml;
 
 /// A YAML syntax or conversion error, with go-yaml's 1-based line.
@@ -58,6 +59,9 @@ enum Node {
     Int(i128),
     Float(f64),
     Str(Arc<str>),
+    /// A plain `<<`: the merge key in a mapping's key position, the string "<<" anywhere
+    /// else (a quoted "<<" is only ever a string).
+    Merge,
     Seq(Vec<Node>),
     /// Keys in document order; duplicates resolved later-wins at conversion.
     Map(Vec<(Node, Node)>),
@@ -230,7 +234,7 @@ fn parse_events(text: &str, max_docs: usize, keep: Option<&[&str]>) -> Result<Ve
         let skip = keep.is_some_and(|keep| {
             docs.is_empty()
                 && matches!(stack.as_slice(), [Open::Map(_, Some(Node::Str(key)), _)]
-                    if &**key != "<<" && !keep.contains(&&**key))
+                    if !keep.contains(&&**key))
         }) && matches!(&ev, Ok((e, _)) if !matches!(e, Event::MappingEnd | Event::SequenceEnd));
         let ev = match ev {
             Ok((first, _)) if skip => {
@@ -412,7 +416,7 @@ fn skip_value<'a>(
                             | "-.Inf"
                             | "-.INF"
                     );
-                if non_finite || (is_key && (null || &**text == "<<")) {
+                if non_finite || (is_key && plain && (null || &**text == "<<")) {
                     return Err(Retry::Full);
                 }
                 if let Some((true, expecting_key)) = open.last_mut() {
@@ -516,6 +520,7 @@ pub(crate) enum PlainKind {
 
 fn resolve_plain(text: &str) -> Node {
     match text {
+        "<<" => return Node::Merge,
         "" | "~" | "null" | "Null" | "NULL" => return Node::Null,
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
             return Node::Bool(true);
@@ -745,6 +750,7 @@ fn to_json_value(node: Node, depth: usize) -> Result<Value, YamlError> {
             Value::Float(f)
         }
         Node::Str(s) => Value::String(s),
+        Node::Merge => Value::str("<<"),
         Node::Seq(items) => Value::list(
             items
                 .into_iter()
@@ -781,7 +787,7 @@ fn check_json_value(node: &Node, depth: usize) -> Result<(), YamlError> {
 /// [`check_json_value`] for map entries, as [`merge_into`] walks them.
 fn check_entries(entries: &[(Node, Node)], depth: usize) -> Result<(), YamlError> {
     for (k, v) in entries {
-        if matches!(k, Node::Str(s) if &**s == "<<") {
+        if matches!(k, Node::Merge) {
             let merged: &[Node] = match v {
                 Node::Seq(items) => items,
                 other => std::slice::from_ref(other),
@@ -812,7 +818,7 @@ fn merge_into(
     keep: Option<&[&str]>,
 ) -> Result<(), YamlError> {
     for (k, v) in entries {
-        if matches!(&k, Node::Str(s) if &**s == "<<") {
+        if matches!(&k, Node::Merge) {
             match v {
                 Node::Map(inner) => merge_into(m, inner, depth + 1, keep)?,
                 Node::Seq(items) => {
@@ -849,6 +855,7 @@ fn merge_into(
 fn key_string(k: &Node, v: &Node) -> Result<String, YamlError> {
     Ok(match k {
         Node::Str(s) => s.to_string(),
+        Node::Merge => "<<".to_string(),
         Node::Int(i) => i.to_string(),
         Node::Bool(b) => b.to_string(),
         Node::Float(f) => {
@@ -895,6 +902,7 @@ fn go_sharp_v(n: &Node, top: bool) -> String {
         Node::Int(i) => i.to_string(),
         Node::Float(f) => format_float_g(*f),
         Node::Str(s) => gotemplate::gofmt::quote(s),
+        Node::Merge => gotemplate::gofmt::quote("<<"),
         Node::Seq(items) => format!(
             "[]interface {{}}{{{}}}",
             items
@@ -953,6 +961,17 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 /// [`parse`] with the same errors, but a top-level map keeps only the entries with these
 /// keys: for reading an object's head without building the rest of a large document.
 pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
+    // Most manifests are plain block YAML: a line scan vouches for the whole document and
+    // only the kept root entries are parsed.
+    if let Some(head) = fast_head::head_text(text, keep) {
+        if head.is_empty() {
+            // A root mapping without any of the keys.
+            return Ok(Value::map(Map::new()));
+        }
+        if let Ok(v) = parse_keys_with(&head, keep, true) {
+            return Ok(v);
+        }
+    }
     parse_keys_with(text, keep, true)
 }
 
@@ -1070,6 +1089,338 @@ mod tests {
         "spec: &m {name: n}\nmetadata: *m",
         "s: !!float 1\nkind: k",
     ];
+
+    /// Lines at various indentations, most of them the shapes rendered manifests have, some
+    /// of them invalid or outside the fast path's subset.
+    const SHAPED: &[&str] = &[
+        "kind: A",
+        "apiVersion: v1",
+        "metadata:",
+        "  name: x",
+        "  labels:",
+        "    a: b",
+        "    c: \"d\"",
+        "spec:",
+        "  x: 1",
+        "  y: 'z'",
+        "  list:",
+        "  - a",
+        "  - b: c",
+        "    d: e",
+        "- f",
+        "    - g",
+        "  z: |",
+        "    text",
+        "",
+        "   ",
+        "# c",
+        "  # c",
+        "  w: >-",
+        "      folded",
+        "  v: [a, \"b\"]",
+        "  u: {}",
+        "  t: []",
+        "  s: a b c",
+        "    continued",
+        "  r: x # comment",
+        "data:",
+        "  k: v:",
+        "  q: \"a\\nb\"",
+        "  p: 'it''s'",
+        "  o: -1",
+        "  n: ~",
+        "    deeper: 1",
+        "      deepest: 2",
+        "status: {}",
+        "  m: a: b",
+        "kind: B",
+        "  l: |+",
+        "  j: \"x\"y",
+        "  i: 1.5",
+        "  h: .inf",
+        "  \"g\": 1",
+        "  f: [--x]",
+        "  e: http://x",
+        "- - a",
+        "  -",
+        "  - ",
+        " bad: 1",
+        "  key: \"\\x41\"",
+        "  key2: \"\\uD800\"",
+        "list:",
+        "- a: 1",
+        "  b: 2",
+        "- c",
+        "  - d",
+        "metadata: {}",
+        "  name: \"q\" # c",
+        "  empty:",
+        "      x: 1",
+        "    y: 2",
+        "  'k': v",
+        "  lit: |-",
+        "",
+        "      indented more",
+        "    back",
+        "  arr: [1, 2, three]",
+        "  on: yes",
+        "  1: one",
+        "  .inf: x",
+        "  key: \"unterminated",
+        "  - \"q\"",
+        "  - |",
+        "      block in seq",
+    ];
+
+    proptest::proptest! {
+        /// When the line scanner vouches for a document, the full parser reads it without
+        /// error and the head read from the kept entries alone is the head of the whole.
+        #[test]
+        fn fast_head_scan_only_accepts_what_the_full_parse_reads_the_same(
+            picks in proptest::collection::vec(0..SHAPED.len(), 1..14)
+        ) {
+            let text: String = picks.iter().map(|&i| format!("{}\n", SHAPED[i])).collect();
+            let keep = &["apiVersion", "kind", "metadata"];
+            if fast_head::head_text(&text, keep).is_some() {
+                let full = parse_keys_with(&text, keep, false);
+                let fast = parse_keys(&text, keep);
+                proptest::prop_assert!(full.is_ok(), "{text:?} accepted but {full:?}");
+                proptest::prop_assert_eq!(
+                    gotemplate::gofmt::sprint(&fast.unwrap()),
+                    gotemplate::gofmt::sprint(&full.unwrap()),
+                    "{:?}", text
+                );
+            }
+        }
+    }
+
+    /// A small deterministic generator of block YAML documents shaped like manifests, then
+    /// (mostly) damaged by one edit, so that both sides of the scanner's line are explored.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.next(from.len())]
+        }
+        fn scalar(&mut self) -> String {
+            self.pick(&[
+                "x",
+                "1",
+                "-1",
+                "1.5",
+                "true",
+                "~",
+                "null",
+                "\"q\"",
+                "'s'",
+                "'it''s'",
+                "a b",
+                "http://h:1/p",
+                "\"a\\nb\"",
+                "[]",
+                "{}",
+                "[a, \"b\"]",
+                "x # c",
+                "\"x\" # c",
+                "yes",
+                "0o17",
+                "2001-12-14",
+                "a'b",
+                "c\"d",
+                ".5",
+                "[1, 2]",
+            ])
+            .to_string()
+        }
+        fn key(&mut self) -> &'static str {
+            self.pick(&[
+                "a",
+                "b",
+                "name",
+                "app.kubernetes.io/name",
+                "'q'",
+                "\"d\"",
+                "x-y",
+                "1",
+                "on",
+            ])
+        }
+        fn map(&mut self, indent: usize, depth: usize, out: &mut Vec<String>) {
+            for _ in 0..1 + self.next(3) {
+                self.entry(indent, depth, out);
+            }
+        }
+        fn entry(&mut self, indent: usize, depth: usize, out: &mut Vec<String>) {
+            let pad = " ".repeat(indent);
+            let key = self.key();
+            match if depth > 3 { 0 } else { self.next(6) } {
+                0 | 1 => out.push(format!("{pad}{key}: {}", self.scalar())),
+                2 => {
+                    out.push(format!("{pad}{key}:"));
+                    self.map(indent + 2, depth + 1, out);
+                }
+                3 => {
+                    out.push(format!("{pad}{key}:"));
+                    let at = indent + 2 * self.next(2);
+                    self.seq(at, depth + 1, out);
+                }
+                4 => {
+                    out.push(format!(
+                        "{pad}{key}: {}",
+                        self.pick(&["|", "|-", ">", ">-", "|+"])
+                    ));
+                    for _ in 0..self.next(3) {
+                        let text = self.pick(&["text", "  more", "", "# not a comment", "k: v"]);
+                        out.push(format!("{pad}  {text}"));
+                    }
+                }
+                _ => {
+                    out.push(format!(
+                        "{pad}{key}: {}",
+                        self.pick(&["long", "'quoted", "\"dq"])
+                    ));
+                    let close = self.pick(&["text", "more text'", "end\"", "x"]);
+                    out.push(format!("{pad}  {close}"));
+                }
+            }
+        }
+        fn seq(&mut self, indent: usize, depth: usize, out: &mut Vec<String>) {
+            let pad = " ".repeat(indent);
+            for _ in 0..1 + self.next(3) {
+                if self.next(2) == 0 || depth > 3 {
+                    out.push(format!("{pad}- {}", self.scalar()));
+                } else {
+                    let key = self.key();
+                    out.push(format!("{pad}- {key}: {}", self.scalar()));
+                    self.map(indent + 2, depth + 1, out);
+                }
+            }
+        }
+        fn document(&mut self) -> String {
+            let mut lines = vec!["apiVersion: v1".to_string(), "kind: K".to_string()];
+            if self.next(2) == 0 {
+                lines.push("metadata:".into());
+                lines.push("  name: n".into());
+            }
+            self.map(0, 0, &mut lines);
+            // One damaging edit most of the time.
+            if !lines.is_empty() && self.next(4) != 0 {
+                let at = self.next(lines.len());
+                match self.next(5) {
+                    0 => lines[at] = format!(" {}", lines[at]),
+                    1 => lines[at] = lines[at].trim_start_matches(' ').to_string(),
+                    2 => {
+                        let suffix =
+                            self.pick(&[": x", " #c", "\"", "'", " - a", ":", " &a", " *a"]);
+                        lines[at].push_str(suffix);
+                    }
+                    3 => {
+                        let extra = self.pick(LINES);
+                        lines.insert(at, extra.to_string());
+                    }
+                    _ => lines[at] = format!("  {}", lines[at]),
+                }
+            }
+            lines.join("\n") + "\n"
+        }
+    }
+
+    proptest::proptest! {
+        /// The same property over generated manifest-shaped documents.
+        #[test]
+        fn fast_head_scan_on_generated_documents(seed in 1u64..u64::MAX) {
+            let mut g = Gen(seed);
+            let text = g.document();
+            let keep = &["apiVersion", "kind", "metadata"];
+            if fast_head::head_text(&text, keep).is_some() {
+                let full = parse_keys_with(&text, keep, false);
+                let fast = parse_keys(&text, keep);
+                proptest::prop_assert!(full.is_ok(), "{text:?} accepted but {full:?}");
+                proptest::prop_assert_eq!(
+                    gotemplate::gofmt::sprint(&fast.unwrap()),
+                    gotemplate::gofmt::sprint(&full.unwrap()),
+                    "{:?}", text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn generated_documents_are_mostly_accepted_when_valid() {
+        // The generator is only useful if the scanner accepts a good share of what it makes.
+        let keep = &["apiVersion", "kind", "metadata"];
+        let (mut valid, mut accepted) = (0, 0);
+        for seed in 1..3000u64 {
+            let text = Gen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).document();
+            if parse_keys_with(&text, keep, false).is_ok() {
+                valid += 1;
+                accepted += usize::from(fast_head::head_text(&text, keep).is_some());
+            }
+        }
+        eprintln!("generated: {valid} valid, {accepted} of them accepted");
+        assert!(
+            valid > 500 && accepted * 2 > valid,
+            "{valid} valid, {accepted} accepted"
+        );
+    }
+
+    #[test]
+    fn fast_head_scan_agrees_on_every_rendered_corpus_document() {
+        // Every document the corpus charts render (with their CRDs): the scanner must accept
+        // most of them (it exists for these) and agree with the full parse on all it accepts.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/charts");
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .expect("the corpus is beside the repository")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        paths.sort();
+        let keep = &["apiVersion", "kind", "metadata"];
+        let (mut docs, mut accepted) = (0, 0);
+        let mut declined = Vec::new();
+        for p in paths {
+            let chart = crate::chart::load(&p).expect("corpus chart loads");
+            let Ok(r) = crate::Engine::uncached().render(
+                &chart,
+                &Map::new(),
+                &crate::RenderOptions::default(),
+            ) else {
+                continue; // external-dns refuses its default values by design
+            };
+            let text = r.to_helm_output(&crate::OutputOptions {
+                include_crds: true,
+                ..Default::default()
+            });
+            for doc in crate::manifest::split_manifests(&text.expect("no --show-only")) {
+                docs += 1;
+                if fast_head::head_text(&doc, keep).is_none() {
+                    declined.push(format!(
+                        "{} bytes: {}",
+                        doc.len(),
+                        fast_head::why_declined(&doc)
+                    ));
+                } else {
+                    accepted += 1;
+                    let fast = parse_keys(&doc, keep).map(|v| gotemplate::gofmt::sprint(&v));
+                    let full =
+                        parse_keys_with(&doc, keep, false).map(|v| gotemplate::gofmt::sprint(&v));
+                    assert_eq!(fast, full, "{}: {doc}", p.display());
+                }
+            }
+        }
+        assert!(docs > 150, "{docs} documents rendered");
+        eprintln!("fast head scan: {accepted} of {docs} corpus documents");
+        assert!(
+            accepted * 20 >= docs * 19,
+            "only {accepted} of {docs} accepted; declined: {declined:#?}"
+        );
+    }
 
     proptest::proptest! {
         /// Reading only the head keys gives what reading the whole document and then
