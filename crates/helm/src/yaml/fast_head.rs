@@ -15,7 +15,7 @@
 /// The root entries of `doc` whose keys are in `keep`, concatenated, when the whole document
 /// is inside the subset; `None` otherwise.
 pub(super) fn head_text(doc: &str, keep: &[&str]) -> Option<String> {
-    if doc.starts_with('\u{feff}') || doc.contains(['\t', '\r']) {
+    if doc.starts_with('\u{feff}') || memchr::memchr2(b'\t', b'\r', doc.as_bytes()).is_some() {
         return None;
     }
     if super::goyaml::control_char_line(doc).is_some() {
@@ -185,7 +185,7 @@ impl Scanner {
         let (key, value) = split_entry(content)?;
         self.open_at(indent, Kind::Map, pending)?;
         if self.open.len() == 1 {
-            self.roots.push((key, offset));
+            self.roots.push((key.to_string(), offset));
         }
         self.value(indent, value, true)
     }
@@ -327,23 +327,23 @@ fn dash_item(content: &str) -> Option<&str> {
 }
 
 /// `key: value` or `key:` with a simple key: the key's text and the value's text.
-fn split_entry(content: &str) -> Option<(String, &str)> {
-    let (key, rest) = match content.as_bytes()[0] {
+fn split_entry(content: &str) -> Option<(&str, &str)> {
+    let b = content.as_bytes();
+    let (key, rest) = match b[0] {
         q @ (b'"' | b'\'') => {
-            let end = content[1..].find(q as char)? + 1;
+            let end = memchr::memchr(q, &b[1..])? + 1;
             let key = &content[1..end];
-            if key.contains(['\\', '"', '\'']) {
+            if key.bytes().any(|c| matches!(c, b'\\' | b'"' | b'\'')) {
                 return None;
             }
             (key, &content[end + 1..])
         }
-        _ => {
-            let end = content.find(':')?;
+        first => {
+            let end = memchr::memchr(b':', b)?;
             let key = &content[..end];
-            let first = key.chars().next()?;
-            let simple = |c: char| c.is_ascii_alphanumeric() || "_./$+-".contains(c);
-            if !(first.is_ascii_alphanumeric() || "_./$".contains(first))
-                || !key.chars().all(simple)
+            let simple = |c: u8| c.is_ascii_alphanumeric() || b"_./$+-".contains(&c);
+            if !(first.is_ascii_alphanumeric() || b"_./$".contains(&first))
+                || !key.bytes().all(simple)
                 || matches!(key, "null" | "Null" | "NULL")
             {
                 return None;
@@ -355,7 +355,7 @@ fn split_entry(content: &str) -> Option<(String, &str)> {
     if !(rest.is_empty() || rest.starts_with(' ')) {
         return None;
     }
-    Some((key.to_string(), rest))
+    Some((key, rest))
 }
 
 /// After a closing quote or flow collection: only blanks and a comment may follow.
