@@ -36,7 +36,55 @@ fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn describe(e: &jsonschema::ValidationError<'_>, field: &str) -> Vec<String> {
+/// gojsonschema's canonical text of an item for `uniqueItems` (its `marshalWithoutNumber`:
+/// JSON with sorted keys, numbers compared by value).
+fn unique_key(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) => format!("{f:?}"),
+            None => n.to_string(),
+        },
+        serde_json::Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(unique_key).collect();
+            format!("[{}]", items.join(","))
+        }
+        serde_json::Value::Object(m) => {
+            let mut items: Vec<(String, String)> =
+                m.iter().map(|(k, v)| (k.clone(), unique_key(v))).collect();
+            items.sort();
+            let items: Vec<String> = items
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::String(k)))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// gojsonschema's `uniqueItems` errors: one per item equal to an earlier one, naming the
+/// index of the last earlier equal item and its own (`array items[0,2] must be unique`).
+fn unique_items_errors(instance: &serde_json::Value) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (j, item) in instance.as_array().into_iter().flatten().enumerate() {
+        let key = unique_key(item);
+        if let Some(i) = seen.get(&key) {
+            out.push(format!("array items[{i},{j}] must be unique"));
+        }
+        seen.insert(key, j);
+    }
+    if out.is_empty() {
+        out.push("array items must be unique".into());
+    }
+    out
+}
+
+fn describe(
+    e: &jsonschema::ValidationError<'_>,
+    field: &str,
+    schema: &serde_json::Value,
+) -> Vec<String> {
     use jsonschema::error::{TypeKind, ValidationErrorKind as K};
     let given = json_type(&e.instance);
     match &e.kind {
@@ -44,7 +92,13 @@ fn describe(e: &jsonschema::ValidationError<'_>, field: &str) -> Vec<String> {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
                 TypeKind::Multiple(ts) => {
-                    let v: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                    // gojsonschema lists the types in the schema's order.
+                    let written: Option<Vec<String>> = schema
+                        .pointer(e.schema_path.as_str())
+                        .and_then(|t| t.as_array())
+                        .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_string)).collect());
+                    let v: Vec<String> =
+                        written.unwrap_or_else(|| ts.iter().map(|t| t.to_string()).collect());
                     format!("[{}]", v.join(","))
                 }
             };
@@ -91,7 +145,7 @@ fn describe(e: &jsonschema::ValidationError<'_>, field: &str) -> Vec<String> {
         K::MaxItems { limit } => vec![format!("Array must have at most {limit} items")],
         K::MinProperties { limit } => vec![format!("Must have at least {limit} properties")],
         K::MaxProperties { limit } => vec![format!("Must have at most {limit} properties")],
-        K::UniqueItems => vec!["array items must be unique".into()],
+        K::UniqueItems => unique_items_errors(&e.instance),
         K::AnyOf { .. } => vec!["Must validate at least one schema (anyOf)".into()],
         K::OneOfNotValid { .. } | K::OneOfMultipleValid { .. } => {
             vec!["Must validate one and only one schema (oneOf)".into()]
@@ -276,7 +330,7 @@ fn error_lines(
                 field.clone(),
                 format!("Property name of {name:?} does not match"),
             ));
-            for d in describe(error, &field) {
+            for d in describe(error, &field, schema) {
                 out.push((field.clone(), d));
             }
         }
@@ -293,7 +347,7 @@ fn error_lines(
             out.push((field, format!("Has a dependency on {p}")));
         }
         _ => {
-            for d in describe(e, &field) {
+            for d in describe(e, &field, schema) {
                 out.push((field.clone(), d));
             }
         }
