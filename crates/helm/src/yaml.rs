@@ -103,6 +103,23 @@ fn parse_docs_keeping(
     keep: Option<&[&str]>,
 ) -> Result<Vec<Node>, YamlError> {
     let parsed = parse_docs_unchecked(text, max_docs, keep);
+    // A '%' starting a line is a directive for libyaml's scanner, wherever it is; it fails on
+    // one our parser reads otherwise. It gets there first on the first line, or once all
+    // before the line reads fine.
+    if let Some(line0) = goyaml::directive_line(text)
+        && let Some(problem) = goyaml::directive_problem(text, line0)
+        && (line0 == 0
+            || (parsed.is_err() && {
+                let before = text
+                    .split('\n')
+                    .take(line0)
+                    .map(|l| l.len() + 1)
+                    .sum::<usize>();
+                parse_docs_unchecked(&text[..before], max_docs, None).is_ok()
+            }))
+    {
+        return Err(YamlError::goyaml((line0 > 0).then_some(line0 + 1), problem));
+    }
     // libyaml's reader decodes ahead of the scanner and refuses control characters.
     if max_docs == 1
         && let Some(line0) = goyaml::control_char_line(text)

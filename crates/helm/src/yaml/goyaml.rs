@@ -635,6 +635,52 @@ pub(super) fn control_char_line(text: &str) -> Option<usize> {
     Some(b[..bad].iter().filter(|&&c| c == b'\n').count())
 }
 
+/// The 0-based line of the first line starting with '%' (a directive for libyaml's scanner).
+pub(super) fn directive_line(text: &str) -> Option<usize> {
+    if !(text.starts_with('%') || text.contains("\n%")) {
+        return None;
+    }
+    text.split('\n').position(|l| l.starts_with('%'))
+}
+
+/// What libyaml's scanner says about the directive on line `line0`, if it refuses it:
+/// a name of letters, digits, '-' and '_' followed by a blank; `YAML` with a version
+/// `digits.digits`; `TAG`; nothing else. (A `%YAML` other than 1.1 is refused later.)
+pub(super) fn directive_problem(text: &str, line0: usize) -> Option<&'static str> {
+    let line = text.split('\n').nth(line0)?.trim_end_matches('\r');
+    let rest = line.strip_prefix('%')?;
+    let name_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(rest.len());
+    if name_len == 0 {
+        return Some("could not find expected directive name");
+    }
+    let (name, after) = rest.split_at(name_len);
+    if !(after.is_empty() || after.starts_with([' ', '\t'])) {
+        return Some("found unexpected non-alphabetical character");
+    }
+    match name {
+        "YAML" => {
+            let version = after.trim_start_matches([' ', '\t']);
+            let major = version
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(version.len());
+            if major == 0 {
+                return Some("did not find expected version number");
+            }
+            let Some(minor) = version[major..].strip_prefix('.') else {
+                return Some("did not find expected digit or '.' character");
+            };
+            let minor_len = minor
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(minor.len());
+            (minor_len == 0).then_some("did not find expected version number")
+        }
+        "TAG" => None,
+        _ => Some("found unknown directive name"),
+    }
+}
+
 /// libyaml's reader error (it names no line).
 pub(super) fn control_char_error() -> YamlError {
     YamlError::goyaml(None, "control characters are not allowed")
