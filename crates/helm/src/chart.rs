@@ -143,7 +143,95 @@ pub fn load(path: &Path) -> Result<Chart, LoadError> {
         load_dir(path)
     } else {
         let data = read_limited(path, MAX_CHART_SIZE)?;
+        // Helm's ensureArchive: the first 512 bytes (zero-padded) must sniff as gzip.
+        let mut head = [0u8; 512];
+        let n = data.len().min(512);
+        head[..n].copy_from_slice(&data[..n]);
+        let kind = sniff_content_type(&head);
+        if kind != "application/x-gzip" && !head.starts_with(&[0x1f, 0x8b, 0x08]) {
+            // Helm has made the chart path absolute by then.
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let shown = shown.display();
+            let name = path.to_string_lossy();
+            return Err(LoadError::Archive(
+                if name.ends_with(".yml") || name.ends_with(".yaml") {
+                    format!(
+                        "file '{shown}' seems to be a YAML file, but expected a gzipped archive"
+                    )
+                } else {
+                    format!("file '{shown}' does not appear to be a gzipped archive; got '{kind}'")
+                },
+            ));
+        }
         load_archive(&data)
+    }
+}
+
+/// Go's `http.DetectContentType` for the types a mistaken chart path is likely to be (web
+/// pages, XML, PDF, images, zip and other archives, text), in its order of checks.
+fn sniff_content_type(data: &[u8]) -> &'static str {
+    let ws = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0c | b'\r' | b' ');
+    let trimmed = &data[data.iter().position(|b| !ws(b)).unwrap_or(data.len())..];
+    for tag in [
+        "<!DOCTYPE HTML",
+        "<HTML",
+        "<HEAD",
+        "<SCRIPT",
+        "<IFRAME",
+        "<H1",
+        "<DIV",
+        "<FONT",
+        "<TABLE",
+        "<A",
+        "<STYLE",
+        "<TITLE",
+        "<B",
+        "<BODY",
+        "<BR",
+        "<P",
+        "<!--",
+    ] {
+        let t = tag.as_bytes();
+        if trimmed.len() > t.len()
+            && trimmed[..t.len()].eq_ignore_ascii_case(t)
+            && matches!(trimmed[t.len()], b' ' | b'>')
+        {
+            return "text/html; charset=utf-8";
+        }
+    }
+    if trimmed.starts_with(b"<?xml") {
+        return "text/xml; charset=utf-8";
+    }
+    let exact: &[(&[u8], &str)] = &[
+        (b"%PDF-", "application/pdf"),
+        (b"%!PS-Adobe-", "application/postscript"),
+        (b"\xfe\xff", "text/plain; charset=utf-16be"),
+        (b"\xff\xfe", "text/plain; charset=utf-16le"),
+        (b"\xef\xbb\xbf", "text/plain; charset=utf-8"),
+        (b"\x00\x00\x01\x00", "image/x-icon"),
+        (b"\x00\x00\x02\x00", "image/x-icon"),
+        (b"BM", "image/bmp"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"\x89PNG\x0d\x0a\x1a\x0a", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"\x1f\x8b\x08", "application/x-gzip"),
+        (b"PK\x03\x04", "application/zip"),
+        (b"Rar!\x1a\x07\x00", "application/x-rar-compressed"),
+        (b"Rar!\x1a\x07\x01\x00", "application/x-rar-compressed"),
+        (b"\x00asm", "application/wasm"),
+    ];
+    for (magic, kind) in exact {
+        if data.starts_with(magic) {
+            return kind;
+        }
+    }
+    // Text unless a byte no text holds appears (Go's textSig).
+    let binary = |b: &u8| matches!(b, 0x00..=0x08 | 0x0b | 0x0e..=0x1a | 0x1c..=0x1f);
+    if data.iter().any(binary) {
+        "application/octet-stream"
+    } else {
+        "text/plain; charset=utf-8"
     }
 }
 
@@ -274,6 +362,23 @@ pub fn load_dir(root: &Path) -> Result<Chart, LoadError> {
     load_files(files, 0)
 }
 
+/// A gzip or tar read error in Go's words where Go's readers word it differently: a stream
+/// that stops early is io.ErrUnexpectedEOF, a bad header gzip.ErrHeader.
+fn archive_error(e: std::io::Error) -> LoadError {
+    let text = e.to_string();
+    LoadError::Archive(
+        match text.as_str() {
+            _ if e.kind() == std::io::ErrorKind::UnexpectedEof => "unexpected EOF",
+            "incomplete deflate stream"
+            | "unexpected end of file"
+            | "failed to read entire block" => "unexpected EOF",
+            "invalid gzip header" => "gzip: invalid header",
+            other => other,
+        }
+        .to_string(),
+    )
+}
+
 /// The files of a chart archive (`.tgz`), first path component stripped.
 pub fn read_archive_files(data: &[u8]) -> Result<Vec<File>, LoadError> {
     if !data.starts_with(&[0x1f, 0x8b]) {
@@ -285,18 +390,16 @@ pub fn read_archive_files(data: &[u8]) -> Result<Vec<File>, LoadError> {
     let mut ar = tar::Archive::new(gz.take(MAX_CHART_SIZE + 1));
     let mut files = Vec::new();
     let mut total = 0u64;
-    let entries = ar
-        .entries()
-        .map_err(|e| LoadError::Archive(e.to_string()))?;
+    let entries = ar.entries().map_err(archive_error)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| LoadError::Archive(e.to_string()))?;
+        let mut entry = entry.map_err(archive_error)?;
         let kind = entry.header().entry_type();
         if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
         let raw = entry
             .path()
-            .map_err(|e| LoadError::Archive(e.to_string()))?
+            .map_err(archive_error)?
             .to_string_lossy()
             .replace('\\', "/");
         if !kind.is_file() {
@@ -336,7 +439,7 @@ pub fn read_archive_files(data: &[u8]) -> Result<Vec<File>, LoadError> {
         (&mut entry)
             .take(MAX_FILE_SIZE + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| LoadError::Archive(e.to_string()))?;
+            .map_err(archive_error)?;
         files.push(File {
             name,
             data: strip_bom(buf).into(),

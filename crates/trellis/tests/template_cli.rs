@@ -60,6 +60,17 @@ fn command_line_matches_helm() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n",
     )
     .unwrap();
+    // Files that are not chart archives: Helm names what they look like.
+    std::fs::write(tmp.path().join("small.yaml"), "a: 1\n").unwrap();
+    std::fs::write(tmp.path().join("big.yaml"), "a: 1\n".repeat(200)).unwrap();
+    std::fs::write(tmp.path().join("page.tgz"), "<html><body>404</body></html>").unwrap();
+    std::fs::write(tmp.path().join("chart.zip"), b"PK\x03\x04rest").unwrap();
+    // A real archive cut short, and gzip's magic with nothing valid after it.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &[7u8; 4096]).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::write(tmp.path().join("bad.tgz"), &gz[..gz.len() / 2]).unwrap();
+    std::fs::write(tmp.path().join("short.tgz"), b"\x1f\x8b\x08\x00").unwrap();
     let cases: &[&[&str]] = &[
         &["template", "rel", "chart"],
         &["template", "chart"],
@@ -116,6 +127,12 @@ fn command_line_matches_helm() {
         &["template", "rel", "chart", "--set"],
         &["template", "rel", "chart", "--kube-version"],
         &["template", "rel", "chart", "--skip-tests", "--", "extra"],
+        &["template", "rel", "small.yaml"],
+        &["template", "rel", "big.yaml"],
+        &["template", "rel", "page.tgz"],
+        &["template", "rel", "chart.zip"],
+        &["template", "rel", "bad.tgz"],
+        &["template", "rel", "short.tgz"],
     ];
     let mut failures = Vec::new();
     for args in cases {
