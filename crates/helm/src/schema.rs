@@ -80,6 +80,26 @@ fn unique_items_errors(instance: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// The schema node at a validator's schema path, following local `$ref`s on the way.
+fn schema_at<'a>(root: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut node = root;
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg == "$ref"
+            && let Some(r) = node.get("$ref").and_then(|r| r.as_str())
+            && let Some(p) = r.strip_prefix('#')
+        {
+            node = root.pointer(p)?;
+            continue;
+        }
+        node = match node {
+            serde_json::Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => node.get(seg.as_str())?,
+        };
+    }
+    Some(node)
+}
+
 fn describe(
     e: &jsonschema::ValidationError<'_>,
     field: &str,
@@ -93,8 +113,7 @@ fn describe(
                 TypeKind::Single(t) => t.to_string(),
                 TypeKind::Multiple(ts) => {
                     // gojsonschema lists the types in the schema's order.
-                    let written: Option<Vec<String>> = schema
-                        .pointer(e.schema_path.as_str())
+                    let written: Option<Vec<String>> = schema_at(schema, e.schema_path.as_str())
                         .and_then(|t| t.as_array())
                         .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_string)).collect());
                     let v: Vec<String> =
@@ -140,7 +159,13 @@ fn describe(
         K::MaxLength { limit } => vec![format!(
             "String length must be less than or equal to {limit}"
         )],
-        K::Pattern { pattern } => vec![format!("Does not match pattern '{pattern}'")],
+        K::Pattern { pattern } => {
+            // The pattern as the schema writes it (the validator reports its own rewrite).
+            let written = schema_at(schema, e.schema_path.as_str())
+                .and_then(|p| p.as_str())
+                .unwrap_or(pattern);
+            vec![format!("Does not match pattern '{written}'")]
+        }
         K::MinItems { limit } => vec![format!("Array must have at least {limit} items")],
         K::MaxItems { limit } => vec![format!("Array must have at most {limit} items")],
         K::MinProperties { limit } => vec![format!("Must have at least {limit} properties")],
@@ -354,6 +379,97 @@ fn error_lines(
     }
 }
 
+/// The JSON Schema draft gojsonschema reads a schema with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Draft {
+    Four,
+    Six,
+    Seven,
+    /// No (or an unknown) `$schema`: keywords of every draft, in either form.
+    Hybrid,
+}
+
+/// Rewrites one schema object (and its subschemas) of `draft` into draft-07 terms, as
+/// gojsonschema reads it: draft-04's boolean `exclusiveMinimum`/`exclusiveMaximum` become
+/// the numeric bound (and are type errors under draft-06/07), and keywords a draft does not
+/// have are dropped (draft-04: `const`, `contains`, `propertyNames`, `if`/`then`/`else`;
+/// draft-06: `if`/`then`/`else`). Errors are gojsonschema's schema-loading messages.
+fn to_draft7(schema: &mut serde_json::Value, draft: Draft) -> Result<(), String> {
+    let Some(obj) = schema.as_object_mut() else {
+        return Ok(());
+    };
+    for (exclusive, bound) in [
+        ("exclusiveMinimum", "minimum"),
+        ("exclusiveMaximum", "maximum"),
+    ] {
+        let Some(x) = obj.get(exclusive).cloned() else {
+            continue;
+        };
+        let invalid =
+            |expected: &str| format!("Invalid type. Expected: {expected}, given: {exclusive}");
+        match (draft, &x) {
+            (Draft::Four | Draft::Hybrid, serde_json::Value::Bool(b)) => {
+                let Some(limit) = obj.get(bound).filter(|v| v.is_number()).cloned() else {
+                    return Err(format!("{exclusive} cannot be used without {bound}"));
+                };
+                obj.shift_remove(exclusive);
+                if *b {
+                    obj.shift_remove(bound);
+                    obj.insert(exclusive.to_string(), limit);
+                }
+            }
+            (Draft::Four, _) => return Err(invalid("boolean")),
+            (_, serde_json::Value::Number(_)) => {}
+            _ => return Err(invalid("number")),
+        }
+    }
+    let dropped: &[&str] = match draft {
+        Draft::Four => &["const", "contains", "propertyNames", "if", "then", "else"],
+        Draft::Six => &["if", "then", "else"],
+        _ => &[],
+    };
+    for k in dropped {
+        obj.shift_remove(*k);
+    }
+    if let Some(m) = obj.get("patternProperties").and_then(|m| m.as_object())
+        && let Some(bad) = m.keys().find(|k| !sprig::go_regexp_compiles(k))
+    {
+        return Err(format!("Invalid regex pattern '{bad}'"));
+    }
+    if let Some(p) = obj.get("pattern").and_then(|p| p.as_str())
+        && !sprig::go_regexp_compiles(p)
+    {
+        return Err("pattern must be a valid regex".into());
+    }
+    for (k, child) in obj.iter_mut() {
+        match k.as_str() {
+            "properties" | "patternProperties" | "definitions" | "dependencies" => {
+                if let Some(m) = child.as_object_mut() {
+                    for sub in m.values_mut() {
+                        to_draft7(sub, draft)?;
+                    }
+                }
+            }
+            "items" | "allOf" | "anyOf" | "oneOf" if child.is_array() => {
+                for sub in child.as_array_mut().into_iter().flatten() {
+                    to_draft7(sub, draft)?;
+                }
+            }
+            "items"
+            | "additionalItems"
+            | "additionalProperties"
+            | "not"
+            | "contains"
+            | "propertyNames"
+            | "if"
+            | "then"
+            | "else" => to_draft7(child, draft)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Validate one chart's values against its schema; each violation as `- field: text`.
 pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
     // gojsonschema reads the schema with Go's json.Decoder: its error texts, and only
@@ -368,10 +484,22 @@ pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
     if !(schema.is_object() || schema.is_boolean()) {
         return Err("schema is invalid".into());
     }
-    // gojsonschema reads any `$schema` (even unknown URIs) with draft-07 rules.
+    // gojsonschema picks the draft from a `$schema` naming draft-04, -06 or -07 (http,
+    // with or without `#`); any other (or none) is its hybrid mode. The schema is rewritten
+    // into draft-07 terms and validated with draft-07 rules.
+    let draft = match schema.get("$schema").and_then(|v| v.as_str()) {
+        Some(uri) => match uri.trim_end_matches('#') {
+            "http://json-schema.org/draft-04/schema" => Draft::Four,
+            "http://json-schema.org/draft-06/schema" => Draft::Six,
+            "http://json-schema.org/draft-07/schema" => Draft::Seven,
+            _ => Draft::Hybrid,
+        },
+        None => Draft::Hybrid,
+    };
     if let Some(obj) = schema.as_object_mut() {
-        obj.remove("$schema");
+        obj.shift_remove("$schema");
     }
+    to_draft7(&mut schema, draft)?;
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft7)
         .build(&schema)

@@ -52,6 +52,12 @@ mod strings;
 
 use gotemplate::FuncMap;
 
+/// True if Go's `regexp.Compile` accepts `pattern` (RE2 syntax: no lookaround, no
+/// backreferences), as Helm's schema validator requires of `pattern` keywords.
+pub fn go_regexp_compiles(pattern: &str) -> bool {
+    regex::compile(pattern).is_ok()
+}
+
 /// Every Sprig function Helm v3.17 exposes.
 pub fn funcs() -> FuncMap {
     let mut m = FuncMap::new();
