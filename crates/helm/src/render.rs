@@ -106,19 +106,40 @@ pub enum RenderError {
     /// A template failed to parse or execute (Go's text, as Helm reformats it).
     #[error("{0}")]
     Template(String),
-    /// A rendered document is not YAML.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    /// A rendered document is not YAML. `files`: every rendered template with output (name,
+    /// text), which `helm template --debug` prints to help find the broken one.
+    #[error("{error}")]
+    Manifest {
+        error: ManifestError,
+        files: Vec<(String, String)>,
+    },
 }
 
 impl RenderError {
+    /// What `helm template --debug` prints on stdout for this error: every rendered file when
+    /// a manifest is not YAML (Helm's order is a Go map's, random; ours is by name), an empty
+    /// line for the other errors met while rendering, nothing before rendering started.
+    pub fn debug_output(&self) -> Option<String> {
+        match self {
+            RenderError::Manifest { files, .. } => {
+                let mut out = String::new();
+                for (name, text) in files {
+                    out.push_str(&format!("---\n# Source: {name}\n{text}\n"));
+                }
+                Some(format!("{}\n", out.trim()))
+            }
+            e if e.during_render() => Some("\n".into()),
+            _ => None,
+        }
+    }
+
     /// True for errors Helm reports after rendering started (it then adds
     /// "Use --debug flag to render out invalid YAML").
     pub fn during_render(&self) -> bool {
         matches!(
             self,
             RenderError::Template(_)
-                | RenderError::Manifest(_)
+                | RenderError::Manifest { .. }
                 | RenderError::IncompatibleKubeVersion { .. }
         )
     }
@@ -518,7 +539,18 @@ impl Engine {
         let notes_name = format!("{}/templates/NOTES.txt", c.name());
         let notes = files.get(&notes_name).cloned().unwrap_or_default();
         files.retain(|k, _| !k.ends_with("NOTES.txt"));
-        let sorted = manifest::sort_manifests(&files)?;
+        let sorted = match manifest::sort_manifests(&files) {
+            Ok(sorted) => sorted,
+            Err(error) => {
+                return Err(RenderError::Manifest {
+                    error,
+                    files: files
+                        .into_iter()
+                        .filter(|(_, text)| !text.trim().is_empty())
+                        .collect(),
+                });
+            }
+        };
         let mut crds = Vec::new();
         collect_crds(c, None, &mut crds);
         Ok(Rendered {

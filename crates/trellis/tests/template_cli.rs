@@ -154,3 +154,66 @@ fn command_line_matches_helm() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn debug_prints_what_was_rendered_like_helm() {
+    let Some(helm) = helm_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm oracle missing in CI"
+        );
+        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        return;
+    };
+    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = tmp.path().join("chart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: dbg\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let files = [
+        (
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n",
+        ),
+        (
+            "c.yaml",
+            "kind: Secret\nmetadata:\n  name: s\n  annotations:\n    helm.sh/hook: pre-install\n",
+        ),
+        ("empty.yaml", "{{- if false }}x{{ end }}\n"),
+        ("NOTES.txt", "notes {{ .Release.Name }}\n"),
+        ("_helpers.tpl", "{{ define \"x\" }}y{{ end }}\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(chart.join("templates").join(name), text).unwrap();
+    }
+    // Helm prints the rendered files in a Go map's (random) order: compare them as a set,
+    // and the error line (its other stderr lines are timestamped debug logs).
+    let docs = |out: &str| {
+        // (Whichever file comes last loses its blank line to Helm's final trim.)
+        let mut d: Vec<String> = out
+            .split("---\n")
+            .map(|d| d.trim_end().to_string())
+            .collect();
+        d.sort();
+        d
+    };
+    let error_line = |err: &str| {
+        err.lines()
+            .filter(|l| l.starts_with("Error: ") || l.contains("Use --debug"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for broken in ["a: b: c\n", "{{ fail \"boom\" }}\n"] {
+        std::fs::write(chart.join("templates/b.yaml"), broken).unwrap();
+        let args = ["template", "rel", "chart", "--debug"];
+        let h = run(&helm, &args, tmp.path());
+        let t = run(&trellis, &args, tmp.path());
+        assert_eq!((h.0, docs(&h.1)), (t.0, docs(&t.1)), "{broken:?}");
+        assert_eq!(error_line(&h.2), error_line(&t.2), "{broken:?}");
+        assert_eq!(t.0, 1);
+    }
+}

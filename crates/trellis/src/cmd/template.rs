@@ -105,7 +105,7 @@ pub struct Args {
     #[arg(long = "skip-schema-validation", num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub skip_schema_validation: bool,
-    /// Accepted for compatibility (Helm's debug logging is not reproduced).
+    /// On a render error, print what was rendered (Helm's debug log lines are not reproduced).
     #[arg(long = "debug", num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", action = clap::ArgAction::Set, value_parser = go_bool)]
     pub debug: bool,
@@ -357,6 +357,13 @@ pub fn run(args: Args) -> ExitCode {
     let rendered = match engine.render(&chart, &user_values, &ropts) {
         Ok(r) => r,
         Err(e) => {
+            if args.debug {
+                // Helm prints what was rendered and the bare error.
+                if let Some(out) = e.debug_output() {
+                    print!("{out}");
+                }
+                return fail(&e.to_string());
+            }
             let mut msg = e.to_string();
             if e.during_render() {
                 msg.push_str("\n\nUse --debug flag to render out invalid YAML");
