@@ -155,6 +155,92 @@ fn command_line_matches_helm() {
     );
 }
 
+/// Every file under `dir`, as (relative path, content).
+fn tree(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn output_dir_matches_helm() {
+    let Some(helm) = helm_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm oracle missing in CI"
+        );
+        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        return;
+    };
+    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = tmp.path().join("chart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::create_dir_all(chart.join("charts/sub/templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: od\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("charts/sub/Chart.yaml"),
+        "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    for (path, text) in [
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+        ),
+        (
+            "templates/hooks.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: h1\n  annotations:\n    helm.sh/hook: pre-install\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: h2\n  annotations:\n    helm.sh/hook: post-install\n",
+        ),
+        (
+            "templates/test.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n",
+        ),
+        (
+            "charts/sub/templates/s.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n",
+        ),
+    ] {
+        std::fs::write(chart.join(path), text).unwrap();
+    }
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--release-name"],
+        &["--skip-tests"],
+        &["--no-hooks"],
+        &["-s", "templates/cm.yaml"],
+    ];
+    for extra in cases {
+        let mut args = vec!["template", "rel", "chart", "--output-dir", "out"];
+        args.extend_from_slice(extra);
+        let _ = std::fs::remove_dir_all(tmp.path().join("out"));
+        let h = run(&helm, &args, tmp.path());
+        let h_tree = tree(&tmp.path().join("out"));
+        std::fs::remove_dir_all(tmp.path().join("out")).unwrap();
+        let t = run(&trellis, &args, tmp.path());
+        let t_tree = tree(&tmp.path().join("out"));
+        assert_eq!(h, t, "{extra:?}");
+        assert_eq!(h_tree, t_tree, "{extra:?}");
+        assert!(!t_tree.is_empty(), "{extra:?} wrote files");
+    }
+}
+
 #[test]
 fn debug_prints_what_was_rendered_like_helm() {
     let Some(helm) = helm_bin() else {

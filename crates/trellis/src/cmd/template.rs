@@ -390,6 +390,12 @@ pub fn run(args: Args) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(&e.to_string()),
         };
+        if let Some(first) = args.show_only.first() {
+            // Helm writes every file, then looks for --show-only templates in what is left
+            // on stdout: nothing, so the first one is "missing".
+            print!("{log}");
+            return fail(&format!("could not find template {first} in chart"));
+        }
         format!("{log}\n")
     } else {
         match rendered.to_helm_output(&oopts) {
