@@ -165,7 +165,11 @@ fn tree(dir: &std::path::Path) -> Vec<(String, String)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("walked from dir")
+                    .to_string_lossy()
+                    .into_owned();
                 out.push((rel, std::fs::read_to_string(&p).unwrap_or_default()));
             }
         }
