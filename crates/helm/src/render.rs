@@ -580,7 +580,9 @@ pub struct ShowOnlyError(pub String);
 
 impl Rendered {
     /// The release manifest part (CRDs if asked, then manifests), as Helm builds it.
-    fn manifest_text(&self, include_crds: bool) -> String {
+    /// The manifests part of the output (CRDs first with `include_crds`): what Helm hands a
+    /// post-renderer on stdin.
+    pub fn manifest_text(&self, include_crds: bool) -> String {
         let mut b = String::new();
         if include_crds {
             for crd in &self.crds {
@@ -599,7 +601,21 @@ impl Rendered {
 
     /// Exactly what `helm template` writes to stdout.
     pub fn to_helm_output(&self, o: &OutputOptions) -> Result<String, ShowOnlyError> {
-        let mut out = String::from(self.manifest_text(o.include_crds).trim());
+        self.to_helm_output_with(o, None)
+    }
+
+    /// [`Rendered::to_helm_output`] with the manifests part replaced by `manifests` (what a
+    /// post-renderer made of [`Rendered::manifest_text`]); hooks are never post-rendered.
+    pub fn to_helm_output_with(
+        &self,
+        o: &OutputOptions,
+        manifests: Option<&str>,
+    ) -> Result<String, ShowOnlyError> {
+        let text = match manifests {
+            Some(m) => m.to_string(),
+            None => self.manifest_text(o.include_crds),
+        };
+        let mut out = String::from(text.trim());
         out.push('\n');
         if !o.no_hooks {
             for h in &self.hooks {

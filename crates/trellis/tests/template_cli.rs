@@ -60,6 +60,21 @@ fn command_line_matches_helm() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n",
     )
     .unwrap();
+    // Post-renderers: one that rewrites (and logs its arguments on stderr, which Helm hides),
+    // one that fails, one that prints nothing.
+    for (name, body) in [
+        (
+            "post.sh",
+            "#!/bin/sh\necho \"args: $*\" >&2\nsed s/-cm/-post/\n",
+        ),
+        ("fail.sh", "#!/bin/sh\necho oops >&2\nexit 3\n"),
+        ("empty.sh", "#!/bin/sh\ncat >/dev/null\n"),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = tmp.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     // Files that are not chart archives: Helm names what they look like.
     std::fs::write(tmp.path().join("small.yaml"), "a: 1\n").unwrap();
     std::fs::write(tmp.path().join("big.yaml"), "a: 1\n".repeat(200)).unwrap();
@@ -127,6 +142,41 @@ fn command_line_matches_helm() {
         &["template", "rel", "chart", "--set"],
         &["template", "rel", "chart", "--kube-version"],
         &["template", "rel", "chart", "--skip-tests", "--", "extra"],
+        &[
+            "template",
+            "rel",
+            "chart",
+            "--post-renderer",
+            "./post.sh",
+            "--post-renderer-args",
+            "a b",
+        ],
+        &["template", "rel", "chart", "--post-renderer", "./fail.sh"],
+        &["template", "rel", "chart", "--post-renderer", "./empty.sh"],
+        &[
+            "template",
+            "rel",
+            "chart",
+            "--post-renderer",
+            "cat",
+            "-s",
+            "templates/cm.yaml",
+        ],
+        &[
+            "template",
+            "rel",
+            "chart",
+            "--post-renderer",
+            "./missing.sh",
+        ],
+        &[
+            "template",
+            "rel",
+            "chart",
+            "--post-renderer",
+            "no-such-program-anywhere",
+        ],
+        &["template", "rel", "chart", "--post-renderer", "chart"],
         &["template", "rel", "small.yaml"],
         &["template", "rel", "big.yaml"],
         &["template", "rel", "page.tgz"],

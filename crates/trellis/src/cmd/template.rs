@@ -160,6 +160,9 @@ pub struct HelmCompat {
     pub version: Option<String>,
     #[arg(long = "labels", allow_hyphen_values = true)]
     pub labels: Vec<String>,
+    /// An executable that rewrites the rendered manifests (stdin to stdout), as Helm's.
+    #[arg(long = "post-renderer", allow_hyphen_values = true)]
+    pub post_renderer: Option<String>,
     #[arg(long = "post-renderer-args", allow_hyphen_values = true)]
     pub post_renderer_args: Vec<String>,
     #[arg(long = "repo", allow_hyphen_values = true)]
@@ -277,6 +280,92 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Go's `exec.LookPath` then `filepath.Abs`, with Helm's wording when it fails.
+fn find_post_renderer(name: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let check = |p: &std::path::Path| -> Result<(), &'static str> {
+        let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory",
+            _ => "permission denied",
+        })?;
+        if meta.is_dir() {
+            return Err("is a directory");
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err("permission denied");
+        }
+        Ok(())
+    };
+    let found = if name.contains('/') {
+        let p = PathBuf::from(name);
+        match check(&p) {
+            Ok(()) => Ok(p),
+            Err(why) if why == "no such file or directory" => {
+                Err(format!("exec: {name:?}: stat {name}: {why}"))
+            }
+            Err(why) => Err(format!("exec: {name:?}: {why}")),
+        }
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|dir| dir.join(name))
+            .find(|p| check(p).is_ok())
+            .ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH"))
+    };
+    found
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .map_err(|e| {
+            format!(
+                "invalid argument {name:?} for \"--post-renderer\" flag: unable to find binary at {name}: {e}"
+            )
+        })
+}
+
+/// Helm's exec post-renderer: the manifests on stdin, the new manifests from stdout; a failure
+/// shows what the program wrote on stderr.
+fn post_render(bin: &std::path::Path, args: &[String], input: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let wrap = |why: String| {
+        format!(
+            "error while running post render on files: error while running command {}. error output:\n{why}",
+            bin.display()
+        )
+    };
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| wrap(format!(": {e}")))?;
+    // Feed stdin from a thread so a program that writes before reading everything cannot
+    // deadlock against us.
+    let mut stdin = child.stdin.take();
+    let data = input.as_bytes().to_vec();
+    let feeder = std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&data);
+        }
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| wrap(format!(": {e}")))?;
+    let _ = feeder.join();
+    if !out.status.success() {
+        let status = match out.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "signal: killed".to_string(),
+        };
+        return Err(wrap(format!(
+            "{}: {status}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub fn run(args: Args) -> ExitCode {
     // Helm's `NameAndChart`, with `helm template`'s default name `release-name`.
     if !args.extra.is_empty() {
@@ -285,6 +374,11 @@ pub fn run(args: Args) -> ExitCode {
             args.extra.join(", ")
         ));
     }
+    let post_renderer = match args.compat.post_renderer.as_deref().map(find_post_renderer) {
+        Some(Err(e)) => return fail(&e),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
     if let Some(mode) = &args.compat.dry_run
         && !["false", "true", "none", "client", "server"].contains(&mode.as_str())
     {
@@ -398,7 +492,22 @@ pub fn run(args: Args) -> ExitCode {
         }
         format!("{log}\n")
     } else {
-        match rendered.to_helm_output(&oopts) {
+        let post_rendered = match &post_renderer {
+            Some(bin) => match post_render(
+                bin,
+                &args.compat.post_renderer_args,
+                &rendered.manifest_text(args.include_crds),
+            ) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    return fail(&format!(
+                        "{e}\n\nUse --debug flag to render out invalid YAML"
+                    ));
+                }
+            },
+            None => None,
+        };
+        match rendered.to_helm_output_with(&oopts, post_rendered.as_deref()) {
             Ok(t) => t,
             Err(e) => return fail(&e.to_string()),
         }
