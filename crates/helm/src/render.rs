@@ -340,6 +340,15 @@ impl Engine {
         }
     }
 
+    /// `helm template --enable-dns`: `getHostByName` resolves names (Sprig's function)
+    /// instead of returning "".
+    pub fn with_dns(mut self) -> Self {
+        if let Some(f) = sprig::funcs().get("getHostByName") {
+            self.funcs.insert("getHostByName", f.clone());
+        }
+        self
+    }
+
     /// Number of parsed template sets held in the cache.
     pub fn cached_sets(&self) -> usize {
         self.sets

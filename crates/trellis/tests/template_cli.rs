@@ -60,6 +60,18 @@ fn command_line_matches_helm() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\n",
     )
     .unwrap();
+    // getHostByName answers only with --enable-dns (localhost: no network needed).
+    std::fs::create_dir_all(tmp.path().join("dns/templates")).unwrap();
+    std::fs::write(
+        tmp.path().join("dns/Chart.yaml"),
+        "apiVersion: v2\nname: dns\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("dns/templates/a.yaml"),
+        "a: {{ getHostByName \"localhost\" | regexMatch \"^(127.0.0.1|::1)$\" }}\n",
+    )
+    .unwrap();
     // Post-renderers: one that rewrites (and logs its arguments on stderr, which Helm hides),
     // one that fails, one that prints nothing.
     for (name, body) in [
@@ -177,6 +189,8 @@ fn command_line_matches_helm() {
             "no-such-program-anywhere",
         ],
         &["template", "rel", "chart", "--post-renderer", "chart"],
+        &["template", "rel", "dns"],
+        &["template", "rel", "dns", "--enable-dns"],
         &["template", "rel", "small.yaml"],
         &["template", "rel", "big.yaml"],
         &["template", "rel", "page.tgz"],

@@ -447,7 +447,10 @@ pub fn run(args: Args) -> ExitCode {
         skip_schema_validation: args.skip_schema_validation,
         ..RenderOptions::default()
     };
-    let engine = Engine::uncached();
+    let engine = match args.compat.enable_dns {
+        Some(true) => Engine::uncached().with_dns(),
+        _ => Engine::uncached(),
+    };
     let rendered = match engine.render(&chart, &user_values, &ropts) {
         Ok(r) => r,
         Err(e) => {
