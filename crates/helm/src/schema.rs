@@ -3,6 +3,8 @@
 //! `- image.tag: Invalid type. Expected: string, given: integer`), grouped under
 //! `chartname:` headers.
 
+mod formats;
+
 use gotemplate::{Map, Value};
 
 use crate::chart::Chart;
@@ -500,7 +502,7 @@ pub fn validate_single(values: &Map, schema: &[u8]) -> Result<(), String> {
         obj.shift_remove("$schema");
     }
     to_draft7(&mut schema, draft)?;
-    let validator = jsonschema::options()
+    let validator = formats::register(jsonschema::options())
         .with_draft(jsonschema::Draft::Draft7)
         .build(&schema)
         .map_err(|e| e.to_string())?;
