@@ -371,3 +371,78 @@ fn debug_prints_what_was_rendered_like_helm() {
         assert_eq!(t.0, 1);
     }
 }
+
+#[test]
+fn release_namespace_defaults_like_helm() {
+    let Some(helm) = helm_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm oracle missing in CI"
+        );
+        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        return;
+    };
+    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = tmp.path().join("chart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: ns\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/ns.yaml"),
+        "ns: {{ .Release.Namespace }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("kc1"),
+        "apiVersion: v1\nkind: Config\ncurrent-context: one\ncontexts:\n- name: one\n  context:\n    cluster: c\n    namespace: ns-one\n- name: two\n  context:\n    cluster: c\n- name: three\n  context:\n    namespace: ns-three\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("kc2"),
+        "apiVersion: v1\nkind: Config\ncurrent-context: three\ncontexts:\n- name: one\n  context:\n    namespace: ns-from-kc2\n",
+    )
+    .unwrap();
+    let cases: &[(&[(&str, &str)], &[&str])] = &[
+        (&[("KUBECONFIG", "kc1")], &[]),
+        (&[("KUBECONFIG", "kc1")], &["-n", "flagns"]),
+        (&[("KUBECONFIG", "kc1")], &["--kube-context", "three"]),
+        (&[("KUBECONFIG", "kc1"), ("HELM_NAMESPACE", "envns")], &[]),
+        (&[("KUBECONFIG", "kc1"), ("HELM_KUBECONTEXT", "two")], &[]),
+        (&[("KUBECONFIG", "kc1"), ("HELM_KUBECONTEXT", "nope")], &[]),
+        (&[("KUBECONFIG", "kc2:kc1")], &[]),
+        (&[("KUBECONFIG", "kc1:kc2")], &[]),
+        (&[("KUBECONFIG", "kc1")], &["--kubeconfig", "kc2"]),
+        (&[("KUBECONFIG", "missing")], &[]),
+    ];
+    let run_env = |bin: &std::path::Path, env: &[(&str, &str)], extra: &[&str]| {
+        let out = Command::new(bin)
+            .args(["template", "rel", "chart"])
+            .args(extra)
+            .current_dir(tmp.path())
+            .env("HELM_CACHE_HOME", tmp.path().join("cache"))
+            .env("HELM_CONFIG_HOME", tmp.path().join("config"))
+            .env("HELM_DATA_HOME", tmp.path().join("data"))
+            .env_remove("HELM_NAMESPACE")
+            .env_remove("HELM_KUBECONTEXT")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (env, extra) in cases {
+        let h = run_env(&helm, env, extra);
+        let t = run_env(&trellis, env, extra);
+        assert_eq!(h, t, "{env:?} {extra:?}");
+        seen.insert(t.1);
+    }
+    // The cases reach five different namespaces, so agreeing is not by accident.
+    assert_eq!(seen.len(), 5, "{seen:?}");
+}

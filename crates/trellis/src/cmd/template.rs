@@ -29,14 +29,10 @@ pub struct Args {
     /// Render the release name from a Go template (Sprig functions available); no NAME allowed.
     #[arg(long = "name-template", allow_hyphen_values = true)]
     pub name_template: Option<String>,
-    /// Namespace of the release.
-    #[arg(
-        short = 'n',
-        long = "namespace",
-        allow_hyphen_values = true,
-        default_value = "default"
-    )]
-    pub namespace: String,
+    /// Namespace of the release (else $HELM_NAMESPACE, else the kubeconfig context's, else
+    /// `default`, as Helm picks it).
+    #[arg(short = 'n', long = "namespace", allow_hyphen_values = true)]
+    pub namespace: Option<String>,
     /// Values files, in order (comma-separated lists allowed, as in Helm).
     #[arg(
         short = 'f',
@@ -280,6 +276,63 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The release namespace as Helm's `EnvSettings.Namespace` finds it: `-n`, else
+/// `$HELM_NAMESPACE`, else the namespace of the kubeconfig's current context (`--kubeconfig` or
+/// `$KUBECONFIG`, a list merged first-wins, or `~/.kube/config`; `--kube-context` or
+/// `$HELM_KUBECONTEXT` picks the context), else `default`.
+fn release_namespace(args: &Args) -> String {
+    let non_empty = |v: Option<String>| v.filter(|v| !v.is_empty());
+    if let Some(ns) = non_empty(args.namespace.clone())
+        .or_else(|| non_empty(std::env::var("HELM_NAMESPACE").ok()))
+    {
+        return ns;
+    }
+    kubeconfig_namespace(args).unwrap_or_else(|| "default".into())
+}
+
+fn kubeconfig_namespace(args: &Args) -> Option<String> {
+    let files: Vec<PathBuf> = match args
+        .compat
+        .kubeconfig
+        .clone()
+        .or_else(|| std::env::var("KUBECONFIG").ok())
+        .filter(|v| !v.is_empty())
+    {
+        Some(list) => std::env::split_paths(&list).collect(),
+        None => vec![PathBuf::from(std::env::var_os("HOME")?).join(".kube/config")],
+    };
+    // Read leniently (client-go needs no cluster or user in a context) and merge as client-go
+    // does: the first file to set current-context, or to define a context name, wins.
+    let configs: Vec<gotemplate::Map> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|text| helm::yaml::parse_map(&text).ok())
+        .collect();
+    let field = |m: &gotemplate::Map, k: &str| {
+        m.get(k)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .filter(|v| !v.is_empty())
+    };
+    let context = args
+        .compat
+        .kube_context
+        .clone()
+        .or_else(|| std::env::var("HELM_KUBECONTEXT").ok())
+        .filter(|v| !v.is_empty())
+        .or_else(|| configs.iter().find_map(|c| field(c, "current-context")))?;
+    configs.iter().find_map(|c| {
+        let entry = c.get("contexts")?.as_list()?.iter().find_map(|e| {
+            let e = e.as_map()?.snapshot();
+            (field(&e, "name").as_deref() == Some(context.as_str())).then_some(e)
+        })?;
+        let ns = entry
+            .get("context")
+            .and_then(|c| c.as_map().map(gotemplate::MapRef::snapshot))
+            .and_then(|c| field(&c, "namespace"));
+        Some(ns.unwrap_or_else(|| "default".into()))
+    })
+}
+
 /// Go's `exec.LookPath` then `filepath.Abs`, with Helm's wording when it fails.
 fn find_post_renderer(name: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
@@ -440,7 +493,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let ropts = RenderOptions {
         release_name: release.clone(),
-        namespace: args.namespace.clone(),
+        namespace: release_namespace(&args),
         is_upgrade: args.is_upgrade,
         kube_version: args.kube_version.clone(),
         api_versions: args.api_versions.clone(),
