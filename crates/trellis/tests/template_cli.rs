@@ -406,7 +406,8 @@ fn release_namespace_defaults_like_helm() {
         "apiVersion: v1\nkind: Config\ncurrent-context: three\ncontexts:\n- name: one\n  context:\n    namespace: ns-from-kc2\n",
     )
     .unwrap();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (&[("KUBECONFIG", "kc1")], &[]),
         (&[("KUBECONFIG", "kc1")], &["-n", "flagns"]),
         (&[("KUBECONFIG", "kc1")], &["--kube-context", "three"]),
