@@ -314,6 +314,11 @@ impl KubeVersion {
             version.push('-');
             version.push_str(&parsed.pre);
         }
+        // Masterminds' String() keeps the build metadata (`v1.30.1+k3s1`).
+        if let Some((_, meta)) = v.split_once('+') {
+            version.push('+');
+            version.push_str(meta);
+        }
         Ok(KubeVersion {
             version,
             major: parsed.major.to_string(),
