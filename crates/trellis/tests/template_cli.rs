@@ -191,6 +191,9 @@ fn command_line_matches_helm() {
         &["template", "rel", "chart", "--post-renderer", "chart"],
         &["template", "rel", "dns"],
         &["template", "rel", "dns", "--enable-dns"],
+        &["template", "rel", "bitnami/nginx"],
+        &["template", "rel", "nginx"],
+        &["template", "rel", "./nope"],
         &["template", "rel", "small.yaml"],
         &["template", "rel", "big.yaml"],
         &["template", "rel", "page.tgz"],
@@ -208,6 +211,35 @@ fn command_line_matches_helm() {
                 h.0, h.1, h.2, t.0, t.1, t.2
             ));
         }
+    }
+    // Where Helm would download (a configured repository, OCI, --repo), trellis says plainly
+    // that it renders local charts and how to fetch one.
+    std::fs::create_dir_all(tmp.path().join("config")).unwrap();
+    std::fs::write(
+        tmp.path().join("config/repositories.yaml"),
+        "apiVersion: \"\"\nrepositories:\n- name: mine\n  url: https://example.invalid/charts\n",
+    )
+    .unwrap();
+    for (args, hint) in [
+        (
+            &["template", "rel", "mine/nginx"][..],
+            "helm pull mine/nginx --untar",
+        ),
+        (
+            &["template", "rel", "oci://r.example/c/x"][..],
+            "helm pull oci://r.example/c/x --untar",
+        ),
+        (
+            &["template", "rel", "x", "--repo", "https://c.example"][..],
+            "helm pull x --repo https://c.example --untar",
+        ),
+    ] {
+        let (code, out, err) = run(&trellis, args, tmp.path());
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}");
+        assert!(
+            err.contains("renders charts from a directory or a .tgz only") && err.contains(hint),
+            "{args:?}: {err}"
+        );
     }
     // A case where the two agree by both failing for an unrelated reason would prove nothing:
     // the first case must render.

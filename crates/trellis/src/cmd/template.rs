@@ -333,6 +333,63 @@ fn kubeconfig_namespace(args: &Args) -> Option<String> {
     })
 }
 
+/// Why a chart that is not a local path cannot be rendered, as Helm's `LocateChart` words it
+/// where it can tell without a network (a path, a bare name, a repository that is not
+/// configured), and plainly where Helm would download: trellis renders local charts only.
+fn missing_chart_error(chart: &str, repo_url: Option<&str>) -> String {
+    let fetch_first = |what: &str| {
+        format!(
+            "{what}: trellis renders charts from a directory or a .tgz only; fetch it first (helm pull {chart}{} --untar) and pass the directory",
+            repo_url.map(|u| format!(" --repo {u}")).unwrap_or_default()
+        )
+    };
+    if chart.starts_with('/') || chart.starts_with('.') {
+        return format!("path {chart:?} not found");
+    }
+    if chart.starts_with("oci://") {
+        return fetch_first(&format!("cannot download {chart}"));
+    }
+    if let Some(url) = repo_url.filter(|u| !u.is_empty()) {
+        return fetch_first(&format!("cannot download {chart} from {url}"));
+    }
+    let Some((repo, _)) = chart.split_once('/') else {
+        return format!(
+            "non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}"
+        );
+    };
+    // Helm's repositories.yaml: $HELM_REPOSITORY_CONFIG, else under $HELM_CONFIG_HOME, else
+    // $XDG_CONFIG_HOME/helm, else ~/.config/helm.
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let config = env("HELM_REPOSITORY_CONFIG").or_else(|| {
+        env("HELM_CONFIG_HOME")
+            .or_else(|| env("XDG_CONFIG_HOME").map(|x| x.join("helm")))
+            .or_else(|| env("HOME").map(|h| h.join(".config/helm")))
+            .map(|d| d.join("repositories.yaml"))
+    });
+    let configured = config
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|text| helm::yaml::parse_map(&text).ok())
+        .and_then(|m| m.get("repositories").cloned())
+        .and_then(|r| r.as_list().map(|l| l.to_vec()))
+        .is_some_and(|list| {
+            list.iter().any(|r| {
+                r.as_map()
+                    .and_then(|m| m.get("name"))
+                    .and_then(|n| n.as_str().map(|n| n == repo))
+                    .unwrap_or(false)
+            })
+        });
+    if configured {
+        fetch_first(&format!("cannot download {chart}"))
+    } else {
+        format!("repo {repo} not found")
+    }
+}
+
 /// Go's `exec.LookPath` then `filepath.Abs`, with Helm's wording when it fails.
 fn find_post_renderer(name: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
@@ -464,12 +521,9 @@ pub fn run(args: Args) -> ExitCode {
     }
     let path = PathBuf::from(&chart_path);
     if !path.exists() {
-        // Helm treats a bare name as a repository reference.
-        if chart_path.contains('/') || chart_path.starts_with('.') {
-            return fail(&format!("path {chart_path:?} not found"));
-        }
-        return fail(&format!(
-            "non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart_path}"
+        return fail(&missing_chart_error(
+            &chart_path,
+            args.compat.repo.as_deref(),
         ));
     }
     let vopts = ValueOptions {
