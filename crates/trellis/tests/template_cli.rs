@@ -212,8 +212,8 @@ fn command_line_matches_helm() {
             ));
         }
     }
-    // Where Helm would download (a configured repository, OCI, --repo), trellis says plainly
-    // that it renders local charts and how to fetch one.
+    // Where Helm would download from OCI or --repo, trellis says plainly that it does not and
+    // how to fetch the chart (configured repositories are fetched: see the repository test).
     std::fs::create_dir_all(tmp.path().join("config")).unwrap();
     std::fs::write(
         tmp.path().join("config/repositories.yaml"),
@@ -221,10 +221,6 @@ fn command_line_matches_helm() {
     )
     .unwrap();
     for (args, hint) in [
-        (
-            &["template", "rel", "mine/nginx"][..],
-            "helm pull mine/nginx --untar",
-        ),
         (
             &["template", "rel", "oci://r.example/c/x"][..],
             "helm pull oci://r.example/c/x --untar",
@@ -478,4 +474,135 @@ fn release_namespace_defaults_like_helm() {
     }
     // The cases reach five different namespaces, so agreeing is not by accident.
     assert_eq!(seen.len(), 5, "{seen:?}");
+}
+
+/// A minimal HTTP/1.1 file server for `dir` on a free local port, answering until the test ends.
+fn serve(dir: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request
+                .split(' ')
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/');
+            let mut stream = stream;
+            match std::fs::read(dir.join(path)) {
+                Ok(body) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn charts_from_a_helm_repository_match_helm() {
+    let Some(helm) = helm_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm oracle missing in CI"
+        );
+        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        return;
+    };
+    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = tmp.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    for v in ["1.0.0", "1.2.0", "2.0.0-beta.1"] {
+        let chart = tmp.path().join("src/mychart");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: mychart\nversion: {v}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("templates/a.yaml"),
+            "v: {{ .Chart.Version }}\nns: {{ .Release.Namespace }}\n",
+        )
+        .unwrap();
+        let (code, _, err) = run(
+            &helm,
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "-d",
+                srv.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let port = serve(srv.clone());
+    let url = format!("http://127.0.0.1:{port}");
+    // One archive URL absolute, the others relative to the repository (both are common).
+    let (code, _, err) = run(&helm, &["repo", "index", srv.to_str().unwrap()], tmp.path());
+    assert_eq!(code, 0, "{err}");
+    let index = std::fs::read_to_string(srv.join("index.yaml")).unwrap();
+    std::fs::write(
+        srv.join("index.yaml"),
+        index.replace("- mychart-1.0.0.tgz", &format!("- {url}/mychart-1.0.0.tgz")),
+    )
+    .unwrap();
+    let (code, _, err) = run(&helm, &["repo", "add", "local", &url], tmp.path());
+    assert_eq!(code, 0, "{err}");
+    let cache = tmp.path().join("cache/repository");
+    let cases: &[&[&str]] = &[
+        &["template", "r", "local/mychart"],
+        &["template", "r", "local/mychart", "--version", "1.0.0"],
+        &[
+            "template",
+            "r",
+            "local/mychart",
+            "--version",
+            "^1",
+            "-n",
+            "x",
+        ],
+        &["template", "r", "local/mychart", "--devel"],
+        &["template", "r", "local/mychart", "--version", "9"],
+        &["template", "r", "local/mychart", "--version", "bad!"],
+        &["template", "r", "local/nochart"],
+        &["template", "r", "other/mychart"],
+    ];
+    for args in cases {
+        let h = run(&helm, args, tmp.path());
+        // Each program downloads for itself.
+        for f in std::fs::read_dir(&cache).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "tgz") {
+                std::fs::remove_file(f.path()).unwrap();
+            }
+        }
+        let t = run(&trellis, args, tmp.path());
+        assert_eq!(h, t, "{args:?}");
+    }
+    // trellis leaves the archive where Helm keeps it.
+    let _ = std::fs::remove_file(cache.join("mychart-1.2.0.tgz"));
+    let (code, out, _) = run(&trellis, &["template", "r", "local/mychart"], tmp.path());
+    assert_eq!(code, 0);
+    assert!(out.contains("v: 1.2.0"), "{out}");
+    assert!(cache.join("mychart-1.2.0.tgz").exists());
 }

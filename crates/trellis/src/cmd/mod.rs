@@ -4,4 +4,5 @@ pub mod demo;
 pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
+pub mod repo_chart;
 pub mod template;

@@ -333,9 +333,9 @@ fn kubeconfig_namespace(args: &Args) -> Option<String> {
     })
 }
 
-/// Why a chart that is not a local path cannot be rendered, as Helm's `LocateChart` words it
-/// where it can tell without a network (a path, a bare name, a repository that is not
-/// configured), and plainly where Helm would download: trellis renders local charts only.
+/// Why a chart that is neither a local path nor in a configured repository cannot be rendered,
+/// as Helm's `LocateChart` words it (a path, a bare name, an unknown repository), and plainly
+/// for OCI and `--repo`, which trellis does not fetch.
 fn missing_chart_error(chart: &str, repo_url: Option<&str>) -> String {
     let fetch_first = |what: &str| {
         format!(
@@ -352,41 +352,12 @@ fn missing_chart_error(chart: &str, repo_url: Option<&str>) -> String {
     if let Some(url) = repo_url.filter(|u| !u.is_empty()) {
         return fetch_first(&format!("cannot download {chart} from {url}"));
     }
-    let Some((repo, _)) = chart.split_once('/') else {
-        return format!(
-            "non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}"
-        );
-    };
-    // Helm's repositories.yaml: $HELM_REPOSITORY_CONFIG, else under $HELM_CONFIG_HOME, else
-    // $XDG_CONFIG_HOME/helm, else ~/.config/helm.
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let config = env("HELM_REPOSITORY_CONFIG").or_else(|| {
-        env("HELM_CONFIG_HOME")
-            .or_else(|| env("XDG_CONFIG_HOME").map(|x| x.join("helm")))
-            .or_else(|| env("HOME").map(|h| h.join(".config/helm")))
-            .map(|d| d.join("repositories.yaml"))
-    });
-    let configured = config
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .and_then(|text| helm::yaml::parse_map(&text).ok())
-        .and_then(|m| m.get("repositories").cloned())
-        .and_then(|r| r.as_list().map(|l| l.to_vec()))
-        .is_some_and(|list| {
-            list.iter().any(|r| {
-                r.as_map()
-                    .and_then(|m| m.get("name"))
-                    .and_then(|n| n.as_str().map(|n| n == repo))
-                    .unwrap_or(false)
-            })
-        });
-    if configured {
-        fetch_first(&format!("cannot download {chart}"))
-    } else {
-        format!("repo {repo} not found")
+    match chart.split_once('/') {
+        // (A configured repository is fetched before we get here.)
+        Some((repo, _)) => format!("repo {repo} not found"),
+        None => {
+            format!("non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}")
+        }
     }
 }
 
@@ -519,12 +490,24 @@ pub fn run(args: Args) -> ExitCode {
     {
         return fail(&e);
     }
-    let path = PathBuf::from(&chart_path);
+    let mut path = PathBuf::from(&chart_path);
     if !path.exists() {
-        return fail(&missing_chart_error(
-            &chart_path,
-            args.compat.repo.as_deref(),
-        ));
+        if args.compat.repo.is_none() && super::repo_chart::is_repo_reference(&chart_path) {
+            // REPO/NAME from Helm's configured repositories: fetched into Helm's cache.
+            match super::repo_chart::locate(
+                &chart_path,
+                args.compat.version.as_deref(),
+                args.compat.devel == Some(true),
+            ) {
+                Ok(archive) => path = archive,
+                Err(e) => return fail(&e),
+            }
+        } else {
+            return fail(&missing_chart_error(
+                &chart_path,
+                args.compat.repo.as_deref(),
+            ));
+        }
     }
     let vopts = ValueOptions {
         value_files: args.values.clone(),
