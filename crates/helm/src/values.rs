@@ -53,6 +53,40 @@ pub struct ValueOptions {
     pub set_string: Vec<String>,
     pub set_file: Vec<String>,
     pub set_literal: Vec<String>,
+    /// Contents already fetched by the caller for sources that are not local files (Helm
+    /// reads `http(s)://` values files and `--set-file` sources with its getters), keyed by
+    /// the source exactly as given. This crate does no network I/O itself.
+    pub fetched: std::collections::HashMap<String, Vec<u8>>,
+}
+
+impl ValueOptions {
+    /// Every `-f` and `--set-file` source that names a URL (`http://`, `https://`): what a
+    /// caller fetches into [`ValueOptions::fetched`] before [`ValueOptions::merge`].
+    pub fn url_sources(&self) -> Vec<String> {
+        let is_url = |s: &str| s.starts_with("http://") || s.starts_with("https://");
+        let files = self
+            .value_files
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned());
+        let set_files = self
+            .set_file
+            .iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.to_string()));
+        let mut out: Vec<String> = files.chain(set_files).filter(|s| is_url(s)).collect();
+        out.dedup();
+        out
+    }
+}
+
+fn read_source_fetched(
+    path: &Path,
+    fetched: &std::collections::HashMap<String, Vec<u8>>,
+) -> Result<Vec<u8>, ValuesError> {
+    match fetched.get(path.to_string_lossy().as_ref()) {
+        Some(bytes) => Ok(bytes.clone()),
+        None => read_source(path),
+    }
 }
 
 fn read_source(path: &Path) -> Result<Vec<u8>, ValuesError> {
@@ -82,7 +116,7 @@ impl ValueOptions {
     pub fn merge(&self) -> Result<Map, ValuesError> {
         let mut base = Map::new();
         for path in &self.value_files {
-            let bytes = read_source(path)?;
+            let bytes = read_source_fetched(path, &self.fetched)?;
             let text = crate::utf8_lossy(&bytes);
             let current = crate::yaml::parse_map(&text).map_err(|e| ValuesError::Parse {
                 path: path.display().to_string(),
@@ -101,7 +135,7 @@ impl ValueOptions {
             strvals::parse_into_string(s, &mut base).map_err(|e| ValuesError::SetString(e.0))?;
         }
         let read = |p: &str| -> Result<String, String> {
-            read_source(Path::new(p))
+            read_source_fetched(Path::new(p), &self.fetched)
                 .map(|b| crate::utf8_lossy(&b).into_owned())
                 .map_err(|e| e.to_string())
         };

@@ -570,7 +570,27 @@ fn charts_from_a_helm_repository_match_helm() {
     let (code, _, err) = run(&helm, &["repo", "add", "local", &url], tmp.path());
     assert_eq!(code, 0, "{err}");
     let cache = tmp.path().join("cache/repository");
+    std::fs::write(srv.join("vals.yaml"), "extra: from-url\n").unwrap();
+    std::fs::write(srv.join("note.txt"), "file-from-url").unwrap();
+    std::fs::write(
+        tmp.path().join("src/mychart/templates/b.yaml"),
+        "e: {{ .Values.extra | default \"none\" }}\nf: {{ .Values.f | default \"none\" }}\n",
+    )
+    .unwrap();
+    let vals = format!("{url}/vals.yaml");
+    let note = format!("f={url}/note.txt");
+    let missing = format!("{url}/missing.yaml");
     let cases: &[&[&str]] = &[
+        &[
+            "template",
+            "r",
+            "src/mychart",
+            "-f",
+            &vals,
+            "--set-file",
+            &note,
+        ],
+        &["template", "r", "src/mychart", "-f", &missing],
         &["template", "r", "local/mychart"],
         &["template", "r", "local/mychart", "--version", "1.0.0"],
         &[
@@ -599,6 +619,12 @@ fn charts_from_a_helm_repository_match_helm() {
         let t = run(&trellis, args, tmp.path());
         assert_eq!(h, t, "{args:?}");
     }
+    let (code, out, _) = run(&trellis, cases[0], tmp.path());
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("e: from-url") && out.contains("f: file-from-url"),
+        "{out}"
+    );
     // trellis leaves the archive where Helm keeps it.
     let _ = std::fs::remove_file(cache.join("mychart-1.2.0.tgz"));
     let (code, out, _) = run(&trellis, &["template", "r", "local/mychart"], tmp.path());

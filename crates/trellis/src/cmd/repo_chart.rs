@@ -2,7 +2,8 @@
 //! chart as `helm template` does, from Helm's own configuration — `repositories.yaml` and the
 //! index `helm repo add`/`helm repo update` cached — downloads the archive into Helm's
 //! repository cache (where Helm puts it too) and hands back its path. OCI references and
-//! `--repo` are not handled here.
+//! `--repo` are not handled here. [`fetch_url`] also serves values files and `--set-file`
+//! sources given as URLs.
 //!
 //! Reads Helm's files and fetches over HTTP(S) (hyper with rustls and the system's roots, the
 //! stack `kube` already brings); calls `helm` for YAML and version constraints.
@@ -186,8 +187,15 @@ fn resolve_reference(base: &str, reference: &str) -> String {
     format!("{base}/{}", reference.trim_start_matches("./"))
 }
 
-/// GET `url` (basic auth when the repository has credentials); Helm's wording on failure.
+/// GET `url` with the repository's credentials.
 fn fetch(url: &str, repo: &Repo) -> Result<Vec<u8>, String> {
+    let auth =
+        (!repo.username.is_empty()).then_some((repo.username.as_str(), repo.password.as_str()));
+    fetch_url(url, auth)
+}
+
+/// GET `url` (basic auth when given); Helm's wording on failure.
+pub fn fetch_url(url: &str, basic_auth: Option<(&str, &str)>) -> Result<Vec<u8>, String> {
     use http_body_util::BodyExt;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -206,10 +214,10 @@ fn fetch(url: &str, repo: &Repo) -> Result<Vec<u8>, String> {
         > = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(https);
         let mut request = hyper::Request::get(url).header("User-Agent", "Helm/3.17.2");
-        if !repo.username.is_empty() {
+        if let Some((user, password)) = basic_auth {
             use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", repo.username, repo.password));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             request = request.header("Authorization", format!("Basic {token}"));
         }
         let request = request

@@ -516,7 +516,18 @@ pub fn run(args: Args) -> ExitCode {
         set_string: args.set_string.clone(),
         set_file: args.set_file.clone(),
         set_literal: args.set_literal.clone(),
+        fetched: Default::default(),
     };
+    let mut vopts = vopts;
+    // Values from URLs, fetched as Helm's getters fetch them.
+    for url in vopts.url_sources() {
+        match super::repo_chart::fetch_url(&url, None) {
+            Ok(bytes) => {
+                vopts.fetched.insert(url, bytes);
+            }
+            Err(e) => return fail(&e),
+        }
+    }
     let user_values = match vopts.merge() {
         Ok(v) => v,
         Err(e) => return fail(&e.to_string()),
