@@ -1050,6 +1050,15 @@ impl Printer {
                     let d = o.display_copy();
                     self.fmt_q(d.as_bytes());
                 }
+                // A named integer with a String method: the string verbs print String(),
+                // the others the integer.
+                'x' | 'X' if o.as_int().is_some() => {
+                    let d = o.display_copy();
+                    self.fmt_string(&d, verb);
+                }
+                _ if o.as_int().is_some() => {
+                    self.fmt_int(o.as_int().unwrap_or_default(), IntKind::Int64, verb)
+                }
                 _ => {
                     self.buf.push_str("%!");
                     self.buf.push(verb);

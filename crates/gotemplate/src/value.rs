@@ -236,6 +236,11 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn json_fields(&self) -> Option<Vec<(String, Value)>> {
         None
     }
+    /// For a named Go `int64` type with methods (`time.Duration`): its integer, which
+    /// `kindOf` (`int64`) and the integer verbs (`%d`, `%x`, ...) see.
+    fn as_int(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// A template value.
@@ -369,7 +374,9 @@ impl Value {
             Value::Bytes(_) | Value::List(..) => "slice",
             Value::Map(..) => "map",
             Value::Object(o) => {
-                if o.type_name().starts_with('*') {
+                if o.as_int().is_some() {
+                    "int64"
+                } else if o.type_name().starts_with('*') {
                     "ptr"
                 } else {
                     "struct"

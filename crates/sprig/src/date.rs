@@ -1176,6 +1176,50 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(d as i64)
 }
 
+/// A Go `time.Duration` (what `Time.Sub` returns): prints as `1h2m3s`, its methods give
+/// the count in each unit; Go's JSON (and so `toJson`/`toYaml`) writes the nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct GoDuration(pub i64);
+
+impl Object for GoDuration {
+    fn type_name(&self) -> &str {
+        "time.Duration"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        let d = self.0;
+        Some(match name {
+            "Hours" => Value::Float(d as f64 / 3.6e12),
+            "Minutes" => Value::Float(d as f64 / 6e10),
+            "Seconds" => Value::Float(d as f64 / 1e9),
+            "Milliseconds" => Value::Int(d / 1_000_000, IntKind::Int64),
+            "Microseconds" => Value::Int(d / 1_000, IntKind::Int64),
+            "Nanoseconds" => Value::Int(d, IntKind::Int64),
+            "Abs" => Value::Object(Arc::new(GoDuration(if d == i64::MIN {
+                i64::MAX
+            } else {
+                d.abs()
+            }))),
+            "String" => vstr(duration_string(d)),
+            _ => return None,
+        })
+    }
+    fn has_method(&self, name: &str) -> bool {
+        self.field(name).is_some()
+    }
+    fn call_method(&self, name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        self.field(name).map(Ok)
+    }
+    fn display(&self) -> String {
+        duration_string(self.0)
+    }
+    fn as_int(&self) -> Option<i64> {
+        Some(self.0)
+    }
+    fn to_data(&self) -> Option<Value> {
+        Some(Value::Int(self.0, IntKind::Int64))
+    }
+}
+
 impl Object for GoTime {
     fn type_name(&self) -> &str {
         "time.Time"
@@ -1258,7 +1302,7 @@ impl Object for GoTime {
             "Before" => arg_time(0).map(|o| Value::Bool((self.secs, self.nsec) < (o.secs, o.nsec))),
             "After" => arg_time(0).map(|o| Value::Bool((self.secs, self.nsec) > (o.secs, o.nsec))),
             "Equal" => arg_time(0).map(|o| Value::Bool((self.secs, self.nsec) == (o.secs, o.nsec))),
-            "Sub" => arg_time(0).map(|o| Value::Int(self.sub(&o), IntKind::Int64)),
+            "Sub" => arg_time(0).map(|o| Value::Object(Arc::new(GoDuration(self.sub(&o))))),
             _ => return self.field(name).map(Ok),
         };
         Some(r)
