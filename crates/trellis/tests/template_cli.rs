@@ -13,6 +13,20 @@ fn helm_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// Real helm and the trellis under test; `None` (with a note, and never in CI) without the
+/// oracle.
+fn programs() -> Option<(PathBuf, PathBuf)> {
+    let Some(helm) = helm_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm oracle missing in CI"
+        );
+        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        return None;
+    };
+    Some((helm, PathBuf::from(env!("CARGO_BIN_EXE_trellis"))))
+}
+
 fn run(bin: &std::path::Path, args: &[&str], tmp: &std::path::Path) -> (i32, String, String) {
     let out = Command::new(bin)
         .args(args)
@@ -33,15 +47,9 @@ fn run(bin: &std::path::Path, args: &[&str], tmp: &std::path::Path) -> (i32, Str
 
 #[test]
 fn command_line_matches_helm() {
-    let Some(helm) = helm_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm oracle missing in CI"
-        );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+    let Some((helm, trellis)) = programs() else {
         return;
     };
-    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -272,15 +280,9 @@ fn tree(dir: &std::path::Path) -> Vec<(String, String)> {
 
 #[test]
 fn output_dir_matches_helm() {
-    let Some(helm) = helm_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm oracle missing in CI"
-        );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+    let Some((helm, trellis)) = programs() else {
         return;
     };
-    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -339,15 +341,9 @@ fn output_dir_matches_helm() {
 
 #[test]
 fn debug_prints_what_was_rendered_like_helm() {
-    let Some(helm) = helm_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm oracle missing in CI"
-        );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+    let Some((helm, trellis)) = programs() else {
         return;
     };
-    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -402,15 +398,9 @@ fn debug_prints_what_was_rendered_like_helm() {
 
 #[test]
 fn release_namespace_defaults_like_helm() {
-    let Some(helm) = helm_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm oracle missing in CI"
-        );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+    let Some((helm, trellis)) = programs() else {
         return;
     };
-    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -519,15 +509,9 @@ fn serve(dir: PathBuf) -> u16 {
 
 #[test]
 fn charts_from_a_helm_repository_match_helm() {
-    let Some(helm) = helm_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm oracle missing in CI"
-        );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+    let Some((helm, trellis)) = programs() else {
         return;
     };
-    let trellis = PathBuf::from(env!("CARGO_BIN_EXE_trellis"));
     let tmp = tempfile::tempdir().unwrap();
     let srv = tmp.path().join("srv");
     std::fs::create_dir_all(&srv).unwrap();
