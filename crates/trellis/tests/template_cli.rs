@@ -13,6 +13,21 @@ fn helm_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// A chart `name` at `dir` (version 0.1.0) with these files (paths relative to the chart).
+fn write_chart(dir: &std::path::Path, name: &str, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir.join("templates")).expect("chart dir");
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+    )
+    .expect("Chart.yaml");
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("inside the chart")).expect("dir");
+        std::fs::write(path, text).expect("chart file");
+    }
+}
+
 /// Real helm and the trellis under test; `None` (with a note, and never in CI) without the
 /// oracle.
 fn programs() -> Option<(PathBuf, PathBuf)> {
@@ -52,12 +67,7 @@ fn command_line_matches_helm() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: cli\nversion: 0.1.0\n",
-    )
-    .unwrap();
+    write_chart(&chart, "cli", &[]);
     std::fs::write(
         chart.join("templates/cm.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n  namespace: {{ .Release.Namespace }}\ndata:\n  upgrade: {{ .Release.IsUpgrade | quote }}\n",
@@ -346,12 +356,7 @@ fn debug_prints_what_was_rendered_like_helm() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: dbg\nversion: 0.1.0\n",
-    )
-    .unwrap();
+    write_chart(&chart, "dbg", &[]);
     let files = [
         (
             "a.yaml",
@@ -403,12 +408,7 @@ fn release_namespace_defaults_like_helm() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("chart");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: ns\nversion: 0.1.0\n",
-    )
-    .unwrap();
+    write_chart(&chart, "ns", &[]);
     std::fs::write(
         chart.join("templates/ns.yaml"),
         "ns: {{ .Release.Namespace }}\n",
