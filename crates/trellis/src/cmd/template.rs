@@ -11,6 +11,8 @@ use helm::{Engine, RenderOptions, ValueOptions};
 
 /// `trellis template [NAME] CHART [flags]`.
 #[derive(clap::Args, Debug)]
+// pflag semantics: a flag given twice takes its last value (lists still accumulate).
+#[command(args_override_self = true)]
 pub struct Args {
     /// Release name (optional; `release-name` when only CHART is given).
     #[arg(value_name = "NAME")]
@@ -116,6 +118,16 @@ pub struct Args {
 pub struct HelmCompat {
     #[arg(long = "dry-run", num_args = 0..=1, require_equals = true, default_missing_value = "client")]
     pub dry_run: Option<String>,
+    #[arg(long = "force", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub force: Option<bool>,
+    /// Read at start-up as Helm's registry client reads it (an unreadable file is an error).
+    #[arg(long = "ca-file", allow_hyphen_values = true)]
+    pub ca_file: Option<String>,
+    /// Not supported: needs a cluster (`--validate`) or a keyring and provenance (`--verify`).
+    #[arg(long = "validate", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub validate: Option<bool>,
+    #[arg(long = "verify", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub verify: Option<bool>,
     #[arg(long = "atomic", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
     pub atomic: Option<bool>,
     #[arg(long = "wait", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
@@ -455,6 +467,21 @@ pub fn run(args: Args) -> ExitCode {
             args.extra.join(", ")
         ));
     }
+    if let Some(ca) = &args.compat.ca_file {
+        let problem = match std::fs::read(ca) {
+            Err(_) => Some(format!("can't read CA file: {ca}")),
+            // Go's AppendCertsFromPEM: at least one certificate block.
+            Ok(pem) if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => {
+                Some(format!("failed to append certificates from file: {ca}"))
+            }
+            Ok(_) => None,
+        };
+        if let Some(p) = problem {
+            return fail(&format!(
+                "missing registry client: can't create TLS config for client: {p}"
+            ));
+        }
+    }
     let post_renderer = match args.compat.post_renderer.as_deref().map(find_post_renderer) {
         Some(Err(e)) => return fail(&e),
         Some(Ok(p)) => Some(p),
@@ -491,6 +518,19 @@ pub fn run(args: Args) -> ExitCode {
         return fail(&e);
     }
     let mut path = PathBuf::from(&chart_path);
+    if args.compat.validate == Some(true) {
+        return fail(
+            "--validate is not supported by trellis template: it checks the manifests against a live cluster (use trellis diff, or kubectl apply --dry-run=server)",
+        );
+    }
+    if args.compat.verify == Some(true) {
+        if path.is_dir() {
+            return fail("unpacked charts cannot be verified");
+        }
+        return fail(
+            "--verify is not supported by trellis template: verify the chart's provenance with helm verify first",
+        );
+    }
     if !path.exists() {
         if args.compat.repo.is_none() && super::repo_chart::is_repo_reference(&chart_path) {
             // REPO/NAME from Helm's configured repositories: fetched into Helm's cache.
