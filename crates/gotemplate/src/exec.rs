@@ -266,7 +266,7 @@ fn assignable(v: &Value, p: Param) -> bool {
         Param::Float64 => matches!(v, Value::Float(_)),
         Param::List => matches!(v, Value::List(_, k) if k.is_any()),
         Param::StringList => matches!(v, Value::List(_, k) if k.is_string()),
-        Param::Map => matches!(v, Value::Map(_, MapKind::Any)),
+        Param::Map => matches!(v, Value::Map(_, k) if k.is_any()),
         Param::Bytes => matches!(v, Value::Bytes(_)),
     }
 }
@@ -519,7 +519,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     .snapshot()
                     .into_iter()
                     .map(|(k, e)| {
-                        let e = if *kind == MapKind::Any {
+                        let e = if kind.is_any() {
                             Rv::Iface(e)
                         } else {
                             Rv::Val(e)
@@ -872,10 +872,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     );
                 }
                 return Ok(match (m.get(name), kind) {
-                    (Some(x), MapKind::Any) => Rv::Iface(x),
                     (Some(x), MapKind::String) => Rv::Val(x),
-                    (None, MapKind::Any) => Rv::Iface(Value::Nil),
+                    (Some(x), _) => Rv::Iface(x),
                     (None, MapKind::String) => Rv::Val(Value::str("")),
+                    (None, _) => Rv::Iface(Value::Nil),
                 });
             }
             _ => {}
@@ -1468,10 +1468,10 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
             Value::Map(m, kind) => {
                 let key = string_index(&index)?;
                 match (m.get(&key), kind) {
-                    (Some(x), MapKind::Any) => Rv::Iface(x),
                     (Some(x), MapKind::String) => Rv::Val(x),
-                    (None, MapKind::Any) => Rv::Iface(Value::Nil),
+                    (Some(x), _) => Rv::Iface(x),
                     (None, MapKind::String) => Rv::Val(Value::str("")),
+                    (None, _) => Rv::Iface(Value::Nil),
                 }
             }
             Value::Object(o) if o.map_entries().is_some() => {

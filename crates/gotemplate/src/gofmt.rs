@@ -1007,6 +1007,9 @@ impl Printer {
                     self.buf.push(']');
                 }
             }
+            Value::Map(..) if self.f.sharp_v && v.is_nil_map() => {
+                self.buf.push_str("map[string]interface {}(nil)");
+            }
             Value::Map(m, kind) => {
                 if self.f.sharp_v {
                     self.buf.push_str(if *kind == MapKind::String {

@@ -147,13 +147,23 @@ impl ListKind {
     }
 }
 
-/// Go value type of a map, kept so `typeOf` and `%T` match Go.
+/// Go value type of a map, kept so `typeOf` and `%T` match Go, and whether an empty map is
+/// Go's nil map (which `encoding/json` writes as `null`, `%#v` as `T(nil)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MapKind {
     /// `map[string]interface {}`
     Any,
     /// `map[string]string`
     String,
+    /// A nil `map[string]interface {}` (`fromJson "null"`); only meaningful with no entries.
+    NilAny,
+}
+
+impl MapKind {
+    /// True for `map[string]interface {}`, nil or not.
+    pub fn is_any(self) -> bool {
+        matches!(self, MapKind::Any | MapKind::NilAny)
+    }
 }
 
 /// Go integer types that templates can observe.
@@ -286,6 +296,10 @@ impl Value {
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)
     }
+    /// True for Go's nil map: an empty map of [`MapKind::NilAny`].
+    pub fn is_nil_map(&self) -> bool {
+        matches!(self, Value::Map(m, MapKind::NilAny) if m.is_empty())
+    }
     /// True for Go's nil slice: an empty list of a `Nil*` [`ListKind`].
     pub fn is_nil_list(&self) -> bool {
         matches!(self, Value::List(l, ListKind::NilAny | ListKind::NilString) if l.is_empty())
@@ -353,8 +367,8 @@ impl Value {
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(_, k) if k.is_any() => "[]interface {}".into(),
             Value::List(..) => "[]string".into(),
-            Value::Map(_, MapKind::Any) => "map[string]interface {}".into(),
-            Value::Map(_, MapKind::String) => "map[string]string".into(),
+            Value::Map(_, k) if k.is_any() => "map[string]interface {}".into(),
+            Value::Map(..) => "map[string]string".into(),
             Value::Object(o) => o.type_name().into(),
         }
     }

@@ -96,7 +96,11 @@ pub fn helm_funcs() -> FuncMap {
         Function::new(&[Param::String], None, |_, a| {
             Ok(match crate::json::parse(arg_str(&a[0])) {
                 Ok(Value::Map(m, _)) => Value::Map(m, gotemplate::MapKind::Any),
-                Ok(Value::Nil) => Value::map(Map::new()),
+                // json.Unmarshal of null leaves the map nil.
+                Ok(Value::Nil) => Value::Map(
+                    gotemplate::MapRef::new(Map::new()),
+                    gotemplate::MapKind::NilAny,
+                ),
                 Ok(other) => error_map(format!(
                     "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
                     json_kind(&other)
@@ -110,7 +114,10 @@ pub fn helm_funcs() -> FuncMap {
         Function::new(&[Param::String], None, |_, a| {
             Ok(match crate::json::parse(arg_str(&a[0])) {
                 Ok(Value::List(l, _)) => Value::List(l, gotemplate::ListKind::Any),
-                Ok(Value::Nil) => Value::list(Vec::new()),
+                Ok(Value::Nil) => Value::List(
+                    std::sync::Arc::new(Vec::new()),
+                    gotemplate::ListKind::NilAny,
+                ),
                 Ok(other) => Value::list(vec![Value::str(format!(
                     "json: cannot unmarshal {} into Go value of type []interface {{}}",
                     json_kind(&other)

@@ -45,6 +45,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::Bytes(b) => serde_json::Value::String(base64_std(b)),
         Value::List(..) if v.is_nil_list() => serde_json::Value::Null,
+        Value::Map(..) if v.is_nil_map() => serde_json::Value::Null,
         Value::List(l, _) => serde_json::Value::Array(l.iter().map(to_serde).collect()),
         Value::Map(m, _) => serde_json::Value::Object(
             m.read()
@@ -473,6 +474,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
         Value::String(s) => write_string(out, s),
         Value::Bytes(b) => write_string(out, &base64_std(b)),
         Value::List(..) if v.is_nil_list() => out.push_str("null"),
+        Value::Map(..) if v.is_nil_map() => out.push_str("null"),
         Value::List(l, _) => {
             out.push('[');
             for (i, x) in l.iter().enumerate() {

@@ -49,6 +49,7 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
         Value::String(s) => Node::Str(s.to_string()),
         Value::Bytes(b) => Node::Str(json::base64_std(b)),
         Value::List(..) if v.is_nil_list() => Node::Null,
+        Value::Map(..) if v.is_nil_map() => Node::Null,
         Value::List(l, _) => Node::Seq(
             l.iter()
                 .map(|x| to_node(x, depth + 1))

@@ -330,7 +330,9 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Map(x, kx), Value::Map(y, ky)) => {
             // Snapshots: no lock is held while nested maps (maybe these same) are read.
             let (x, y) = (x.snapshot(), y.snapshot());
-            kx == ky
+            // Same value type, and a nil map equals only a nil map.
+            kx.is_any() == ky.is_any()
+                && a.is_nil_map() == b.is_nil_map()
                 && x.len() == y.len()
                 && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))

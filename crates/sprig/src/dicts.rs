@@ -6,7 +6,7 @@
 //! variable and field sharing it) and return that same map, like Sprig. `dict`,
 //! `pick`, `omit` and `deepCopy` build fresh maps.
 
-use gotemplate::{FuncError, FuncMap, Map, MapKind, MapRef, Param, Value};
+use gotemplate::{FuncError, FuncMap, Map, MapRef, Param, Value};
 
 use crate::conv::{empty, list_any, reg, s, strval, vstrings};
 
@@ -56,7 +56,7 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
     }
     let n = a.len();
     let mut cur = match &a[n - 1] {
-        Value::Map(m, MapKind::Any) => m.clone(),
+        Value::Map(m, k) if k.is_any() => m.clone(),
         other => return Err(conv_panic(other, "map[string]interface {}")),
     };
     let def = &a[n - 2];
@@ -75,7 +75,7 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
             return Ok(step);
         }
         cur = match step {
-            Value::Map(m, MapKind::Any) => m,
+            Value::Map(m, k) if k.is_any() => m,
             other => return Err(conv_panic(&other, "map[string]interface {}")),
         };
     }
@@ -232,11 +232,19 @@ mod tests {
         };
         let m1 = MapRef::new(dst.clone());
         merge_into(&m1, &MapRef::new(src("y")), false);
-        let j = crate::json::marshal(&Value::Map(m1, MapKind::Any), crate::json::MARSHAL).unwrap();
+        let j = crate::json::marshal(
+            &Value::Map(m1, gotemplate::MapKind::Any),
+            crate::json::MARSHAL,
+        )
+        .unwrap();
         assert_eq!(j, r#"{"a":"x","b":"z","l":[1],"n":{"j":3,"k":1}}"#);
         let m2 = MapRef::new(dst);
         merge_into(&m2, &MapRef::new(src("")), true);
-        let j = crate::json::marshal(&Value::Map(m2, MapKind::Any), crate::json::MARSHAL).unwrap();
+        let j = crate::json::marshal(
+            &Value::Map(m2, gotemplate::MapKind::Any),
+            crate::json::MARSHAL,
+        )
+        .unwrap();
         assert_eq!(j, r#"{"a":"","b":"z","l":[2],"m":null,"n":{"j":3,"k":2}}"#);
     }
 }

@@ -111,9 +111,13 @@ fn write_value(
             newline(out, e, depth);
             out.push(']');
         }
-        Value::Map(m, _) => {
+        Value::Map(m, kind) => {
             if m.is_empty() {
-                out.push_str("{}");
+                out.push_str(if *kind == gotemplate::MapKind::NilAny {
+                    "null"
+                } else {
+                    "{}"
+                });
                 return Ok(());
             }
             if open.contains(&m.addr()) {
