@@ -375,7 +375,6 @@ fn missing_chart_error(chart: &str, repo_url: Option<&str>) -> String {
 
 /// Go's `exec.LookPath` then `filepath.Abs`, with Helm's wording when it fails.
 fn find_post_renderer(name: &str) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
     let check = |p: &std::path::Path| -> Result<(), &'static str> {
         let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => "no such file or directory",
@@ -384,8 +383,12 @@ fn find_post_renderer(name: &str) -> Result<PathBuf, String> {
         if meta.is_dir() {
             return Err("is a directory");
         }
-        if meta.permissions().mode() & 0o111 == 0 {
-            return Err("permission denied");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o111 == 0 {
+                return Err("permission denied");
+            }
         }
         Ok(())
     };
