@@ -70,23 +70,21 @@ fn find_repo(name: &str) -> Option<Repo> {
         })
 }
 
-/// Whether `chart` names a chart in a configured repository (`REPO/NAME`).
-pub fn is_repo_reference(chart: &str) -> bool {
-    !chart.starts_with("oci://")
-        && chart
-            .split_once('/')
-            .is_some_and(|(repo, _)| find_repo(repo).is_some())
-}
-
 /// Resolve `REPO/NAME` to a downloaded archive in Helm's repository cache, choosing the
 /// version as Helm's `IndexFile.Get` does: an exact match first, else the highest version the
 /// constraint accepts (`*`, which excludes pre-releases, when none is given; `>0.0.0-0` with
-/// `--devel`). Errors are Helm's.
-pub fn locate(chart: &str, version: Option<&str>, devel: bool) -> Result<PathBuf, String> {
-    let (repo_name, chart_name) = chart.split_once('/').ok_or_else(|| {
-        format!("non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}")
-    })?;
-    let repo = find_repo(repo_name).ok_or_else(|| format!("repo {repo_name} not found"))?;
+/// `--devel`). Errors are Helm's. `Ok(None)`: `chart` does not name a chart in a configured
+/// repository (an OCI reference, no `/`, or an unknown repository).
+pub fn locate(chart: &str, version: Option<&str>, devel: bool) -> Result<Option<PathBuf>, String> {
+    if chart.starts_with("oci://") {
+        return Ok(None);
+    }
+    let Some((repo_name, chart_name)) = chart.split_once('/') else {
+        return Ok(None);
+    };
+    let Some(repo) = find_repo(repo_name) else {
+        return Ok(None);
+    };
     let cache = repository_cache().ok_or("no repository cache directory (HOME unset)")?;
     let index_path = cache.join(format!("{}-index.yaml", repo.name));
     let index_text = std::fs::read_to_string(&index_path).map_err(|e| {
@@ -166,7 +164,7 @@ pub fn locate(chart: &str, version: Option<&str>, devel: bool) -> Result<PathBuf
     std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
     let dest = cache.join(file_name);
     std::fs::write(&dest, bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
-    Ok(dest)
+    Ok(Some(dest))
 }
 
 /// Helm's `ResolveReferenceURL`: an absolute URL as is, else relative to the repository URL

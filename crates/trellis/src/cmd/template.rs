@@ -535,21 +535,24 @@ pub fn run(args: Args) -> ExitCode {
         );
     }
     if !path.exists() {
-        if args.compat.repo.is_none() && super::repo_chart::is_repo_reference(&chart_path) {
-            // REPO/NAME from Helm's configured repositories: fetched into Helm's cache.
-            match super::repo_chart::locate(
+        // REPO/NAME from Helm's configured repositories is fetched into Helm's cache.
+        let located = match args.compat.repo {
+            Some(_) => Ok(None),
+            None => super::repo_chart::locate(
                 &chart_path,
                 args.compat.version.as_deref(),
                 args.compat.devel == Some(true),
-            ) {
-                Ok(archive) => path = archive,
-                Err(e) => return fail(&e),
+            ),
+        };
+        match located {
+            Ok(Some(archive)) => path = archive,
+            Ok(None) => {
+                return fail(&missing_chart_error(
+                    &chart_path,
+                    args.compat.repo.as_deref(),
+                ));
             }
-        } else {
-            return fail(&missing_chart_error(
-                &chart_path,
-                args.compat.repo.as_deref(),
-            ));
+            Err(e) => return fail(&e),
         }
     }
     let vopts = ValueOptions {
