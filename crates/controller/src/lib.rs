@@ -1,0 +1,25 @@
+//! # controller
+//!
+//! The Trellis controller: it turns git branches into environments and keeps Applications in
+//! sync with git. This crate owns the resources (`Application`, `EnvironmentSet`, `Environment`
+//! in group `trellis.dev`, version `v1alpha1`) and the logic around them that needs no cluster:
+//!
+//! - [`types`]: the custom resources as Rust types, the CRDs generated from them
+//!   ([`types::crds`], [`types::crds_yaml`]), Go duration parsing.
+//! - [`naming`]: environment (and namespace) names from branch names: DNS labels, unique, stable
+//!   once assigned.
+//! - [`webhook`]: GitHub and GitLab webhook verification and parsing, and repository URL
+//!   normalisation to match a webhook with the repositories in use.
+//!
+//! The reconcile loops (Applications, EnvironmentSets, cleanup), the work queue and leader
+//! election build on these modules and on the `sync` and `source` crates.
+
+pub mod naming;
+pub mod types;
+pub mod webhook;
+
+pub use types::{
+    Application, ApplicationSpec, ApplicationStatus, Environment, EnvironmentSet,
+    EnvironmentSetSpec, EnvironmentSetStatus, EnvironmentSpec, EnvironmentStatus, crds, crds_yaml,
+    parse_go_duration,
+};
