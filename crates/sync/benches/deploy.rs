@@ -156,7 +156,7 @@ fn main() {
             .into_iter()
             .map(|(name, ms)| {
                 let options = SyncOptions { create_namespace: true, timeout: Duration::from_secs(120), ..SyncOptions::default() };
-                (App { name, namespace: ns.clone(), revision: "bench".into(), options, ignore: vec![] }, ms)
+                (App { name, app_namespace: ns.clone(), namespace: ns.clone(), revision: "bench".into(), options, ignore: vec![] }, ms)
             })
             .collect();
         let total_objects: usize = apps.iter().map(|(_, m)| m.len()).sum();

@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 use crate::health::{self, Health, HealthStatus};
 use crate::lua::CustomHealth;
 use crate::object::{
-    APPLIED_DIGEST, ARGO_HOOK, DeletePolicy, HELM_HOOK, Hook, Manifest, ObjKey, ObjectOptions,
-    Phase, TRACKING_ID, TrackingId, set_annotation, str_at, sync_wave,
+    APPLIED_DIGEST, ARGO_HOOK, AppId, DeletePolicy, HELM_HOOK, Hook, Manifest, ObjKey,
+    ObjectOptions, Phase, TRACKING_ID, TrackingId, describe_tracking_key, set_annotation, str_at,
+    sync_wave,
 };
 use crate::order::{Plan, Step, Task, TaskKind, kind_rank, order_key};
 use crate::state::{
@@ -92,6 +93,9 @@ pub struct SyncOptions {
     pub retry: RetryPolicy,
     /// Objects applied concurrently within one kind of one wave.
     pub concurrency: usize,
+    /// Take over objects whose tracking id names another application (`AllowTakeOver=true`).
+    /// Off by default: such an object is refused with an error naming both applications.
+    pub allow_takeover: bool,
 }
 
 impl Default for SyncOptions {
@@ -108,6 +112,7 @@ impl Default for SyncOptions {
             wait_healthy: true,
             retry: RetryPolicy::default(),
             concurrency: 16,
+            allow_takeover: false,
         }
     }
 }
@@ -128,6 +133,7 @@ impl SyncOptions {
                 "PruneLast" => self.prune_last = b,
                 "ApplyOutOfSyncOnly" => self.apply_out_of_sync_only = b,
                 "Prune" => self.prune = b,
+                "AllowTakeOver" => self.allow_takeover = b,
                 "PrunePropagationPolicy" => {
                     if let Some(p) = Propagation::parse(v.trim()) {
                         self.prune_propagation = p;
@@ -142,9 +148,13 @@ impl SyncOptions {
 /// An application as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// Name (part of every tracking id).
+    /// Name; with `app_namespace`, the application's identity (see [`App::id`]).
     pub name: String,
-    /// Destination namespace for namespaced objects that name none; also where state is kept.
+    /// The namespace the application belongs to: part of its identity and of every tracking id it
+    /// writes, and where its operation state is kept. For `trellis deploy` it is the destination
+    /// namespace; for the controller's Application resources, their own namespace.
+    pub app_namespace: String,
+    /// Destination namespace for namespaced objects that name none.
     pub namespace: String,
     /// Revision being synced (recorded).
     pub revision: String,
@@ -152,6 +162,83 @@ pub struct App {
     pub options: SyncOptions,
     /// Differences to ignore.
     pub ignore: Vec<IgnoreRule>,
+}
+
+impl App {
+    /// An application whose identity namespace is its destination namespace (as `trellis deploy`
+    /// makes them), with default options.
+    pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> App {
+        let namespace = namespace.into();
+        App {
+            name: name.into(),
+            app_namespace: namespace.clone(),
+            namespace,
+            revision: String::new(),
+            options: SyncOptions::default(),
+            ignore: Vec::new(),
+        }
+    }
+
+    /// The application's identity.
+    pub fn id(&self) -> AppId {
+        AppId::new(self.app_namespace.clone(), self.name.clone())
+    }
+}
+
+/// Which live objects belong to an application: those whose tracking id carries its tracking key,
+/// and those carrying the old form (its bare name) that its own recorded operation state lists;
+/// never one of a same-named application in another namespace.
+#[derive(Debug, Clone)]
+struct Ownership {
+    id: AppId,
+    key: String,
+    legacy: HashSet<ObjKey>,
+    takeover: bool,
+}
+
+impl Ownership {
+    fn of(app: &App, state: &AppState) -> Ownership {
+        let legacy = state
+            .operation
+            .iter()
+            .flat_map(|op| op.results.iter())
+            .filter(|r| r.result != ResultCode::Pruned)
+            .map(|r| r.key.clone())
+            .collect();
+        let id = app.id();
+        Ownership {
+            key: id.tracking_key(),
+            id,
+            legacy,
+            takeover: app.options.allow_takeover,
+        }
+    }
+
+    /// Whether the application whose tracking key is `owner` is this one.
+    fn is_mine(&self, owner: &str, key: &ObjKey) -> bool {
+        owner == self.key || (owner == self.id.name && self.legacy.contains(key))
+    }
+
+    /// The tracking key of another application that tracks `live`, if any.
+    fn other_owner(&self, live: &Value) -> Option<String> {
+        TrackingId::of_live(live)
+            .filter(|t| !self.is_mine(&t.app, &t.key))
+            .map(|t| t.app)
+    }
+
+    /// Live objects the application tracks.
+    fn tracked(&self, cache: &ClusterCache) -> Vec<(ObjKey, Arc<Value>)> {
+        let mut out = cache.tracked_by(&self.key);
+        if !self.legacy.is_empty() {
+            out.extend(
+                cache
+                    .tracked_by(&self.id.name)
+                    .into_iter()
+                    .filter(|(k, _)| self.legacy.contains(k)),
+            );
+        }
+        out
+    }
 }
 
 /// Something that happened during a sync, for progress display.
@@ -269,8 +356,10 @@ type WriteResult = (ObjKey, Result<(Value, Option<String>)>, String);
 
 /// Mutable state of one running operation.
 struct OpCtx {
-    /// The application's name (whose cache notifications wake this operation's waits).
+    /// The application's tracking key (whose cache notifications wake this operation's waits).
     app: String,
+    /// Which live objects are the application's.
+    own: Ownership,
     /// Write only out-of-sync objects in this operation (the option, or nothing was out of sync).
     only_out_of_sync: bool,
     state: AppState,
@@ -288,7 +377,7 @@ pub struct Engine {
     dry_runs: Mutex<HashMap<(String, String), Arc<Value>>>,
     /// Last known state per application (this process is the only writer of an application's
     /// state, so the store is read once per application).
-    states: Mutex<HashMap<(String, String), AppState>>,
+    states: Mutex<HashMap<AppId, AppState>>,
     /// Namespaces known to exist (checked or created once, however many applications ask).
     namespaces: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
 }
@@ -305,6 +394,9 @@ impl std::fmt::Debug for Engine {
 /// Waits are woken by the application's cache notifications; they also look again this often, in
 /// case a health rule depends on something the notifications do not cover.
 const RECHECK: Duration = Duration::from_secs(2);
+
+/// Longest wait for discovery to serve the kinds of an Established CustomResourceDefinition.
+const CRD_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most dry-run results kept before the memo is cleared.
 const DRY_RUN_MEMO_LIMIT: usize = 20_000;
@@ -443,7 +535,11 @@ impl Engine {
                     message: format!("{key} is defined more than once"),
                 });
             }
-            set_annotation(&mut obj, TRACKING_ID, &key.tracking_id(&app.name));
+            set_annotation(
+                &mut obj,
+                TRACKING_ID,
+                &key.tracking_id(&app.id().tracking_key()),
+            );
             let digest = diff::digest(&obj);
             set_annotation(&mut obj, APPLIED_DIGEST, &digest);
             out.push(Prepared {
@@ -502,6 +598,7 @@ impl Engine {
     async fn compare(
         &self,
         app: &App,
+        own: &Ownership,
         p: &Prepared,
         res: Option<&Resolved>,
         live: Option<&Value>,
@@ -517,11 +614,15 @@ impl Engine {
             };
             return (SyncStatus::Missing, text, String::new());
         };
-        if let Some(owner) = TrackingId::of_live(live).filter(|t| t.app != app.name) {
+        if let Some(owner) = own.other_owner(live) {
             return (
                 SyncStatus::OutOfSync,
                 String::new(),
-                format!("tracked by application {}", owner.app),
+                format!(
+                    "belongs to application {}, not {}",
+                    describe_tracking_key(&owner),
+                    own.id
+                ),
             );
         }
         let fast = crate::object::annotation(live, APPLIED_DIGEST) == Some(p.digest.as_str())
@@ -606,6 +707,7 @@ impl Engine {
     pub async fn diff(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<ObjectDiff>> {
         let prepared = self.prepare(app, manifests).await?;
         let state = self.load_state(app).await?;
+        let own = Ownership::of(app, &state);
         self.watch_kinds(&prepared, &state_kinds(&state)).await?;
         let plan = plan_of(&prepared, !state.synced_once);
         let by_key: HashMap<&ObjKey, &Prepared> = prepared.iter().map(|p| (&p.key, p)).collect();
@@ -624,7 +726,7 @@ impl Engine {
                     .await?;
             }
             let (status, diff, message) = self
-                .compare(app, p, p.res.as_ref(), live.as_ref(), true)
+                .compare(app, &own, p, p.res.as_ref(), live.as_ref(), true)
                 .await;
             out.push(ObjectDiff {
                 key: p.key.clone(),
@@ -634,7 +736,7 @@ impl Engine {
             });
         }
         let desired: HashSet<&ObjKey> = prepared.iter().map(|p| &p.key).collect();
-        for (key, live) in self.cache.tracked_by(&app.name) {
+        for (key, live) in own.tracked(&self.cache) {
             if desired.contains(&key) || is_hook_obj(&live) {
                 continue;
             }
@@ -681,7 +783,13 @@ impl Engine {
 
     /// Whether anything is out of sync: a desired resource that is not Synced, or, when pruning, a
     /// tracked object that is no longer desired. Stops at the first one found.
-    async fn needs_sync(&self, app: &App, plan: &Plan, by_key: &HashMap<ObjKey, Prepared>) -> bool {
+    async fn needs_sync(
+        &self,
+        app: &App,
+        own: &Ownership,
+        plan: &Plan,
+        by_key: &HashMap<ObjKey, Prepared>,
+    ) -> bool {
         for t in plan.resources() {
             let Some(p) = by_key.get(&t.key) else {
                 return true;
@@ -690,14 +798,14 @@ impl Engine {
                 return true;
             };
             let (status, _, _) = self
-                .compare(app, p, p.res.as_ref(), Some(&live), false)
+                .compare(app, own, p, p.res.as_ref(), Some(&live), false)
                 .await;
             if status != SyncStatus::Synced {
                 return true;
             }
         }
         app.options.prune
-            && self.cache.tracked_by(&app.name).into_iter().any(|(k, o)| {
+            && own.tracked(&self.cache).into_iter().any(|(k, o)| {
                 !by_key.contains_key(&k) && !is_hook_obj(&o) && ObjectOptions::of(&o).prune
             })
     }
@@ -759,8 +867,10 @@ impl Engine {
         };
         let persisted = resume.is_some();
         let previous_kinds = state_kinds(&state);
+        let own = Ownership::of(app, &state);
         let mut ctx = OpCtx {
-            app: app.name.clone(),
+            app: own.key.clone(),
+            own,
             only_out_of_sync: app.options.apply_out_of_sync_only,
             state,
             op,
@@ -789,7 +899,7 @@ impl Engine {
         let by_key: HashMap<ObjKey, Prepared> =
             prepared.into_iter().map(|p| (p.key.clone(), p)).collect();
 
-        if !ctx.only_out_of_sync && !self.needs_sync(app, &plan, &by_key).await {
+        if !ctx.only_out_of_sync && !self.needs_sync(app, &ctx.own, &plan, &by_key).await {
             // Nothing would change: the sync applies nothing (Argo CD would not start one).
             ctx.only_out_of_sync = true;
         }
@@ -859,7 +969,7 @@ impl Engine {
     }
 
     async fn load_state(&self, app: &App) -> Result<AppState> {
-        let k = (app.name.clone(), app.namespace.clone());
+        let k = app.id();
         if let Some(st) = self
             .states
             .lock()
@@ -868,7 +978,7 @@ impl Engine {
         {
             return Ok(st.clone());
         }
-        let st = self.store.load(&app.name, &app.namespace).await?;
+        let st = self.store.load(&k).await?;
         self.states
             .lock()
             .expect("state memo lock poisoned")
@@ -877,8 +987,8 @@ impl Engine {
     }
 
     async fn save_state(&self, app: &App, state: &AppState) -> Result<()> {
-        self.store.save(&app.name, &app.namespace, state).await?;
-        let k = (app.name.clone(), app.namespace.clone());
+        let k = app.id();
+        self.store.save(&k, state).await?;
         self.states
             .lock()
             .expect("state memo lock poisoned")
@@ -949,7 +1059,11 @@ impl Engine {
         progress: &Progress,
         wait_after_last: bool,
     ) -> Result<()> {
+        let mut phase_start = 0;
         for (i, step) in steps.iter().enumerate() {
+            if step.phase != steps[phase_start].phase {
+                phase_start = i;
+            }
             progress.emit(Event::Step {
                 phase: step.phase,
                 wave: step.wave,
@@ -1002,13 +1116,17 @@ impl Engine {
                         keys.len()
                     )));
                     self.wait_healthy(&keys, ctx, progress).await?;
-                    self.cluster().forget_missing_kinds();
+                    self.wait_kinds_served(&keys, by_key, ctx, progress).await?;
                 }
             }
             if let Some(e) = step_error {
                 return Err(e);
             }
             let last = i + 1 == steps.len();
+            if last || steps[i + 1].phase != step.phase {
+                self.delete_succeeded_hooks(&steps[phase_start..=i], by_key, ctx)
+                    .await?;
+            }
             if !applied.is_empty() && (!last || wait_after_last) {
                 progress.emit(Event::Waiting(format!(
                     "{} wave {}: {} objects to become healthy",
@@ -1020,6 +1138,109 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// At the end of a phase whose hooks all succeeded: delete those with the `hook-succeeded` /
+    /// `HookSucceeded` policy (completed in this operation, by this process or before a restart).
+    async fn delete_succeeded_hooks(
+        &self,
+        steps: &[Step],
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &mut OpCtx,
+    ) -> Result<()> {
+        for step in steps {
+            for t in &step.tasks {
+                let TaskKind::Hook(h) = &t.kind else {
+                    continue;
+                };
+                if !h.delete_policies.contains(&DeletePolicy::HookSucceeded)
+                    || !ctx
+                        .op
+                        .completed_hooks
+                        .contains(&hook_id(step.phase, &t.key))
+                {
+                    continue;
+                }
+                let Some(p) = by_key.get(&t.key) else {
+                    continue;
+                };
+                let res = self.resolved(p).await?;
+                self.cluster()
+                    .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
+                    .await?;
+                self.cache.observe_delete(&p.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// After CustomResourceDefinitions are Established, wait (with backoff, bounded) until discovery
+    /// serves their kinds: a real API server's discovery lags a few hundred milliseconds behind the
+    /// Established condition, and applying a custom resource before then fails.
+    async fn wait_kinds_served(
+        &self,
+        crds: &[ObjKey],
+        by_key: &HashMap<ObjKey, Prepared>,
+        ctx: &OpCtx,
+        progress: &Progress,
+    ) -> Result<()> {
+        let mut wanted = Vec::new();
+        for k in crds {
+            let Some(p) = by_key.get(k) else { continue };
+            let group = str_at(&p.obj, &["spec", "group"]).unwrap_or_default();
+            let Some(kind) = str_at(&p.obj, &["spec", "names", "kind"]) else {
+                continue;
+            };
+            for v in p
+                .obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let served = v.get("served").and_then(Value::as_bool).unwrap_or(true);
+                if let (true, Some(version)) = (served, v.get("name").and_then(Value::as_str)) {
+                    let av = if group.is_empty() {
+                        version.to_string()
+                    } else {
+                        format!("{group}/{version}")
+                    };
+                    wanted.push((k.name.clone(), av, kind.to_string()));
+                }
+            }
+        }
+        let started = Instant::now();
+        let deadline = (started + CRD_DISCOVERY_TIMEOUT).min(ctx.deadline);
+        let mut delay = Duration::from_millis(50);
+        let mut announced = false;
+        loop {
+            self.cluster().forget_missing_kinds();
+            let mut missing = None;
+            for (crd, av, kind) in &wanted {
+                if self.cluster().resolve(av, kind).await?.is_none() {
+                    missing = Some((crd, av, kind));
+                    break;
+                }
+            }
+            let Some((crd, av, kind)) = missing else {
+                return Ok(());
+            };
+            if !announced {
+                progress.emit(Event::Waiting(format!(
+                    "discovery to serve {kind} in {av} (CustomResourceDefinition {crd})"
+                )));
+                announced = true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(format!(
+                    "CustomResourceDefinition {crd} is Established but the API server still does not serve kind {kind} in {av} after {}s",
+                    started.elapsed().as_secs()
+                )));
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1080,7 +1301,7 @@ impl Engine {
         // Decide what needs writing (no writes yet).
         let futs: Vec<_> = tasks
             .iter()
-            .map(|t| self.decide(app, t.key.clone(), by_key, ctx.only_out_of_sync))
+            .map(|t| self.decide(app, &ctx.own, t.key.clone(), by_key, ctx.only_out_of_sync))
             .collect();
         let decisions: Vec<(ObjKey, Result<Option<Resolved>>, String)> =
             futures::stream::iter(futs)
@@ -1177,6 +1398,7 @@ impl Engine {
     async fn decide(
         &self,
         app: &App,
+        own: &Ownership,
         key: ObjKey,
         by_key: &HashMap<ObjKey, Prepared>,
         only_out_of_sync: bool,
@@ -1193,17 +1415,21 @@ impl Engine {
             Err(e) => return (key, Err(e), String::new()),
         };
         let live = self.cache.get(&p.key);
-        if let Some(owner) = live
-            .as_deref()
-            .and_then(TrackingId::of_live)
-            .filter(|o| o.app != app.name)
-        {
-            let e = Error::State(format!("{} is tracked by application {}", p.key, owner.app));
-            return (key, Err(e), String::new());
+        let mut verb_prefix = "";
+        if let Some(owner) = live.as_deref().and_then(|l| own.other_owner(l)) {
+            if !(own.takeover || ObjectOptions::of(&p.obj).allow_takeover) {
+                let e = Error::SharedResource {
+                    key: Box::new(p.key.clone()),
+                    owner: describe_tracking_key(&owner),
+                    app: own.id.to_string(),
+                };
+                return (key, Err(e), String::new());
+            }
+            verb_prefix = "taken over from another application and ";
         }
-        if only_out_of_sync && live.is_some() {
+        if only_out_of_sync && live.is_some() && verb_prefix.is_empty() {
             let (status, _, _) = self
-                .compare(app, p, Some(&res), live.as_deref(), false)
+                .compare(app, own, p, Some(&res), live.as_deref(), false)
                 .await;
             if status == SyncStatus::Synced {
                 return (key, Ok(None), "unchanged".into());
@@ -1214,7 +1440,7 @@ impl Engine {
         } else {
             "created"
         };
-        (key, Ok(Some(res)), verb.to_string())
+        (key, Ok(Some(res)), format!("{verb_prefix}{verb}"))
     }
 
     /// Write one resource: server-side apply (forcing over conflicts, with a warning) or replace.
@@ -1319,7 +1545,7 @@ impl Engine {
                 .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
                 .await?
             {
-                self.wait_gone(&app.name, &p.key, old.as_deref(), &res, ctx.deadline)
+                self.wait_gone(&ctx.app, &p.key, old.as_deref(), &res, ctx.deadline)
                     .await?;
             }
         }
@@ -1345,7 +1571,7 @@ impl Engine {
         let uid = uid_of(&created);
         progress.emit(Event::Waiting(format!("hook {} ({phase})", task.key)));
         let deadline = Instant::now() + hook.timeout;
-        let mut rx = self.cache.subscribe_app(&app.name);
+        let mut rx = self.cache.subscribe_app(&ctx.app);
         let outcome: std::result::Result<String, String> = loop {
             let live = self.cache.get(&p.key).filter(|o| uid_of(o) == uid);
             if let Some(live) = live {
@@ -1388,12 +1614,9 @@ impl Engine {
                     msg,
                 );
                 self.checkpoint(app, ctx, true).await?;
-                if hook.delete_policies.contains(&DeletePolicy::HookSucceeded) {
-                    cluster
-                        .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
-                        .await?;
-                    self.cache.observe_delete(&p.key);
-                }
+                // `hook-succeeded` deletion waits for the end of the phase (Helm: after every hook
+                // of the event; Argo CD: after the phase): a later-weight hook may use this one
+                // (a hook Job's ServiceAccount, Role and RoleBinding).
                 Ok(())
             }
             Err(msg) => {
@@ -1562,9 +1785,9 @@ impl Engine {
         progress: &Progress,
         last: bool,
     ) -> Result<()> {
-        let mut extras: Vec<(ObjKey, Arc<Value>)> = self
-            .cache
-            .tracked_by(&app.name)
+        let mut extras: Vec<(ObjKey, Arc<Value>)> = ctx
+            .own
+            .tracked(&self.cache)
             .into_iter()
             .filter(|(k, o)| !by_key.contains_key(k) && !is_hook_obj(o))
             .collect();
@@ -1679,8 +1902,10 @@ impl Engine {
             attempts: 1,
             warnings: Vec::new(),
         };
+        let own = Ownership::of(app, &state);
         let mut ctx = OpCtx {
-            app: app.name.clone(),
+            app: own.key.clone(),
+            own,
             only_out_of_sync: app.options.apply_out_of_sync_only,
             state,
             op,
@@ -1702,9 +1927,9 @@ impl Engine {
             .collect();
         self.run_steps(app, &pre, &by_key, &mut ctx, progress, false)
             .await?;
-        let mut victims: Vec<(ObjKey, Arc<Value>)> = self
-            .cache
-            .tracked_by(&app.name)
+        let mut victims: Vec<(ObjKey, Arc<Value>)> = ctx
+            .own
+            .tracked(&self.cache)
             .into_iter()
             .filter(|(_, o)| !is_hook_obj(o))
             .collect();
@@ -1737,7 +1962,7 @@ impl Engine {
                     app.options.prune_propagation,
                 )
                 .await?;
-            self.wait_gone(&app.name, key, uid_of(live).as_deref(), &res, ctx.deadline)
+            self.wait_gone(&ctx.app, key, uid_of(live).as_deref(), &res, ctx.deadline)
                 .await?;
             self.record(
                 &mut ctx,
@@ -1751,7 +1976,11 @@ impl Engine {
         }
         self.run_steps(app, &post, &by_key, &mut ctx, progress, false)
             .await?;
-        self.save_state(app, &AppState::default()).await?;
+        self.store.remove(&app.id()).await?;
+        self.states
+            .lock()
+            .expect("state memo lock poisoned")
+            .remove(&app.id());
         Ok(ctx.op.results)
     }
 }

@@ -61,6 +61,19 @@ pub enum Error {
         /// The failure reason.
         message: String,
     },
+    /// The object is tracked by another application (Argo CD's "shared resource"): it is never
+    /// applied over, pruned or deleted by this one unless a take-over is allowed explicitly.
+    #[error(
+        "{key} belongs to application {owner}; application {app} does not apply over it (set the sync option AllowTakeOver=true on the application, or in the object's trellis.dev/sync-options annotation, to take it over)"
+    )]
+    SharedResource {
+        /// The object.
+        key: Box<ObjKey>,
+        /// The application that tracks it (`namespace/name`).
+        owner: String,
+        /// The application that wanted to apply it.
+        app: String,
+    },
     /// Waiting for something exceeded its deadline.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -120,6 +133,7 @@ impl Error {
             Error::UnknownKind { .. } => "unknown_kind",
             Error::HealthScript { .. } => "health_script",
             Error::HookFailed { .. } => "hook",
+            Error::SharedResource { .. } => "shared_resource",
             Error::Timeout(_) => "timeout",
             Error::State(_) => "state",
             Error::Io { .. } => "io",

@@ -71,7 +71,8 @@ impl ObjKey {
         }
     }
 
-    /// The tracking id that application `app` writes on this object.
+    /// The tracking id that the application whose tracking key is `app` (see
+    /// [`AppId::tracking_key`]) writes on this object.
     pub fn tracking_id(&self, app: &str) -> String {
         format!(
             "{app}:{}/{}:{}/{}",
@@ -99,10 +100,66 @@ impl fmt::Display for ObjKey {
     }
 }
 
-/// A parsed tracking id: `<app>:<group>/<kind>:<namespace>/<name>`.
+/// The identity of an application: the namespace it belongs to and its name. Two applications of
+/// the same name in two namespaces are two applications everywhere: in tracking ids, the cache's
+/// per-application index, operation state, diff, prune, hooks and deletion.
+///
+/// For `trellis deploy` the application's namespace is its destination namespace; for the
+/// controller's `Application` resources it is the resource's own namespace.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct AppId {
+    /// The namespace the application belongs to.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl AppId {
+    /// An application identity.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> AppId {
+        AppId {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The application part of the tracking ids it writes: `<namespace>_<name>`, the form Argo CD
+    /// uses for applications in any namespace. Namespaces and object names never contain `_`, so
+    /// the key is unambiguous, and it never equals a key of the old form (the bare name).
+    pub fn tracking_key(&self) -> String {
+        format!("{}_{}", self.namespace, self.name)
+    }
+
+    /// The identity named by the application part of a tracking id; `None` for the old form
+    /// (`<name>` alone, written by Trellis before applications had namespaces).
+    pub fn from_tracking_key(key: &str) -> Option<AppId> {
+        let (ns, name) = key.split_once('_')?;
+        (!ns.is_empty() && !name.is_empty()).then(|| AppId::new(ns, name))
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// How a tracking id's application part reads to a person: `namespace/name`, or for the old form
+/// `name (tracking id of an earlier Trellis version)`.
+pub fn describe_tracking_key(key: &str) -> String {
+    match AppId::from_tracking_key(key) {
+        Some(id) => id.to_string(),
+        None => format!("{key} (tracking id written by an earlier Trellis version)"),
+    }
+}
+
+/// A parsed tracking id: `<app>:<group>/<kind>:<namespace>/<name>`, where `<app>` is an
+/// application's tracking key (`<app-namespace>_<app-name>`, or the bare name in the old form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackingId {
-    /// Owning application.
+    /// The owning application's tracking key.
     pub app: String,
     /// The object it claims to be.
     pub key: ObjKey,
@@ -443,6 +500,8 @@ pub struct ObjectOptions {
     pub validate: Option<bool>,
     /// `Delete=false` keeps it when the application is deleted.
     pub delete: bool,
+    /// `AllowTakeOver=true` lets this application take the object over from another one.
+    pub allow_takeover: bool,
 }
 
 impl ObjectOptions {
@@ -454,6 +513,7 @@ impl ObjectOptions {
             replace: None,
             validate: None,
             delete: true,
+            allow_takeover: false,
         };
         if annotation(obj, HELM_RESOURCE_POLICY) == Some("keep") {
             o.prune = false;
@@ -471,6 +531,7 @@ impl ObjectOptions {
                     "Replace" => o.replace = Some(b),
                     "Validate" => o.validate = Some(b),
                     "Delete" => o.delete = b,
+                    "AllowTakeOver" => o.allow_takeover = b,
                     _ => {}
                 }
             }
@@ -538,6 +599,27 @@ mod tests {
         assert_eq!(ObjKey::of(&core).tracking_id("a"), "a:/ConfigMap:n/c");
         assert!(TrackingId::parse("a:/ConfigMap:n/c").is_some());
         assert!(TrackingId::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn app_ids_make_distinct_unambiguous_tracking_keys() {
+        let a = AppId::new("team-a", "app");
+        let b = AppId::new("team-b", "app");
+        assert_ne!(a.tracking_key(), b.tracking_key());
+        assert_eq!(a.tracking_key(), "team-a_app");
+        assert_eq!(AppId::from_tracking_key(&a.tracking_key()), Some(a.clone()));
+        assert_eq!(AppId::from_tracking_key("app"), None, "old form");
+        let key = ObjKey {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: "team-a".into(),
+            name: "app".into(),
+        };
+        let id = TrackingId::parse(&key.tracking_id(&a.tracking_key())).expect("parses");
+        assert_eq!(id.app, "team-a_app");
+        assert_eq!(id.key, key);
+        assert_eq!(describe_tracking_key("team-a_app"), "team-a/app");
+        assert!(describe_tracking_key("app").contains("earlier Trellis version"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::object::{ObjKey, Phase};
+use crate::object::{AppId, ObjKey, Phase};
 
 /// Phase of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,15 +134,17 @@ impl AppState {
     }
 }
 
-/// Where application state is kept.
+/// Where application state is kept. Every form is keyed by the application's identity
+/// ([`AppId`]: namespace and name), never by its name alone.
 #[derive(Clone)]
 pub enum StateStore {
-    /// A ConfigMap named `trellis-app-<name>` in the application's namespace.
+    /// A ConfigMap named `trellis-app-<name>` in the application's own namespace (for
+    /// `trellis deploy`, its destination namespace).
     ConfigMap(Arc<Cluster>),
-    /// A JSON file per application in a directory.
+    /// A JSON file per application in a directory: `<namespace>_<name>.json`.
     Dir(PathBuf),
     /// In memory, shared by clones (tests).
-    Memory(Arc<Mutex<HashMap<String, AppState>>>),
+    Memory(Arc<Mutex<HashMap<AppId, AppState>>>),
 }
 
 impl std::fmt::Debug for StateStore {
@@ -155,9 +157,25 @@ impl std::fmt::Debug for StateStore {
     }
 }
 
-/// Name of the ConfigMap holding an application's state.
+/// Name of the ConfigMap holding an application's state (in the application's namespace).
 pub fn configmap_name(app: &str) -> String {
     format!("trellis-app-{app}")
+}
+
+fn io_err(p: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    }
+}
+
+/// Read a file; `None` when it does not exist.
+fn read_opt(p: &std::path::Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(p) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(p, e)),
+    }
 }
 
 impl StateStore {
@@ -167,74 +185,80 @@ impl StateStore {
     }
 
     /// Load an application's state (default when none was stored).
-    pub async fn load(&self, app: &str, namespace: &str) -> Result<AppState> {
-        let text = match self {
-            StateStore::Memory(m) => {
-                return Ok(m
-                    .lock()
-                    .expect("state lock poisoned")
-                    .get(app)
-                    .cloned()
-                    .unwrap_or_default());
-            }
+    pub async fn load(&self, app: &AppId) -> Result<AppState> {
+        let parse = |text: &str| {
+            serde_json::from_str::<AppState>(text)
+                .map_err(|e| Error::State(format!("reading state of {app}: {e}")))
+        };
+        match self {
+            StateStore::Memory(m) => Ok(m
+                .lock()
+                .expect("state lock poisoned")
+                .get(app)
+                .cloned()
+                .unwrap_or_default()),
             StateStore::Dir(d) => {
-                let p = d.join(format!("{app}.json"));
-                match std::fs::read_to_string(&p) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(AppState::default());
+                if let Some(t) = read_opt(&d.join(dir_file(app)))? {
+                    return parse(&t);
+                }
+                // Earlier versions named the file by the application's name alone, so one file
+                // may hold the state of a same-named application of another namespace: keep only
+                // what it says about this application's namespace.
+                match read_opt(&d.join(format!("{}.json", app.name)))? {
+                    Some(t) => {
+                        let mut st = parse(&t)?;
+                        // (cluster-scoped objects only when it also names objects of this
+                        // namespace: otherwise the file is another namespace's).
+                        if let Some(op) = st.operation.as_mut() {
+                            let ours = op.results.iter().any(|r| r.key.namespace == app.namespace);
+                            op.results.retain(|r| {
+                                ours && (r.key.namespace.is_empty()
+                                    || r.key.namespace == app.namespace)
+                            });
+                            if op.results.is_empty() {
+                                st = AppState::default();
+                            }
+                        }
+                        Ok(st)
                     }
-                    Err(e) => {
-                        return Err(Error::Io {
-                            path: p.display().to_string(),
-                            source: e,
-                        });
-                    }
+                    None => Ok(AppState::default()),
                 }
             }
             StateStore::ConfigMap(c) => {
                 let Some(res) = c.resolve("v1", "ConfigMap").await? else {
                     return Err(Error::State("the server does not serve ConfigMaps".into()));
                 };
-                match c.get(&res, namespace, &configmap_name(app)).await? {
-                    None => return Ok(AppState::default()),
-                    Some(cm) => cm
-                        .pointer("/data/state")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}")
-                        .to_string(),
+                match c
+                    .get(&res, &app.namespace, &configmap_name(&app.name))
+                    .await?
+                {
+                    None => Ok(AppState::default()),
+                    Some(cm) => parse(
+                        cm.pointer("/data/state")
+                            .and_then(Value::as_str)
+                            .unwrap_or("{}"),
+                    ),
                 }
             }
-        };
-        serde_json::from_str(&text)
-            .map_err(|e| Error::State(format!("reading state of {app}: {e}")))
+        }
     }
 
     /// Store an application's state.
-    pub async fn save(&self, app: &str, namespace: &str, state: &AppState) -> Result<()> {
+    pub async fn save(&self, app: &AppId, state: &AppState) -> Result<()> {
         let text = serde_json::to_string(state).map_err(|e| Error::State(e.to_string()))?;
         match self {
             StateStore::Memory(m) => {
                 m.lock()
                     .expect("state lock poisoned")
-                    .insert(app.to_string(), state.clone());
+                    .insert(app.clone(), state.clone());
                 Ok(())
             }
             StateStore::Dir(d) => {
-                std::fs::create_dir_all(d).map_err(|e| Error::Io {
-                    path: d.display().to_string(),
-                    source: e,
-                })?;
-                let p = d.join(format!("{app}.json"));
-                let tmp = d.join(format!(".{app}.json.tmp"));
-                std::fs::write(&tmp, text).map_err(|e| Error::Io {
-                    path: tmp.display().to_string(),
-                    source: e,
-                })?;
-                std::fs::rename(&tmp, &p).map_err(|e| Error::Io {
-                    path: p.display().to_string(),
-                    source: e,
-                })
+                std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+                let p = d.join(dir_file(app));
+                let tmp = d.join(format!(".{}.tmp", dir_file(app)));
+                std::fs::write(&tmp, text).map_err(|e| io_err(&tmp, e))?;
+                std::fs::rename(&tmp, &p).map_err(|e| io_err(&p, e))
             }
             StateStore::ConfigMap(c) => {
                 let Some(res) = c.resolve("v1", "ConfigMap").await? else {
@@ -242,14 +266,57 @@ impl StateStore {
                 };
                 let cm = json!({
                     "apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": configmap_name(app), "namespace": namespace,
-                                 "labels": {"app.kubernetes.io/managed-by": "trellis", "trellis.dev/app": app}},
+                    "metadata": {"name": configmap_name(&app.name), "namespace": app.namespace,
+                                 "labels": {"app.kubernetes.io/managed-by": "trellis", "trellis.dev/app": app.name}},
                     "data": {"state": text}
                 });
                 c.apply(&res, &cm, true, false, true).await.map(|_| ())
             }
         }
     }
+}
+
+impl StateStore {
+    /// Forget an application's state (after it was deleted); nothing to do when none is stored.
+    pub async fn remove(&self, app: &AppId) -> Result<()> {
+        match self {
+            StateStore::Memory(m) => {
+                m.lock().expect("state lock poisoned").remove(app);
+                Ok(())
+            }
+            StateStore::Dir(d) => {
+                let p = d.join(dir_file(app));
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&p, e)),
+                    _ => Ok(()),
+                }
+            }
+            StateStore::ConfigMap(c) => {
+                let Some(res) = c.resolve("v1", "ConfigMap").await? else {
+                    return Ok(());
+                };
+                match c
+                    .delete(
+                        &res,
+                        &app.namespace,
+                        &configmap_name(&app.name),
+                        crate::cluster::Propagation::Background,
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    // The namespace itself is gone: so is the state.
+                    Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// The state file of an application in a [`StateStore::Dir`].
+fn dir_file(app: &AppId) -> String {
+    format!("{}_{}.json", app.namespace, app.name)
 }
 
 /// Now as RFC 3339 UTC (`2026-11-27T14:03:05Z`).
@@ -298,10 +365,8 @@ mod tests {
     async fn dir_store_round_trips_and_defaults() {
         let dir = std::env::temp_dir().join(format!("trellis-state-{}", std::process::id()));
         let store = StateStore::Dir(dir.clone());
-        assert_eq!(
-            store.load("a", "ns").await.expect("load"),
-            AppState::default()
-        );
+        let id = AppId::new("ns", "a");
+        assert_eq!(store.load(&id).await.expect("load"), AppState::default());
         let mut st = AppState {
             synced_once: true,
             ..AppState::default()
@@ -324,8 +389,59 @@ mod tests {
         }
         st.operation = Some(op);
         assert_eq!(st.history.len(), HISTORY_LIMIT);
-        store.save("a", "ns", &st).await.expect("save");
-        assert_eq!(store.load("a", "ns").await.expect("load"), st);
+        store.save(&id, &st).await.expect("save");
+        assert_eq!(store.load(&id).await.expect("load"), st);
+        assert_eq!(
+            store.load(&AppId::new("other", "a")).await.expect("load"),
+            AppState::default(),
+            "same name, another namespace: another application"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn result(ns: &str, name: &str) -> ObjectResult {
+        ObjectResult {
+            key: ObjKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: ns.into(),
+                name: name.into(),
+            },
+            phase: Phase::Sync,
+            wave: 0,
+            result: ResultCode::Synced,
+            message: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn legacy_dir_state_is_read_for_its_own_namespace_only() {
+        let dir = std::env::temp_dir().join(format!("trellis-legacy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let st = AppState {
+            synced_once: true,
+            operation: Some(Operation {
+                revision: "r".into(),
+                desired_digest: "d".into(),
+                first_sync: true,
+                phase: OpPhase::Succeeded,
+                message: String::new(),
+                started_at: now_rfc3339(),
+                finished_at: None,
+                completed_hooks: BTreeSet::new(),
+                results: vec![result("a", "x"), result("", "cluster-wide")],
+                attempts: 1,
+                warnings: vec![],
+            }),
+            ..AppState::default()
+        };
+        let text = serde_json::to_string(&st).expect("json");
+        std::fs::write(dir.join("app.json"), text).expect("write legacy");
+        let store = StateStore::Dir(dir.clone());
+        let mine = store.load(&AppId::new("a", "app")).await.expect("load");
+        assert_eq!(mine.operation.map(|o| o.results.len()), Some(2));
+        let other = store.load(&AppId::new("b", "app")).await.expect("load");
+        assert_eq!(other, AppState::default(), "namespace a's file is not b's");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -300,7 +300,7 @@ async fn prune_removes_only_own_objects() {
         .expect("sync a again");
     assert_eq!(out.phase, OpPhase::Succeeded, "{}", out.message);
     assert!(
-        get(&client, "v1", "ConfigMap", &ns, "a2").await.is_none(),
+        gone(&client, "v1", "ConfigMap", &ns, "a2").await,
         "a2 pruned"
     );
     assert!(
@@ -802,7 +802,10 @@ async fn killed_process_sync_resumes_without_rerunning_hooks() {
     let store = sync::state::StateStore::ConfigMap(tc.connect(&Writes::default()).await);
     let mut ready = false;
     for _ in 0..300 {
-        let st = store.load("killed", &ns).await.expect("state");
+        let st = store
+            .load(&sync::object::AppId::new(&ns, "killed"))
+            .await
+            .expect("state");
         let seeded = st
             .operation
             .as_ref()

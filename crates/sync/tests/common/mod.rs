@@ -199,6 +199,7 @@ pub fn app(name: &str, ns: &str) -> App {
     };
     App {
         name: name.into(),
+        app_namespace: ns.into(),
         namespace: ns.into(),
         revision: "r1".into(),
         options,
@@ -274,4 +275,18 @@ pub async fn get(
 pub async fn cleanup(client: &kube::Client, ns: &str) {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
     let _ = api.delete(ns, &Default::default()).await;
+}
+
+/// Whether an object is gone or being deleted (a real server keeps an object pruned with
+/// foreground propagation, marked for deletion, until its dependents are removed).
+pub async fn gone(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> bool {
+    get(client, api_version, kind, ns, name)
+        .await
+        .is_none_or(|o| o["metadata"]["deletionTimestamp"].is_string())
 }

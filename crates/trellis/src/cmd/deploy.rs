@@ -232,6 +232,9 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
     options.apply_strings(args.source.sync_options.iter().map(String::as_str));
     let app = App {
         name: args.source.name.clone(),
+        // `trellis deploy`'s application belongs to its destination namespace: the same name in
+        // another namespace is another application.
+        app_namespace: args.source.namespace.clone(),
         namespace: args.source.namespace.clone(),
         revision: args.revision.clone(),
         options,
