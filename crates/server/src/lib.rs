@@ -1,0 +1,1 @@
+//! # server (stub: being written)
