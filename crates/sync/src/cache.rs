@@ -152,11 +152,13 @@ impl Store {
     }
 }
 
-/// Change notifications: a global counter and one per application.
+/// Change notifications: a global counter, one per application, and streams of the touched
+/// applications' tracking keys (for a controller that requeues only the applications concerned).
 #[derive(Default)]
 struct Notifier {
     global: watch::Sender<u64>,
     apps: Mutex<HashMap<String, watch::Sender<u64>>>,
+    touched: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Vec<String>>>>,
 }
 
 impl Notifier {
@@ -172,6 +174,13 @@ impl Notifier {
         self.global.send_modify(|v| *v += 1);
         if touched.is_empty() {
             return;
+        }
+        {
+            let mut subs = self.touched.lock().expect("notifier lock poisoned");
+            if !subs.is_empty() {
+                let keys: Vec<String> = touched.iter().cloned().collect();
+                subs.retain(|tx| tx.send(keys.clone()).is_ok());
+            }
         }
         let mut apps = self.apps.lock().expect("notifier lock poisoned");
         for app in touched {
@@ -426,6 +435,19 @@ impl ClusterCache {
     /// application are not woken by the others' churn.
     pub fn subscribe_app(&self, app: &str) -> watch::Receiver<u64> {
         self.notifier.subscribe_app(app)
+    }
+
+    /// A stream of the tracking keys of applications whose objects (or their held children)
+    /// changed, appeared or went away, batched per cache update. A controller maps them back to
+    /// its applications and requeues only those.
+    pub fn subscribe_touched(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<String>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.notifier
+            .touched
+            .lock()
+            .expect("notifier lock poisoned")
+            .push(tx);
+        rx
     }
 
     /// Record an object the engine just wrote, so that readers do not see an older version before the

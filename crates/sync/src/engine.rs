@@ -968,6 +968,34 @@ impl Engine {
         })
     }
 
+    /// The application's recorded operation state (last operation, history, first-sync flag).
+    pub async fn state(&self, app: &App) -> Result<AppState> {
+        self.load_state(app).await
+    }
+
+    /// Health of live objects as the cache shows them (Missing when absent), with their aggregate:
+    /// what a controller reports between syncs.
+    pub fn health_of_objects(&self, keys: &[ObjKey]) -> (Health, Vec<Health>) {
+        let each: Vec<Health> = keys
+            .iter()
+            .map(|k| match self.cache.get(k) {
+                Some(live) => self.object_health(&live),
+                None => Health {
+                    status: HealthStatus::Missing,
+                    message: "not found in the cluster".into(),
+                },
+            })
+            .collect();
+        let named: Vec<(String, &Health)> = keys
+            .iter()
+            .zip(&each)
+            .filter(|(_, h)| h.status != HealthStatus::Healthy)
+            .map(|(k, h)| (k.to_string(), h))
+            .collect();
+        let agg = health::aggregate(named.iter().map(|(n, h)| (n.as_str(), *h)));
+        (agg, each)
+    }
+
     async fn load_state(&self, app: &App) -> Result<AppState> {
         let k = app.id();
         if let Some(st) = self
