@@ -834,11 +834,7 @@ impl Engine {
             self.ensure_namespace(&app.namespace).await?;
         }
         let prepared = self.prepare(app, manifests).await?;
-        let mut all = String::new();
-        for p in &prepared {
-            all.push_str(&p.digest);
-        }
-        let desired_digest = diff::digest(&json!([app.revision, all]));
+        let desired_digest = desired_digest(app, &prepared);
         let state = self.load_state(app).await?;
         let resume = state.operation.as_ref().filter(|op| {
             op.desired_digest == desired_digest
@@ -966,6 +962,21 @@ impl Engine {
             Some(op) if op.phase == OpPhase::Running => !op.first_sync,
             _ => state.synced_once,
         })
+    }
+
+    /// Whether the application's last operation succeeded on exactly these manifests at
+    /// `app.revision` (a controller syncs automatically only when this is false, or to self-heal;
+    /// a restarted process therefore never re-runs hooks for a state it already synced).
+    pub async fn is_synced_to(&self, app: &App, manifests: &[Manifest]) -> Result<bool> {
+        let state = self.load_state(app).await?;
+        let Some(op) = state.operation.as_ref() else {
+            return Ok(false);
+        };
+        if op.phase != OpPhase::Succeeded {
+            return Ok(false);
+        }
+        let prepared = self.prepare(app, manifests).await?;
+        Ok(op.desired_digest == desired_digest(app, &prepared))
     }
 
     /// The application's recorded operation state (last operation, history, first-sync flag).
@@ -2011,6 +2022,15 @@ impl Engine {
             .remove(&app.id());
         Ok(ctx.op.results)
     }
+}
+
+/// What identifies an operation's desired state: the revision and every prepared object.
+fn desired_digest(app: &App, prepared: &[Prepared]) -> String {
+    let mut all = String::new();
+    for p in prepared {
+        all.push_str(&p.digest);
+    }
+    diff::digest(&json!([app.revision, all]))
 }
 
 fn state_kinds(state: &AppState) -> BTreeSet<(String, String)> {
