@@ -8,15 +8,28 @@
 //!   ([`types::crds`], [`types::crds_yaml`]), Go duration parsing.
 //! - [`naming`]: environment (and namespace) names from branch names: DNS labels, unique, stable
 //!   once assigned.
+//! - [`render`]: charts from git trees to desired objects, once per digest (the render cache).
 //! - [`webhook`]: GitHub and GitLab webhook verification and parsing, and repository URL
 //!   normalisation to match a webhook with the repositories in use.
 //!
 //! The reconcile loops (Applications, EnvironmentSets, cleanup), the work queue and leader
 //! election build on these modules and on the `sync` and `source` crates.
 
+mod app;
+mod envs;
+pub mod error;
+pub mod install;
 pub mod naming;
+pub mod queue;
+pub mod render;
+mod run;
 pub mod types;
 pub mod webhook;
+
+pub use app::{REFRESH_REQUEST, RESOURCES_FINALIZER, SYNC_REQUEST};
+pub use envs::{ENVIRONMENT_FINALIZER, app_name};
+pub use error::{Error, Result};
+pub use run::{Config, Controller, Key, Stats, run_with_leader_election};
 
 pub use types::{
     Application, ApplicationSpec, ApplicationStatus, Environment, EnvironmentSet,

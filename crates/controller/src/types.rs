@@ -51,6 +51,8 @@ pub const API_VERSION: &str = "trellis.dev/v1alpha1";
 pub const ENVIRONMENT_LABEL: &str = "trellis.dev/environment";
 /// Label on each Environment naming the EnvironmentSet it was made for.
 pub const ENVIRONMENT_SET_LABEL: &str = "trellis.dev/environment-set";
+/// Label naming the service of its EnvironmentSet an Application deploys (what `dependsOn` names).
+pub const SERVICE_LABEL: &str = "trellis.dev/service";
 
 // ---------------------------------------------------------------------------------------------
 // Application

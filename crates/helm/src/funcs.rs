@@ -1,10 +1,110 @@
 //! Helm's template functions on top of Sprig (Helm's `funcMap` + `initFunMap`):
 //! `include`, `tpl`, `required`, `fail`, `toYaml`/`mustToYaml`, `fromYaml`,
 //! `fromYamlArray`, `toJson`/`mustToJson`, `fromJson`, `fromJsonArray`, `toToml`,
-//! `fromToml`, `lookup` (empty offline), with `env`/`expandenv` removed and
-//! `getHostByName` disabled, as `helm template` has them.
+//! `fromToml`, `lookup` (empty offline, or answered by a [`LookupHook`] the caller passes in
+//! [`crate::RenderOptions::lookup`]), with `env`/`expandenv` removed and `getHostByName`
+//! disabled, as `helm template` has them.
+
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use gotemplate::{FuncError, FuncMap, Function, Map, Param, TplError, Value};
+
+/// The signature of a [`LookupHook`]: `(apiVersion, kind, namespace, name)` to the object as
+/// JSON, or `None` when there is no such object.
+pub type LookupFn = dyn Fn(&str, &str, &str, &str) -> Option<serde_json::Value> + Send + Sync;
+
+/// What Helm's `lookup` answers from while a chart renders (Helm asks the cluster; `helm
+/// template` has no cluster and answers an empty map). Called as
+/// `hook(apiVersion, kind, namespace, name)`:
+/// - with a `name`: the object (`{apiVersion, kind, metadata, ...}`), or `None` when there is none
+///   (the template then sees an empty map, as Helm gives for a missing object);
+/// - with an empty `name`: the list Helm returns, `{apiVersion, kind: "<Kind>List", metadata: {},
+///   items: [...]}` (every namespace when `namespace` is empty), or `None` (an empty map).
+///
+/// The hook decides what a namespace means for cluster-scoped kinds (Helm ignores it). JSON
+/// numbers reach the template as Kubernetes' unstructured decoding gives them: integers as
+/// `int64`, others as `float64`.
+#[derive(Clone)]
+pub struct LookupHook(pub Arc<LookupFn>);
+
+impl LookupHook {
+    /// A hook from a closure.
+    pub fn new(
+        f: impl Fn(&str, &str, &str, &str) -> Option<serde_json::Value> + Send + Sync + 'static,
+    ) -> Self {
+        LookupHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for LookupHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupHook(..)")
+    }
+}
+
+thread_local! {
+    /// The hook of the render running on this thread (template execution is single-threaded
+    /// per render: `include`/`tpl` run on the caller's thread), set by [`with_lookup`].
+    static LOOKUP: RefCell<Option<LookupHook>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous hook when a render ends, even by a panic.
+struct LookupGuard(Option<LookupHook>);
+
+impl Drop for LookupGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        LOOKUP.with(|l| *l.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` (the execution of a render's templates) with `hook` answering `lookup`.
+pub(crate) fn with_lookup<T>(hook: Option<&LookupHook>, f: impl FnOnce() -> T) -> T {
+    let prev = LOOKUP.with(|l| std::mem::replace(&mut *l.borrow_mut(), hook.cloned()));
+    let _guard = LookupGuard(prev);
+    f()
+}
+
+/// Helm's `lookup`: an empty map offline, otherwise what the render's hook answers.
+fn lookup(a: &[Value]) -> Value {
+    // Clone the hook out so a hook that renders (re-entrancy) never meets a held borrow.
+    let Some(hook) = LOOKUP.with(|l| l.borrow().clone()) else {
+        return Value::map(Map::new());
+    };
+    let found = (hook.0)(
+        arg_str(&a[0]),
+        arg_str(&a[1]),
+        arg_str(&a[2]),
+        arg_str(&a[3]),
+    );
+    match found.map(unstructured) {
+        Some(v @ Value::Map(..)) => v,
+        _ => Value::map(Map::new()),
+    }
+}
+
+/// JSON as Kubernetes' unstructured decoding gives it to Helm: integers `int64`, other numbers
+/// `float64`.
+fn unstructured(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::int64(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(a) => Value::list(a.into_iter().map(unstructured).collect()),
+        serde_json::Value::Object(o) => {
+            let mut m = Map::new();
+            for (k, v) in o {
+                m.insert(k, unstructured(v));
+            }
+            Value::map(m)
+        }
+    }
+}
 
 /// Markers Helm wraps around `required`/`fail` messages so the engine can print them
 /// as `execution error at (FILE:LINE:COL): MESSAGE`.
@@ -183,7 +283,7 @@ pub fn helm_funcs() -> FuncMap {
         Function::new(
             &[Param::String, Param::String, Param::String, Param::String],
             None,
-            |_, _| Ok(Value::map(Map::new())),
+            |_, a| Ok(lookup(a)),
         ),
     );
     f.insert(

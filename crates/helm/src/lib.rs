@@ -24,6 +24,7 @@ pub mod yaml;
 pub mod yaml_emit;
 
 pub use chart::{Chart, LoadError};
+pub use funcs::{LookupFn, LookupHook};
 pub use render::{Engine, OutputOptions, RenderError, RenderOptions, Rendered};
 pub use values::ValueOptions;
 

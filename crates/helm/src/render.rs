@@ -16,7 +16,7 @@ use gotemplate::{ExecOptions, FuncMap, Map, TemplateSet, Value};
 use sha2::{Digest, Sha256};
 
 use crate::chart::{Chart, LoadError};
-use crate::funcs::{WARN_END, WARN_START};
+use crate::funcs::{LookupHook, WARN_END, WARN_START};
 use crate::manifest::{self, Hook, Manifest, ManifestError};
 use crate::objects::{Capabilities, ChartObject, Files};
 use crate::values::{self, ValuesError};
@@ -35,6 +35,9 @@ pub struct RenderOptions {
     pub skip_schema_validation: bool,
     /// Limits for each template execution.
     pub exec: ExecOptions,
+    /// What `lookup` answers from; `None` (the default, `helm template`'s behaviour) answers an
+    /// empty map to every call.
+    pub lookup: Option<LookupHook>,
 }
 
 impl Default for RenderOptions {
@@ -48,6 +51,7 @@ impl Default for RenderOptions {
             api_versions: Vec::new(),
             skip_schema_validation: false,
             exec: ExecOptions::default(),
+            lookup: None,
         }
     }
 }
@@ -519,32 +523,9 @@ impl Engine {
         tpls.sort_by(|a, b| parse_order(&a.name, &b.name));
         let set = self.template_set(&tpls)?;
 
-        let mut files: BTreeMap<String, String> = BTreeMap::new();
-        for t in &tpls {
-            if t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
-                continue;
-            }
-            if opts
-                .exec
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                return Err(RenderError::Template(
-                    gotemplate::Error::Cancelled.to_string(),
-                ));
-            }
-            let out = set
-                .execute(&t.name, &t.data, &opts.exec)
-                .map_err(|e| RenderError::Template(reformat_exec_error(&t.name, &e.to_string())))?;
-            // Helm removes every "<no value>"; most outputs have none, so look before copying.
-            let out = if memchr::memmem::find(out.as_bytes(), b"<no value>").is_some() {
-                out.replace("<no value>", "")
-            } else {
-                out
-            };
-            files.insert(t.name.clone(), out);
-        }
+        let mut files = crate::funcs::with_lookup(opts.lookup.as_ref(), || {
+            Self::execute_all(&set, &tpls, opts)
+        })?;
         let notes_name = format!("{}/templates/NOTES.txt", c.name());
         let notes = files.get(&notes_name).cloned().unwrap_or_default();
         files.retain(|k, _| !k.ends_with("NOTES.txt"));
@@ -569,6 +550,41 @@ impl Engine {
             notes,
             warnings: value_warnings.into_iter().chain(sorted.warnings).collect(),
         })
+    }
+
+    /// Executes every non-partial template of `tpls` (Helm removes each `<no value>`).
+    fn execute_all(
+        set: &TemplateSet,
+        tpls: &[Renderable],
+        opts: &RenderOptions,
+    ) -> Result<BTreeMap<String, String>, RenderError> {
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for t in tpls {
+            if t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
+                continue;
+            }
+            if opts
+                .exec
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(RenderError::Template(
+                    gotemplate::Error::Cancelled.to_string(),
+                ));
+            }
+            let out = set
+                .execute(&t.name, &t.data, &opts.exec)
+                .map_err(|e| RenderError::Template(reformat_exec_error(&t.name, &e.to_string())))?;
+            // Helm removes every "<no value>"; most outputs have none, so look before copying.
+            let out = if memchr::memmem::find(out.as_bytes(), b"<no value>").is_some() {
+                out.replace("<no value>", "")
+            } else {
+                out
+            };
+            files.insert(t.name.clone(), out);
+        }
+        Ok(files)
     }
 }
 

@@ -33,6 +33,10 @@ enum Command {
     Deploy(cmd::deploy::Args),
     /// Show how the cluster differs from what would be deployed; exits 1 when out of sync.
     Diff(cmd::diff::Args),
+    /// Run the controller: every pushed branch becomes an environment (webhooks, health endpoints).
+    Serve(Box<cmd::serve::Args>),
+    /// Print the CustomResourceDefinitions (Application, EnvironmentSet, Environment).
+    Crds(cmd::crds::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +55,7 @@ fn main() -> ExitCode {
         Command::DevCluster(args) => cmd::dev_cluster::run(args),
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Diff(args) => cmd::diff::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
+        Command::Crds(args) => cmd::crds::run(args),
     }
 }

@@ -1,51 +1,118 @@
-//! `trellis demo`: the whole chain on the embedded default, with no cluster needed.
+//! `trellis demo`: the product loop on the embedded default, with no cluster needed.
 //!
-//! Starts the local API server in-process, renders the sample `hello` service chart (a
-//! Deployment, Service, ConfigMap and a pre-install database-seed Job hook), syncs it with the
-//! sync engine (hook first, then the resources in kind order), waits until it is Healthy, and
-//! prints the live objects. With `--serve` the cluster keeps running so you can look at it with
-//! kubectl until Ctrl-C.
+//! Starts the local API server in-process and the controller beside it; makes three local git
+//! repositories with the `git` CLI (the `examples/demo` services: postgres with a seed hook Job,
+//! api depending on it, web depending on api); applies an EnvironmentSet; pushes a branch and
+//! shows the environment coming up service by service in dependency order; pushes a commit and
+//! shows that only that service re-syncs (the seed Job is not run again); deletes the branch and
+//! shows the cleanup. With `--serve` everything keeps running for kubectl and git until Ctrl-C.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
 
-use super::deploy::{self, Source};
+use controller::{Application, Environment};
 
-/// The sample chart shipped in the repository.
-const SAMPLE_CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello/charts");
+/// The demo's services, shipped in the repository.
+const DEMO_SERVICES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo");
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Chart (or directory of manifests) to deploy; the sample `hello` service by default.
-    #[arg(long, default_value = SAMPLE_CHART)]
-    pub chart: PathBuf,
-    /// Application (release) name.
-    #[arg(long, default_value = "hello")]
-    pub name: String,
-    /// Namespace to deploy into (created if missing).
-    #[arg(short, long, default_value = "demo")]
-    pub namespace: String,
-    /// Keep the local API server running after the deploy, until Ctrl-C.
+    /// Keep the local API server, the controller and the git repositories after the demo, until
+    /// Ctrl-C (push branches to the printed repositories and watch environments appear).
     #[arg(long)]
     pub serve: bool,
     /// Address of the local API server (a free loopback port by default).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
+    /// Where the demo's git repositories and mirrors go (a new temporary directory by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Directory holding the demo's services (`postgres`, `api`, `web`, each with `charts/`).
+    #[arg(long, default_value = DEMO_SERVICES)]
+    pub services: PathBuf,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    match deploy::runtime().and_then(|rt| rt.block_on(demo(args))) {
+    match super::deploy::runtime().and_then(|rt| rt.block_on(demo(args))) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", super::error_chain(&e));
             ExitCode::from(2)
         }
     }
 }
 
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Trellis Demo")
+        .env("GIT_AUTHOR_EMAIL", "demo@trellis.dev")
+        .env("GIT_COMMITTER_NAME", "Trellis Demo")
+        .env("GIT_COMMITTER_EMAIL", "demo@trellis.dev")
+        .output()
+        .context("running git (the demo needs the git command)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// A bare "remote" repository and a working clone with the service's chart on `main`.
+fn make_repo(root: &Path, services: &Path, name: &str) -> Result<(String, PathBuf)> {
+    let bare = root.join("remotes").join(format!("{name}.git"));
+    let work = root.join("work").join(name);
+    std::fs::create_dir_all(&bare)?;
+    git(&bare, &["init", "-q", "--bare", "-b", "main"])?;
+    std::fs::create_dir_all(&work)?;
+    git(&work, &["init", "-q", "-b", "main"])?;
+    copy_dir(&services.join(name).join("charts"), &work.join("charts"))?;
+    git(&work, &["add", "-A"])?;
+    git(
+        &work,
+        &["commit", "-q", "-m", &format!("{name}: first version")],
+    )?;
+    let url = format!("file://{}", bare.display());
+    git(&work, &["remote", "add", "origin", &url])?;
+    git(&work, &["push", "-q", "origin", "main"])?;
+    Ok((url, work))
+}
+
 async fn demo(args: Args) -> Result<ExitCode> {
+    let started = Instant::now();
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("trellis-demo-{}", std::process::id())),
+    };
+    if root.exists() {
+        std::fs::remove_dir_all(&root).ok();
+    }
+    std::fs::create_dir_all(&root)?;
     let cluster = devcluster::DevCluster::builder()
         .listen(args.listen)
         .start()
@@ -54,90 +121,258 @@ async fn demo(args: Args) -> Result<ExitCode> {
     let kubeconfig = cluster.kubeconfig_path().to_path_buf();
     println!("local API server: {}", cluster.url());
     println!("kubeconfig:       {}", kubeconfig.display());
-    println!("deploying {} from {}", args.name, args.chart.display());
+    let client = super::kube_client(Some(&kubeconfig)).await?;
+    controller::install::install_crds(&client, Duration::from_secs(30)).await?;
+    let ns = "trellis";
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    nss.patch(
+        ns,
+        &PatchParams::apply("trellis").force(),
+        &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+    )
+    .await
+    .context("creating namespace trellis")?;
 
-    let deploy_args = deploy::Args {
-        source: Source {
-            name: args.name.clone(),
-            chart: args.chart.clone(),
-            namespace: args.namespace.clone(),
-            values: Vec::new(),
-            set: Vec::new(),
-            kubeconfig: Some(kubeconfig.clone()),
-            sync_options: Vec::new(),
-            health_checks: None,
-            state_dir: None,
-            ignore_differences: Vec::new(),
-        },
-        prune: true,
-        create_namespace: true,
-        timeout: "2m".into(),
-        retry: 0,
-        revision: "demo".into(),
-    };
-    let code = deploy::deploy(deploy_args).await?;
-
-    println!("\nlive objects in namespace {}:", args.namespace);
-    for line in live_summary(&cluster.client(), &args.namespace).await? {
-        println!("  {line}");
+    println!(
+        "\n1. three services, each in its own git repository (under {}):",
+        root.display()
+    );
+    let mut repos = BTreeMap::new();
+    for name in ["postgres", "api", "web"] {
+        let (url, work) = make_repo(&root, &args.services, name)?;
+        println!("   {name:<9} {url}");
+        repos.insert(name, (url, work));
     }
+
+    let cfg = controller::Config {
+        namespace: ns.into(),
+        data_dir: root.join("data"),
+        poll_interval: Duration::from_secs(1),
+        cleanup_interval: Duration::from_secs(2),
+        workers: 16,
+        ..controller::Config::default()
+    };
+    let ctl = controller::Controller::new(client.clone(), cfg);
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let running = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            ctl.run(rx, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+
+    let set = json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "EnvironmentSet",
+        "metadata": {"name": "previews", "namespace": ns},
+        "spec": {
+            "defaultRevision": "main",
+            "branches": {"include": ".*", "exclude": "^(main|release/.*)$"},
+            "namespaceTemplate": "{{branch}}",
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+            "cleanup": {"whenBranchDeleted": true, "whenMerged": true, "gracePeriod": "2s"},
+            "services": [
+                {"name": "postgres", "source": {"repoURL": repos["postgres"].0, "path": "charts"}},
+                {"name": "api", "dependsOn": ["postgres"],
+                 "source": {"repoURL": repos["api"].0, "path": "charts",
+                            "helm": {"parameters": [{"name": "image.tag", "value": "$TRELLIS_APP_REVISION"}]}}},
+                {"name": "web", "dependsOn": ["api"],
+                 "source": {"repoURL": repos["web"].0, "path": "charts"}}
+            ]
+        }
+    });
+    let sets: Api<controller::EnvironmentSet> = Api::namespaced(client.clone(), ns);
+    sets.patch(
+        "previews",
+        &PatchParams::apply("demo").force(),
+        &Patch::Apply(&set),
+    )
+    .await
+    .context("applying the EnvironmentSet")?;
+    println!("\n2. EnvironmentSet `previews`: every branch but main becomes an environment");
+
+    let branch = "feature-login";
+    let api_work = &repos["api"].1;
+    git(api_work, &["checkout", "-q", "-b", branch])?;
+    edit_values(
+        api_work,
+        "greeting: Hello from api",
+        "greeting: Hello from the login feature",
+    )?;
+    git(api_work, &["commit", "-q", "-am", "api: login feature"])?;
+    git(api_work, &["push", "-q", "origin", branch])?;
+    let pushed = Instant::now();
+    println!("\n3. pushed branch `{branch}` to api; waiting for environment `{branch}`:");
+    let env = wait_env(&client, ns, branch, pushed, |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(controller::types::EnvironmentPhase::Ready)
+    })
+    .await?;
+    let st = env.status.clone().unwrap_or_default();
+    println!(
+        "   environment {branch} Ready {}/{} in {:.1}s",
+        st.ready,
+        st.total,
+        pushed.elapsed().as_secs_f64()
+    );
+    for s in &st.services {
+        println!(
+            "     {:<9} {} {}",
+            s.name,
+            s.revision.as_deref().map(short).unwrap_or("-"),
+            if env
+                .spec
+                .services
+                .iter()
+                .any(|x| x.name == s.name && x.has_branch)
+            {
+                format!("(branch {branch})")
+            } else {
+                "(main)".into()
+            }
+        );
+    }
+    let seed_uid = job_uid(&client, branch, "postgres-seed").await;
+
+    edit_values(api_work, "replicas: 2", "replicas: 3")?;
+    git(api_work, &["commit", "-q", "-am", "api: three replicas"])?;
+    git(api_work, &["push", "-q", "origin", branch])?;
+    let new_commit = git(api_work, &["rev-parse", "HEAD"])?;
+    let pushed = Instant::now();
+    println!(
+        "\n4. pushed a commit to api on `{branch}` ({}):",
+        short(&new_commit)
+    );
+    let apps: Api<Application> = Api::namespaced(client.clone(), ns);
+    let api_app = controller::app_name(branch, "api");
+    loop {
+        let a = apps.get(&api_app).await?;
+        let st = a.status.unwrap_or_default();
+        let at = st
+            .sync
+            .as_ref()
+            .and_then(|s| s.revision.clone())
+            .unwrap_or_default();
+        let healthy = st.health.as_ref().map(|h| h.status)
+            == Some(controller::types::HealthStatusCode::Healthy);
+        if at == new_commit && healthy {
+            break;
+        }
+        if pushed.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "api did not re-sync to {} within 2 minutes",
+                short(&new_commit)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "   api re-synced to {} and Healthy in {:.1}s; postgres and web untouched",
+        short(&new_commit),
+        pushed.elapsed().as_secs_f64()
+    );
+    if seed_uid.is_some() && job_uid(&client, branch, "postgres-seed").await == seed_uid {
+        println!("   the postgres seed Job did not run again");
+    }
+
+    println!(
+        "\n5. deleted branch `{branch}`; cleanup removes the environment after its 2s grace period:"
+    );
+    git(api_work, &["push", "-q", "origin", "--delete", branch])?;
+    let deleted = Instant::now();
+    let envs: Api<Environment> = Api::namespaced(client.clone(), ns);
+    loop {
+        let env_gone = envs.get_opt(branch).await?.is_none();
+        let ns_gone = nss.get_opt(branch).await?.is_none();
+        if env_gone && ns_gone {
+            break;
+        }
+        if deleted.elapsed() > Duration::from_secs(120) {
+            bail!("environment {branch} was not cleaned up within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "   environment and namespace {branch} removed {:.1}s after the branch was deleted",
+        deleted.elapsed().as_secs_f64()
+    );
+    println!("\ndemo done in {:.1}s", started.elapsed().as_secs_f64());
+
     if args.serve {
         println!(
-            "\nthe local API server keeps running; try:\n  kubectl --kubeconfig {} get all -n {}\nCtrl-C to stop.",
+            "\nstill running (Ctrl-C to stop). Try:\n  git -C {} push origin HEAD:my-feature\n  kubectl --kubeconfig {} get environments,applications -n {ns}\n  kubectl --kubeconfig {} get all -n my-feature",
+            repos["web"].1.display(),
             kubeconfig.display(),
-            args.namespace
+            kubeconfig.display()
         );
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;
     }
-    Ok(code)
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    drop(ctl);
+    if args.dir.is_none() && !args.serve {
+        std::fs::remove_dir_all(&root).ok();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// One line per workload-ish object in the namespace, read back from the API server.
-async fn live_summary(client: &kube::Client, ns: &str) -> Result<Vec<String>> {
-    use kube::api::{Api, DynamicObject, ListParams};
-    use kube::discovery::ApiResource;
-    let kinds = [
-        ("", "v1", "ConfigMap", "configmaps"),
-        ("", "v1", "Service", "services"),
-        ("apps", "v1", "Deployment", "deployments"),
-        ("batch", "v1", "Job", "jobs"),
-        ("", "v1", "Pod", "pods"),
-    ];
-    let mut out = Vec::new();
-    for (group, version, kind, plural) in kinds {
-        let ar = ApiResource {
-            group: group.into(),
-            version: version.into(),
-            api_version: if group.is_empty() {
-                version.into()
-            } else {
-                format!("{group}/{version}")
-            },
-            kind: kind.into(),
-            plural: plural.into(),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-        for o in api.list(&ListParams::default()).await?.items {
-            let name = o.metadata.name.clone().unwrap_or_default();
-            let status = &o.data["status"];
-            let detail = match kind {
-                "Deployment" => format!(
-                    "ready {}/{}",
-                    status["readyReplicas"].as_i64().unwrap_or(0),
-                    status["replicas"].as_i64().unwrap_or(0)
-                ),
-                "Pod" => status["phase"].as_str().unwrap_or("Pending").to_string(),
-                "Job" => format!("succeeded {}", status["succeeded"].as_i64().unwrap_or(0)),
-                "Service" => format!(
-                    "clusterIP {}",
-                    o.data["spec"]["clusterIP"].as_str().unwrap_or("-")
-                ),
-                _ => String::new(),
-            };
-            out.push(format!("{kind}/{name} {detail}"));
-        }
+fn short(c: &str) -> &str {
+    c.get(..7).unwrap_or(c)
+}
+
+fn edit_values(work: &Path, from: &str, to: &str) -> Result<()> {
+    let p = work.join("charts/values.yaml");
+    let text = std::fs::read_to_string(&p)?;
+    if !text.contains(from) {
+        bail!("{} has no line {from:?}", p.display());
     }
-    Ok(out)
+    std::fs::write(&p, text.replace(from, to))?;
+    Ok(())
+}
+
+async fn job_uid(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), ns);
+    jobs.get_opt(name).await.ok()??.metadata.uid
+}
+
+/// Wait for an Environment to satisfy `done`, printing each service's progress as it changes.
+async fn wait_env(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    since: Instant,
+    done: impl Fn(&Environment) -> bool,
+) -> Result<Arc<Environment>> {
+    let envs: Api<Environment> = Api::namespaced(client.clone(), ns);
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        if let Some(env) = envs.get_opt(name).await? {
+            for s in env.status.iter().flat_map(|s| &s.services) {
+                let line = match (&s.waiting_for, s.health) {
+                    (Some(w), _) => w.clone(),
+                    (None, Some(h)) => format!("{h:?}"),
+                    (None, None) => "rendering".into(),
+                };
+                if shown.get(&s.name) != Some(&line) {
+                    println!(
+                        "   {:>5.1}s  {:<9} {line}",
+                        since.elapsed().as_secs_f64(),
+                        s.name
+                    );
+                    shown.insert(s.name.clone(), line);
+                }
+            }
+            if done(&env) {
+                return Ok(Arc::new(env));
+            }
+        }
+        if since.elapsed() > Duration::from_secs(180) {
+            bail!("environment {name} was not ready within 3 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

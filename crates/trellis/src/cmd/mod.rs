@@ -1,8 +1,66 @@
-//! One module per subcommand.
+//! One module per subcommand, and what several share.
 
+pub mod crds;
 pub mod demo;
 pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
 pub mod repo_chart;
+pub mod serve;
 pub mod template;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// An error and its causes, each said once: a cause whose text the previous message already
+/// contains (libraries often repeat their source in their own message) is not printed again.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// A Kubernetes client from a kubeconfig file, or the usual inference (in-cluster service
+/// account, `$KUBECONFIG`, `~/.kube/config`).
+pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p)
+                .with_context(|| format!("reading kubeconfig {}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("kubeconfig {}", p.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "no kubeconfig given and none found (in-cluster, $KUBECONFIG, ~/.kube/config)",
+        )?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner = anyhow::anyhow!("connection refused");
+        let e = inner
+            .context("ServiceError: connection refused")
+            .context("loading kubeconfig");
+        assert_eq!(
+            error_chain(&e),
+            "loading kubeconfig: ServiceError: connection refused"
+        );
+    }
+}
