@@ -229,8 +229,13 @@ impl Running {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json")
             .body(body.into());
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("Content-Type", "application/json");
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -351,6 +356,45 @@ async fn github_push_signed_is_accepted_and_sent_once() {
         }
     );
     assert_eq!(s.count(Forge::GitHub, WebhookResult::Accepted), 2);
+    s.stop().await;
+}
+
+/// `application/x-www-form-urlencoded` encoding of `payload=<json>`, as GitHub sends it when a
+/// webhook's content type is left at its default.
+fn form_encoded(json: &str) -> String {
+    let encoded: String = json
+        .bytes()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'*' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("payload={encoded}")
+}
+
+#[tokio::test]
+async fn github_form_encoded_push_is_accepted() {
+    let mut s = start().await;
+    let body = form_encoded(GITHUB_PUSH);
+    let sig = sign(GITHUB_SECRET, body.as_bytes());
+    let r = s
+        .post(
+            "/webhooks/github",
+            &[
+                ("X-GitHub-Event", "push"),
+                ("X-Hub-Signature-256", &sig),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let change = s.one_change();
+    assert_eq!(change.git_ref(), &GitRef::Branch("feat/login".into()));
+    assert_eq!(change.repo_urls[0], "https://github.com/acme/pdf.git");
     s.stop().await;
 }
 
