@@ -124,19 +124,19 @@ pub enum RenderError {
     #[error("{at}: the chart directory does not exist in the repository")]
     PathNotFound {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
     },
     /// The chart directory has no `Chart.yaml`.
     #[error("{at}: no Chart.yaml in the chart directory")]
     NoChartYaml {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
     },
     /// A values file is missing, outside the repository, remote or an unusable link.
     #[error("{at}: values file {file}: {message}")]
     ValuesFile {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// The file as the repository names it (or as written, if it cannot be resolved).
         file: String,
         /// What is wrong.
@@ -146,7 +146,7 @@ pub enum RenderError {
     #[error("{at}: values file {file}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     ValuesYaml {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// The file's path in the repository, or `helm.values` for the inline values.
         file: String,
         /// The 1-based line, when known.
@@ -158,7 +158,7 @@ pub enum RenderError {
     #[error("{at}: helm parameter {name:?}: {message}")]
     Parameter {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// The parameter's name.
         name: String,
         /// Helm's message.
@@ -169,7 +169,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Chart {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// Helm's message.
         message: String,
     },
@@ -177,7 +177,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Values {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// Helm's message.
         message: String,
     },
@@ -185,7 +185,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Schema {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// Helm's message, listing each violation.
         message: String,
     },
@@ -193,7 +193,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Template {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// Helm's message.
         message: String,
     },
@@ -202,7 +202,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Failed {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// Helm's message.
         message: String,
     },
@@ -210,7 +210,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Manifest {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// What is wrong, naming the template.
         message: String,
     },
@@ -219,7 +219,7 @@ pub enum RenderError {
     #[error("{at}: {message}")]
     Request {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// What is wrong.
         message: String,
     },
@@ -228,7 +228,7 @@ pub enum RenderError {
     #[error("{at}: render did not finish: {message}")]
     Internal {
         /// Where.
-        at: Origin,
+        at: Arc<Origin>,
         /// What happened.
         message: String,
     },
@@ -280,7 +280,7 @@ impl RenderError {
         }
     }
 
-    fn from_helm(at: Origin, e: helm::RenderError) -> RenderError {
+    fn from_helm(at: Arc<Origin>, e: helm::RenderError) -> RenderError {
         use helm::RenderError as H;
         let message = e.to_string();
         match e {
@@ -802,7 +802,7 @@ impl ChartFiles<'_, '_> {
 
 /// The chart's files, or why there are none.
 fn chart_files(
-    at: &Origin,
+    at: &Arc<Origin>,
     tree: &Tree<'_>,
     chart_dir: &str,
 ) -> Result<Vec<helm::chart::File>, RenderError> {
@@ -847,7 +847,7 @@ fn chart_files(
 /// template` call merges them.
 fn user_values(
     req: &RenderRequest,
-    at: &Origin,
+    at: &Arc<Origin>,
     tree: &Tree<'_>,
     files_root: &str,
     chart_dir_in_repo: &str,
@@ -953,7 +953,7 @@ fn user_values(
 /// Renders `req` now, on this thread, with `engine` (no render cache): the pipeline behind
 /// [`Renderer::render`]. CPU-bound and blocking.
 pub fn render_once(engine: &helm::Engine, req: &RenderRequest) -> Result<Rendered, RenderError> {
-    let at = req.origin();
+    let at = Arc::new(req.origin());
     let request_err = |message: String| RenderError::Request {
         at: at.clone(),
         message,
@@ -1092,10 +1092,10 @@ impl Cache {
     }
 
     fn evict_oldest(&mut self) {
-        if let Some((_, digest)) = self.lru.pop_first() {
-            if let Some(e) = self.entries.remove(&digest) {
-                self.bytes -= e.bytes;
-            }
+        if let Some((_, digest)) = self.lru.pop_first()
+            && let Some(e) = self.entries.remove(&digest)
+        {
+            self.bytes -= e.bytes;
         }
     }
 }
@@ -1248,7 +1248,7 @@ impl Renderer {
     /// share one render. The render runs on the blocking pool.
     pub async fn render(&self, req: RenderRequest) -> Result<Arc<Rendered>, RenderError> {
         let digest = req.digest();
-        let at = req.origin();
+        let at = Arc::new(req.origin());
         let cell = self.slot(&digest);
         let ran = AtomicBool::new(false);
         let got = cell
