@@ -623,7 +623,7 @@ impl<K: QueueKey, L: QueueLane> Inner<K, L> {
         }
         state.processing = false;
         self.processing -= 1;
-        if state.ready_since.is_some() && false {
+        if state.ready_since.is_some() {
             self.dirty -= 1;
             state.ready_since = Some(now);
             let lane = state.lane.clone();
