@@ -26,6 +26,10 @@ use crate::types::{
     EnvironmentStatus, HealthStatusCode, SERVICE_LABEL, SyncStatusCode,
 };
 
+/// Annotation an Environment gets once its branch has had commits that the default revision
+/// does not (what "merged" later needs).
+pub const DIVERGED: &str = "trellis.dev/diverged";
+
 /// The finalizer through which an Environment's deletion removes its Applications and namespace.
 pub const ENVIRONMENT_FINALIZER: &str = "trellis.dev/environment-cleanup";
 
@@ -97,7 +101,12 @@ impl Controller {
                 .then(|| format!("branch {branch} was deleted")));
         }
         if policy.when_merged {
-            let mut merged = true;
+            // Merged: every tip of the branch is reachable from the default revision, and the
+            // branch had commits of its own at some point (an Environment records that it
+            // diverged; a branch without one yet must be strictly behind the default). A branch
+            // just created from the default branch, with no commit yet, is not "merged".
+            let mut reachable = true;
+            let mut behind = false;
             for (i, tip) in facts.tips.iter().enumerate() {
                 let Some((commit, _)) = tip else { continue };
                 let url = &set.spec.services[i].source.repo_url;
@@ -106,21 +115,21 @@ impl Controller {
                     .as_ref()
                     .and_then(|s| s.branch(default))
                     .map(|b| b.commit.clone());
-                // A branch still at its default's tip has not diverged: not "merged".
-                if default_tip.as_deref() == Some(commit.as_str()) {
-                    merged = false;
-                    break;
-                }
+                behind |= default_tip.as_deref() != Some(commit.as_str());
                 match self.mirrors.is_ancestor(url, commit, default).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        merged = false;
+                        reachable = false;
                         break;
                     }
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            if merged {
+            let diverged = match env {
+                Some(e) => e.annotations().get(DIVERGED).is_some_and(|v| v == "true"),
+                None => behind,
+            };
+            if reachable && diverged {
                 return Ok(Some(format!(
                     "branch {branch} is merged into {}",
                     set.spec.default_revision
@@ -149,6 +158,27 @@ impl Controller {
             }
         }
         Ok(None)
+    }
+
+    /// Whether the branch has commits the default revision lacks, in any repository that has it.
+    async fn has_diverged(
+        &self,
+        set: &EnvironmentSet,
+        snaps: &[Option<source::Snapshot>],
+        branch: &str,
+    ) -> bool {
+        for (i, tip) in facts(snaps, branch).tips.iter().enumerate() {
+            let Some((commit, _)) = tip else { continue };
+            let url = &set.spec.services[i].source.repo_url;
+            if let Ok(false) = self
+                .mirrors
+                .is_ancestor(url, commit, &set.spec.default_revision)
+                .await
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Create and update the set's Environments and their Applications.
@@ -218,10 +248,23 @@ impl Controller {
             .filter(|e| e.spec.environment_set != name)
             .map(|e| e.name_any())
             .collect();
-        // A branch whose environment was cleaned up as merged or inactive gets none again.
+        // A branch whose environment was cleaned up as merged or inactive gets none again, until
+        // a new commit is pushed to it.
+        let retired = set
+            .status
+            .as_ref()
+            .map(|s| s.retired.clone())
+            .unwrap_or_default();
         let mut wanted = Vec::new();
         for b in &branches {
             let env = mine.iter().find(|e| &e.spec.branch == b);
+            if env.is_none()
+                && retired
+                    .iter()
+                    .any(|r| &r.branch == b && r.commits == tips_key(&snaps, b))
+            {
+                continue;
+            }
             if env.is_none()
                 && let Ok(Some(_)) = self.verdict(&set, &snaps, b, None).await
             {
@@ -270,7 +313,12 @@ impl Controller {
                     }
                 })
                 .collect();
-            self.apply_environment(&set, env_name, branch, &services)
+            let marked = mine
+                .iter()
+                .find(|e| &e.spec.branch == branch)
+                .is_some_and(|e| e.annotations().get(DIVERGED).is_some_and(|v| v == "true"));
+            let diverged = marked || self.has_diverged(&set, &snaps, branch).await;
+            self.apply_environment(&set, env_name, branch, &services, diverged)
                 .await?;
         }
         let mut summary: Vec<Value> = Vec::new();
@@ -290,6 +338,7 @@ impl Controller {
         env_name: &str,
         branch: &str,
         services: &[EnvironmentService],
+        diverged: bool,
     ) -> Result<()> {
         let ns = &self.cfg.namespace;
         let set_name = set.name_any();
@@ -299,11 +348,14 @@ impl Controller {
             .controller_owner_ref(&())
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
         let existing = self.envs.get(&ObjectRef::new(env_name).within(ns));
+        // Every apply carries the finalizer: server-side apply would remove a field this manager
+        // set before and leaves out now (and a deleting Environment is never applied).
         let mut env_meta = json!({"name": env_name, "namespace": ns,
             "labels": {ENVIRONMENT_SET_LABEL: set_name},
+            "finalizers": [ENVIRONMENT_FINALIZER],
             "ownerReferences": set_owner.into_iter().collect::<Vec<_>>()});
-        if existing.is_none() {
-            env_meta["finalizers"] = json!([ENVIRONMENT_FINALIZER]);
+        if diverged {
+            env_meta["annotations"] = json!({DIVERGED: "true"});
         }
         let body = json!({"apiVersion": crate::types::API_VERSION, "kind": "Environment",
             "metadata": env_meta,
@@ -314,6 +366,7 @@ impl Controller {
                 && e.spec.services == services
                 && e.spec.namespace == env_name
                 && e.finalizers().iter().any(|f| f == ENVIRONMENT_FINALIZER)
+                && (!diverged || e.annotations().get(DIVERGED).is_some_and(|v| v == "true"))
         });
         let env = if unchanged {
             existing.map(|e| (*e).clone())
@@ -404,7 +457,8 @@ impl Controller {
             })
             .collect();
         let mut status = json!({"environments": envs, "conditions": conditions,
-                                "observedGeneration": set.meta().generation});
+                                "observedGeneration": set.meta().generation,
+                                "retired": set.status.as_ref().map(|s| s.retired.clone()).unwrap_or_default()});
         let current =
             serde_json::to_value(set.status.clone().unwrap_or_default()).unwrap_or(Value::Null);
         // Keep the transition times of unchanged conditions.
@@ -505,6 +559,10 @@ impl Controller {
                         .unwrap_or(0);
                     if held >= grace.as_secs() {
                         tracing::info!(environment = %env.name_any(), %reason, "deleting environment");
+                        let key = tips_key(&snaps, &env.spec.branch);
+                        if !key.is_empty() {
+                            self.retire(&set, &env.spec.branch, &key, &reason).await?;
+                        }
                         let api: Api<Environment> =
                             Api::namespaced(self.client.clone(), &self.cfg.namespace);
                         match api.delete(&env.name_any(), &DeleteParams::default()).await {
@@ -756,6 +814,55 @@ impl Controller {
         }
         Ok(Next::Idle)
     }
+}
+
+impl Controller {
+    /// Record a branch whose environment cleanup removed while the branch still exists.
+    async fn retire(
+        &self,
+        set: &EnvironmentSet,
+        branch: &str,
+        commits: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let mut retired: Vec<crate::types::RetiredBranch> = set
+            .status
+            .as_ref()
+            .map(|s| s.retired.clone())
+            .unwrap_or_default();
+        retired.retain(|r| r.branch != branch);
+        retired.push(crate::types::RetiredBranch {
+            branch: branch.into(),
+            commits: commits.into(),
+            reason: reason.into(),
+        });
+        // Keep the list bounded: the oldest entries go first.
+        let excess = retired.len().saturating_sub(1000);
+        retired.drain(..excess);
+        let name = set.name_any();
+        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"retired": retired}})),
+        )
+        .await
+        .map_err(|e| Error::kube(format!("recording retired branch {branch} of {name}"), e))?;
+        Ok(())
+    }
+}
+
+/// The tips of a branch across a set's repositories, as one comparable string.
+fn tips_key(snaps: &[Option<source::Snapshot>], branch: &str) -> String {
+    let mut tips: Vec<String> = facts(snaps, branch)
+        .tips
+        .into_iter()
+        .flatten()
+        .map(|(c, _)| c)
+        .collect();
+    tips.sort();
+    tips.dedup();
+    tips.join(",")
 }
 
 /// The Application of a service in an environment.

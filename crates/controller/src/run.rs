@@ -633,7 +633,9 @@ impl Controller {
         for (norm, url, secret) in known {
             let secret = secret.map(|name| crate::types::SecretRef { name });
             let _ = self.fetch_repo(&url, secret.as_ref()).await;
-            if change.is_deletion() {
+            // A deleted branch, or a push that may merge one (to any branch: the default branch
+            // of each set decides), runs the cleanup check of the sets using the repository.
+            {
                 for s in self.sets.state() {
                     if s.spec
                         .services

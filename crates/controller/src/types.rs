@@ -718,6 +718,23 @@ pub struct EnvironmentSetStatus {
     /// `metadata.generation` of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Branches whose environment cleanup removed while the branch still exists (merged or
+    /// inactive), with the commits it was at: no environment is made for them again until a new
+    /// commit is pushed to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredBranch>,
+}
+
+/// A branch cleanup retired (see [`EnvironmentSetStatus::retired`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiredBranch {
+    /// The branch.
+    pub branch: String,
+    /// Its tip commits (one per repository that has it, sorted, comma-separated) when retired.
+    pub commits: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// One environment of a set.

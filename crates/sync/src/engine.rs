@@ -856,6 +856,7 @@ impl Engine {
                 started_at: now_rfc3339(),
                 finished_at: None,
                 completed_hooks: BTreeSet::new(),
+                started_hooks: Default::default(),
                 results: Vec::new(),
                 attempts: 1,
                 warnings: Vec::new(),
@@ -1575,39 +1576,25 @@ impl Engine {
             self.checkpoint(app, ctx, true).await?;
         }
         let cluster = self.cluster();
-        if hook
-            .delete_policies
-            .contains(&DeletePolicy::BeforeHookCreation)
-        {
-            let old = self.cache.get(&p.key).and_then(|o| uid_of(&o));
-            if cluster
-                .delete(&res, &p.key.namespace, &p.key.name, Propagation::Background)
+        // A hook this operation created before the process was interrupted: wait for that one.
+        let adopted = match ctx.op.started_hooks.get(&id) {
+            Some(uid) => match self.cache.get(&p.key).or(cluster
+                .get(&res, &p.key.namespace, &p.key.name)
                 .await?
+                .map(Arc::new))
             {
-                self.wait_gone(&ctx.app, &p.key, old.as_deref(), &res, ctx.deadline)
-                    .await?;
-            }
-        }
-        let created = match cluster
-            .apply(&res, &p.obj, true, false, app.options.validate)
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                self.record(
-                    ctx,
-                    progress,
-                    phase,
-                    task.wave,
-                    &task.key,
-                    ResultCode::HookFailed,
-                    e.to_string(),
-                );
-                return Err(e);
-            }
+                Some(live) if uid_of(&live).as_deref() == Some(uid.as_str()) => Some(live),
+                _ => None,
+            },
+            None => None,
         };
-        self.cache.observe_write(&created);
-        let uid = uid_of(&created);
+        let uid = if let Some(live) = adopted {
+            self.cache.observe_write(&live);
+            uid_of(&live)
+        } else {
+            self.create_hook(app, phase, task, p, &res, hook, ctx, progress)
+                .await?
+        };
         progress.emit(Event::Waiting(format!("hook {} ({phase})", task.key)));
         let deadline = Instant::now() + hook.timeout;
         let mut rx = self.cache.subscribe_app(&ctx.app);
@@ -1642,6 +1629,7 @@ impl Engine {
         };
         match outcome {
             Ok(msg) => {
+                ctx.op.started_hooks.remove(&id);
                 ctx.op.completed_hooks.insert(id);
                 self.record(
                     ctx,
@@ -1659,6 +1647,7 @@ impl Engine {
                 Ok(())
             }
             Err(msg) => {
+                ctx.op.started_hooks.remove(&id);
                 self.record(
                     ctx,
                     progress,
@@ -1680,6 +1669,63 @@ impl Engine {
                 })
             }
         }
+    }
+
+    /// Create a hook object (deleting the previous instance first per `before-hook-creation`),
+    /// and record it as started so that a resumed operation waits for it instead.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_hook(
+        &self,
+        app: &App,
+        phase: Phase,
+        task: &Task,
+        p: &Prepared,
+        res: &Resolved,
+        hook: &Hook,
+        ctx: &mut OpCtx,
+        progress: &Progress,
+    ) -> Result<Option<String>> {
+        let cluster = self.cluster();
+        if hook
+            .delete_policies
+            .contains(&DeletePolicy::BeforeHookCreation)
+        {
+            let old = self.cache.get(&p.key).and_then(|o| uid_of(&o));
+            if cluster
+                .delete(res, &p.key.namespace, &p.key.name, Propagation::Background)
+                .await?
+            {
+                self.wait_gone(&ctx.app, &p.key, old.as_deref(), res, ctx.deadline)
+                    .await?;
+            }
+        }
+        let created = match cluster
+            .apply(res, &p.obj, true, false, app.options.validate)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                self.record(
+                    ctx,
+                    progress,
+                    phase,
+                    task.wave,
+                    &task.key,
+                    ResultCode::HookFailed,
+                    e.to_string(),
+                );
+                return Err(e);
+            }
+        };
+        self.cache.observe_write(&created);
+        let uid = uid_of(&created);
+        if let Some(u) = &uid {
+            ctx.op
+                .started_hooks
+                .insert(hook_id(phase, &task.key), u.clone());
+            self.checkpoint(app, ctx, true).await?;
+        }
+        Ok(uid)
     }
 
     /// Wait until the object with `old_uid` has left the cache (or a GET says it is gone).
@@ -1937,6 +1983,7 @@ impl Engine {
             started_at: now_rfc3339(),
             finished_at: None,
             completed_hooks: BTreeSet::new(),
+            started_hooks: Default::default(),
             results: Vec::new(),
             attempts: 1,
             warnings: Vec::new(),

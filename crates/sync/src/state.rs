@@ -81,6 +81,10 @@ pub struct Operation {
     pub finished_at: Option<String>,
     /// Hooks that completed, as `Phase:key`.
     pub completed_hooks: BTreeSet<String>,
+    /// Hooks created in this operation and not finished yet, as `Phase:key` → the object's uid:
+    /// a process that resumes the operation waits for that object instead of creating it again.
+    #[serde(default)]
+    pub started_hooks: std::collections::BTreeMap<String, String>,
     /// Per-object results.
     pub results: Vec<ObjectResult>,
     /// Attempts so far.
@@ -380,6 +384,7 @@ mod tests {
             started_at: now_rfc3339(),
             finished_at: Some(now_rfc3339()),
             completed_hooks: BTreeSet::from(["PreSync:batch/Job/ns/seed".to_string()]),
+            started_hooks: Default::default(),
             results: vec![],
             attempts: 1,
             warnings: vec![],
@@ -429,6 +434,7 @@ mod tests {
                 started_at: now_rfc3339(),
                 finished_at: None,
                 completed_hooks: BTreeSet::new(),
+                started_hooks: Default::default(),
                 results: vec![result("a", "x"), result("", "cluster-wide")],
                 attempts: 1,
                 warnings: vec![],
