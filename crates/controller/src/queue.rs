@@ -1179,7 +1179,7 @@ mod tests {
                         Op::Done(i) => {
                             if !model.held.is_empty() {
                                 let i = i % model.held.len();
-                                model.held.swap_remove(i);
+                                drop(model.held.swap_remove(i));
                             }
                         }
                         Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,

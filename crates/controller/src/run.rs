@@ -782,6 +782,22 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
+/// Whether every field of `desired` is present with the same value in `have` (extra fields in
+/// `have`, such as defaults the API server filled in, are ignored).
+pub(crate) fn json_subset(desired: &serde_json::Value, have: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (desired, have) {
+        (Value::Object(d), Value::Object(h)) => d.iter().all(|(k, v)| match h.get(k) {
+            Some(hv) => json_subset(v, hv),
+            None => v.is_null() || v.as_array().is_some_and(Vec::is_empty),
+        }),
+        (Value::Array(d), Value::Array(h)) => {
+            d.len() == h.len() && d.iter().zip(h).all(|(a, b)| json_subset(a, b))
+        }
+        (d, h) => d == h,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,21 +813,5 @@ mod tests {
             parse_rfc3339("2026-12-07T04:18:28Z")
         );
         assert_eq!(parse_rfc3339("garbage"), None);
-    }
-}
-
-/// Whether every field of `desired` is present with the same value in `have` (extra fields in
-/// `have`, such as defaults the API server filled in, are ignored).
-pub(crate) fn json_subset(desired: &serde_json::Value, have: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match (desired, have) {
-        (Value::Object(d), Value::Object(h)) => d.iter().all(|(k, v)| match h.get(k) {
-            Some(hv) => json_subset(v, hv),
-            None => v.is_null() || v.as_array().is_some_and(Vec::is_empty),
-        }),
-        (Value::Array(d), Value::Array(h)) => {
-            d.len() == h.len() && d.iter().zip(h).all(|(a, b)| json_subset(a, b))
-        }
-        (d, h) => d == h,
     }
 }

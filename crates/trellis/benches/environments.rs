@@ -30,7 +30,11 @@ fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "b@example.com")
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A service repository: a small chart (ConfigMap, Deployment of 1, Service) on `main`.
@@ -65,8 +69,11 @@ apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  
 
 fn push_branch(work: &Path, branch: &str) {
     git(work, &["checkout", "-q", "-B", branch, "main"]);
-    std::fs::write(work.join("charts/values.yaml"), format!("replicas: 1\nmessage: {branch}\n"))
-        .expect("write");
+    std::fs::write(
+        work.join("charts/values.yaml"),
+        format!("replicas: 1\nmessage: {branch}\n"),
+    )
+    .expect("write");
     git(work, &["commit", "-q", "-am", branch]);
     git(work, &["push", "-q", "-f", "origin", branch]);
 }
@@ -111,8 +118,18 @@ fn rss_kib() -> u64 {
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -136,14 +153,25 @@ async fn ready_envs(client: &kube::Client, prefix: &str) -> Vec<(String, bool)> 
 }
 
 fn main() {
-    let n: usize = std::env::var("TRELLIS_BENCH_SERVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let branches: usize = std::env::var("TRELLIS_BENCH_BRANCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let scale: usize = std::env::var("TRELLIS_BENCH_SCALE_BRANCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this once, small, as a check.
+    let full = std::env::args().any(|a| a == "--bench");
+    let var = |name: &str, full_default: usize, test_default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if full { full_default } else { test_default })
+    };
+    let n = var("TRELLIS_BENCH_SERVICES", 100, 4);
+    let branches = var("TRELLIS_BENCH_BRANCHES", 20, 2);
+    let scale = var("TRELLIS_BENCH_SCALE_BRANCHES", 10, 1);
     if std::env::args().any(|a| a == "--list") {
         println!("environments: bench");
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let tmp = tempfile::tempdir().expect("tmp");
         let dc = devcluster::DevCluster::start().await.expect("local API server");
@@ -194,10 +222,10 @@ fn main() {
             if ready_envs(&client, "one-env").await.iter().any(|(_, r)| *r) {
                 break;
             }
-            if t.elapsed() > Duration::from_secs(600) {
-                println!("(a) NOT Ready after 600 s");
-                break;
-            }
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "(a) the environment is not Ready after 600 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let req = cluster.stats().snapshot().0 - req0;
@@ -227,6 +255,7 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        assert_eq!(ready_at.len(), branches, "(b) every environment becomes Ready");
         let mut times: Vec<f64> = ready_at.values().map(|d| d.as_secs_f64()).collect();
         times.sort_by(f64::total_cmp);
         println!(
