@@ -748,6 +748,15 @@ mod tests {
         out
     }
 
+    /// `next()`, failing the test instead of hanging when no key comes (under paused time the
+    /// timeout fires as soon as nothing else can happen).
+    async fn next_or_fail(q: &Queue) -> (u32, Ticket<u32, &'static str>) {
+        tokio::time::timeout(Duration::from_secs(3600), q.next())
+            .await
+            .expect("no key came out")
+            .expect("queue shut down")
+    }
+
     #[test]
     fn dedup_same_key_many_times_is_one_next() {
         let q = Queue::new();
@@ -856,7 +865,10 @@ mod tests {
         q.check_invariants();
         q.shutdown();
         for worker in workers {
-            worker.await.unwrap();
+            tokio::time::timeout(Duration::from_secs(30), worker)
+                .await
+                .expect("worker still waiting after shutdown")
+                .unwrap();
         }
         assert_eq!(
             overlaps.load(AtomicOrdering::SeqCst),
@@ -945,7 +957,7 @@ mod tests {
         let q = Queue::new();
         let start = Instant::now();
         q.add_after(1, "a", Duration::from_secs(10));
-        let (key, _ticket) = q.next().await.unwrap();
+        let (key, _ticket) = next_or_fail(&q).await;
         assert_eq!(key, 1);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
     }
@@ -1031,24 +1043,79 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn keys_promoted_together_reach_every_waiting_worker() {
+        let q = Queue::new();
+        for key in 0..3 {
+            q.add_after(key, "a", Duration::from_secs(10));
+        }
+        let start = Instant::now();
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let q = q.clone();
+                // Each worker keeps its ticket: only another worker can take the next key.
+                tokio::spawn(async move { q.next().await.map(|(k, t)| (k, start.elapsed(), t)) })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for worker in workers {
+            let (key, at, _ticket) = tokio::time::timeout(Duration::from_secs(60), worker)
+                .await
+                .expect("a promoted key waits while a worker sleeps")
+                .unwrap()
+                .unwrap();
+            assert_eq!(at, Duration::from_secs(10));
+            got.push(key);
+        }
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timer_passes_on_when_its_waiter_takes_a_ready_key() {
+        let q = Queue::new();
+        q.add_after(1, "a", Duration::from_secs(10));
+        let start = Instant::now();
+        let spawn = |q: Queue| {
+            tokio::spawn(async move { q.next().await.map(|(k, t)| (k, start.elapsed(), t)) })
+        };
+        // The first waiter sleeps until the deadline; it is woken for key 2 and keeps it.
+        let first = spawn(q.clone());
+        tokio::task::yield_now().await;
+        let second = spawn(q.clone());
+        tokio::task::yield_now().await;
+        q.add(2, "a");
+        let mut got = Vec::new();
+        for worker in [first, second] {
+            let (key, at, _ticket) = tokio::time::timeout(Duration::from_secs(60), worker)
+                .await
+                .expect("nobody woke at the deadline")
+                .unwrap()
+                .unwrap();
+            got.push((key, at));
+        }
+        got.sort_unstable();
+        assert_eq!(got, vec![(1, Duration::from_secs(10)), (2, Duration::ZERO)]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn waited_is_time_spent_ready() {
         let q = Queue::new();
         q.add(1, "a");
         tokio::time::advance(Duration::from_secs(3)).await;
-        let (_, t) = q.next().await.unwrap();
+        let (_, t) = next_or_fail(&q).await;
         assert_eq!(t.waited(), Duration::from_secs(3));
         // Added during processing: waits from when processing ends.
         q.add(1, "a");
         tokio::time::advance(Duration::from_secs(2)).await;
         drop(t);
         tokio::time::advance(Duration::from_secs(1)).await;
-        let (_, t) = q.next().await.unwrap();
+        let (_, t) = next_or_fail(&q).await;
         assert_eq!(t.waited(), Duration::from_secs(1));
         drop(t);
         // Delayed: waits from its deadline.
         q.add_after(2, "a", Duration::from_secs(10));
         tokio::time::advance(Duration::from_secs(15)).await;
-        let (_, t) = q.next().await.unwrap();
+        let (_, t) = next_or_fail(&q).await;
         assert_eq!(t.waited(), Duration::from_secs(5));
     }
 
