@@ -14,7 +14,10 @@
 //! new, parsed templates still cached, as when a push touches every service), in-process warm
 //! (the same 100 requests again: cache hits), and `helm template` × 100 (`HELM_BIN`, else `helm`
 //! on `PATH`, else `~/.cache/helm-oracle/bin/helm3` from `scripts/setup`; skipped with a line
-//! when there is none). `BENCH_SERVICES` changes the number of services.
+//! when there is none). `BENCH_SERVICES` changes the number of services. Charts that do not render
+//! with their defaults (external-dns needs `policy`) are skipped with a line. Before the totals, a
+//! table shows where one render's time goes per chart: the whole pipeline, Helm's render alone,
+//! and the sync crate's YAML → objects conversion (argo-cd's 1.9 MB of CRDs cost most there).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -295,12 +298,13 @@ fn main() {
         }
     };
 
-    // Keep the charts that render with their defaults (some corpus charts need values).
+    // Keep the charts that render with their defaults (some corpus charts need values). Each
+    // probe is its own repository: the cache trusts (repository, commit) to name the files.
     let probe = Renderer::new();
     charts.retain(|c| {
         let s = Service {
             chart: c.name.clone(),
-            release: "probe".into(),
+            release: format!("probe-{}", c.name),
             files: Arc::new(c.files.clone()),
         };
         match rt.block_on(probe.render(request(&s, "0"))) {
@@ -325,6 +329,67 @@ fn main() {
     if charts.is_empty() {
         println!("no chart renders: nothing to measure");
         return;
+    }
+
+    // Where one render's time goes, per chart (parsed templates cached): the whole pipeline,
+    // Helm's render alone, and turning its YAML into the sync engine's objects.
+    println!(
+        "\n{:<20} {:>10} {:>10} {:>10}",
+        "chart", "pipeline", "helm", "to objects"
+    );
+    for c in &charts {
+        let s = Service {
+            chart: c.name.clone(),
+            release: format!("probe-{}", c.name),
+            files: Arc::new(c.files.clone()),
+        };
+        let req = request(&s, "0");
+        let engine = helm::Engine::new();
+        let best = |f: &mut dyn FnMut()| {
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed()
+                })
+                .min()
+                .unwrap_or_default()
+        };
+        let pipeline = best(&mut || {
+            let _ = controller::render::render_once(&engine, &req);
+        });
+        let files: Vec<helm::chart::File> = c
+            .files
+            .iter()
+            .map(|f| helm::chart::File {
+                name: f.path.clone(),
+                data: f.data.clone().into(),
+            })
+            .collect();
+        let Ok(chart) = helm::chart::load_files(files, 0) else {
+            continue;
+        };
+        let opts = helm::RenderOptions {
+            release_name: s.release.clone(),
+            namespace: NAMESPACE.into(),
+            ..helm::RenderOptions::default()
+        };
+        let user = gotemplate::Map::new();
+        let mut out = None;
+        let helm_only = best(&mut || out = engine.render(&chart, &user, &opts).ok());
+        let Some(out) = out else { continue };
+        let objects = best(&mut || {
+            for m in &out.manifests {
+                let _ = sync::object::manifests_from_yaml(&m.content, &m.source);
+            }
+        });
+        println!(
+            "{:<20} {:>8.2}ms {:>8.2}ms {:>8.2}ms",
+            c.name,
+            ms(pipeline),
+            ms(helm_only),
+            ms(objects)
+        );
     }
 
     let services: Vec<Service> = (0..n_services)
