@@ -681,6 +681,33 @@ impl Controller {
         status.last_activity = Some(sync::state::rfc3339(last_activity));
         status.observed_generation = env.meta().generation;
         status.deletion_blocked_by = None;
+        // A repository that cannot be fetched: the environment keeps its last good commits and
+        // says why.
+        let unreachable: Vec<String> = env
+            .spec
+            .services
+            .iter()
+            .filter_map(|s| {
+                self.mirrors
+                    .last_error(&s.repo_url)
+                    .map(|e| format!("{}: {e}; using the last fetched commit", s.name))
+            })
+            .collect();
+        status.conditions.retain(|c| c.type_ != "RepoUnreachable");
+        if !unreachable.is_empty() {
+            let message = unreachable.join("; ");
+            let since = before
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "RepoUnreachable" && c.message == message)
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or_else(now_rfc3339);
+            status.conditions.push(Condition {
+                type_: "RepoUnreachable".into(),
+                message,
+                last_transition_time: Some(since),
+            });
+        }
         if status != before {
             self.patch_env_status(name, &status).await?;
         }

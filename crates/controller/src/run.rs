@@ -548,10 +548,11 @@ impl Controller {
             repo = repo.with_credentials(self.credentials(&s.name).await?);
         }
         let before = self.mirrors.snapshot(url).map(|s| refs_of(&s));
+        let had_error = self.mirrors.last_error(url).is_some();
         match self.mirrors.fetch(&repo).await {
             Ok(snap) => {
                 self.stats.fetches_ok.fetch_add(1, Ordering::Relaxed);
-                if before.as_ref() != Some(&refs_of(&snap)) {
+                if had_error || before.as_ref() != Some(&refs_of(&snap)) {
                     self.requeue_repo_users(url);
                 }
                 Ok(snap)
@@ -559,6 +560,10 @@ impl Controller {
             Err(e) => {
                 self.stats.fetches_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(repo = %url, error = %e, "git fetch failed");
+                if !had_error {
+                    // Its users say why in a condition (and keep their last good commit).
+                    self.requeue_repo_users(url);
+                }
                 Err(e.into())
             }
         }

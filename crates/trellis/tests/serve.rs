@@ -110,7 +110,13 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(kubeconfig: &Path, data: &Path, cleanup_interval: &str, extra: &[&str]) -> Serve {
+    fn start(
+        kubeconfig: &Path,
+        data: &Path,
+        poll_interval: &str,
+        cleanup_interval: &str,
+        extra: &[&str],
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -373,6 +379,7 @@ fn webhooks_turn_branches_into_environments_and_cleanup_removes_them() {
         &kc,
         &tmp.path().join("data"),
         "1h",
+        "1h",
         &["--no-leader-election"],
     );
     assert!(
@@ -566,6 +573,13 @@ fn webhooks_turn_branches_into_environments_and_cleanup_removes_them() {
         env_phase(&kc, "feat-d").is_some(),
         "a failed fetch deletes nothing"
     );
+    wait_for("the environment says why", Duration::from_secs(30), || {
+        get_json(&kc, "environments.trellis.dev/feat-d").is_some_and(|env| {
+            env["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "RepoUnreachable"))
+        })
+    });
     std::fs::rename(&moved, &pg.bare).expect("restore");
     drop(serve);
 }
@@ -583,6 +597,7 @@ fn two_replicas_one_leads_and_a_killed_leader_is_replaced_without_rerunning_hook
     let mut a = Serve::start(
         &kc,
         &tmp.path().join("data-a"),
+        "1h",
         "1s",
         &["--identity", "replica-a"],
     );
@@ -593,6 +608,7 @@ fn two_replicas_one_leads_and_a_killed_leader_is_replaced_without_rerunning_hook
     let b = Serve::start(
         &kc,
         &tmp.path().join("data-b"),
+        "1h",
         "1s",
         &["--identity", "replica-b"],
     );
@@ -694,4 +710,81 @@ fn two_replicas_one_leads_and_a_killed_leader_is_replaced_without_rerunning_hook
     let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
     assert_eq!(unique.len(), names.len(), "distinct names: {names:?}");
     drop(b);
+}
+
+#[test]
+fn polling_finds_branches_and_inactive_environments_are_removed() {
+    let (_rt, _dc, kc) = start_cluster();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (pg, api, web) = (
+        Repo::new(tmp.path(), "postgres", None),
+        Repo::new(tmp.path(), "api", None),
+        Repo::new(tmp.path(), "web", None),
+    );
+    base(&kc);
+    // No webhooks at all: a 1 s poll finds everything.
+    let serve = Serve::start(
+        &kc,
+        &tmp.path().join("data"),
+        "1s",
+        "1s",
+        &["--no-leader-election"],
+    );
+    assert!(serve.wait_ready(Duration::from_secs(60)), "ready");
+    let yaml = format!(
+        r#"apiVersion: trellis.dev/v1alpha1
+kind: EnvironmentSet
+metadata: {{name: idle, namespace: trellis}}
+spec:
+  defaultRevision: main
+  branches: {{include: "^idle-"}}
+  syncPolicy: {{automated: {{prune: true}}}}
+  cleanup: {{whenBranchDeleted: true, whenMerged: true, whenInactiveFor: 25s, gracePeriod: 1s}}
+  services:
+    - name: postgres
+      source: {{repoURL: "{}", path: charts}}
+    - name: web
+      source: {{repoURL: "{}", path: charts}}
+"#,
+        pg.url, web.url
+    );
+    kubectl(&kc, &["apply", "-f", "-"], Some(&yaml));
+    let _ = &api;
+    web.commit("idle-x", "greeting: idle");
+    wait_for(
+        "environment idle-x Ready (found by polling)",
+        Duration::from_secs(60),
+        || env_phase(&kc, "idle-x").as_deref() == Some("Ready"),
+    );
+    // A branch deleted is noticed by polling too.
+    web.commit("idle-y", "greeting: y");
+    wait_for("environment idle-y", Duration::from_secs(60), || {
+        env_phase(&kc, "idle-y").is_some()
+    });
+    git(&web.work, &["push", "-q", "origin", "--delete", "idle-y"]);
+    wait_for(
+        "deleted branch's environment removed",
+        Duration::from_secs(60),
+        || env_phase(&kc, "idle-y").is_none(),
+    );
+    // No commit for 25 s: idle-x is inactive and removed, and not made again.
+    wait_for(
+        "inactive environment removed",
+        Duration::from_secs(90),
+        || env_phase(&kc, "idle-x").is_none(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        env_phase(&kc, "idle-x"),
+        None,
+        "a retired branch gets no new environment"
+    );
+    let set = get_json(&kc, "environmentsets.trellis.dev/idle").expect("set");
+    assert!(
+        set["status"]["retired"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["branch"] == "idle-x")),
+        "{set}"
+    );
+    drop(serve);
 }
