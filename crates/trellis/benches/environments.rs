@@ -289,9 +289,9 @@ fn main() {
             }
             let total_apps = ctl.applications().len().max(1);
             let req = cluster.stats().snapshot().0 - req0;
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(if full { 5 } else { 1 })).await;
             let cpu0 = cpu_seconds();
-            let idle = Duration::from_secs(20);
+            let idle = Duration::from_secs(if full { 20 } else { 2 });
             tokio::time::sleep(idle).await;
             let cpu = cpu_seconds() - cpu0;
             let rss = rss_kib();
