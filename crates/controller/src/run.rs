@@ -621,6 +621,9 @@ impl Controller {
                 let name = s.metadata.name.clone().unwrap_or_default();
                 self.queue
                     .add(Key::Set(name.clone()), format!("set/{name}"));
+                // A ref that moved or went away may end an environment (deleted, merged): the
+                // same check a branch-delete webhook runs.
+                self.queue.add(Key::Cleanup(name), "cleanup".into());
             }
         }
     }

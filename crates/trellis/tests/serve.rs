@@ -130,7 +130,7 @@ impl Serve {
             .arg(data)
             .args([
                 "--poll-interval",
-                "1h",
+                poll_interval,
                 "--cleanup-interval",
                 cleanup_interval,
             ])
@@ -722,12 +722,13 @@ fn polling_finds_branches_and_inactive_environments_are_removed() {
         Repo::new(tmp.path(), "web", None),
     );
     base(&kc);
-    // No webhooks at all: a 1 s poll finds everything.
+    // No webhooks at all: a 1 s poll finds everything; inactivity is found by the periodic
+    // cleanup check (every 2 s here).
     let serve = Serve::start(
         &kc,
         &tmp.path().join("data"),
         "1s",
-        "1s",
+        "2s",
         &["--no-leader-election"],
     );
     assert!(serve.wait_ready(Duration::from_secs(60)), "ready");
