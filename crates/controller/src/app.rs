@@ -674,22 +674,7 @@ impl Controller {
         }
         status.reconciled_at = Some(now_rfc3339());
         let name = app.metadata.name.clone().unwrap_or_default();
-        let api: Api<Application> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
-        match api
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::kube(
-                format!("writing the status of Application {name}"),
-                e,
-            )),
-        }
+        self.patch_status::<Application>(&name, &status).await
     }
 }
 

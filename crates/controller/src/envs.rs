@@ -479,22 +479,7 @@ impl Controller {
         {
             return Ok(());
         }
-        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
-        match api
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::kube(
-                format!("writing the status of EnvironmentSet {name}"),
-                e,
-            )),
-        }
+        self.patch_status::<EnvironmentSet>(&name, &status).await
     }
 
     /// The cleanup check of a set: fetch its repositories, then mark (and after the grace period
@@ -715,22 +700,7 @@ impl Controller {
     }
 
     async fn patch_env_status(&self, name: &str, status: &EnvironmentStatus) -> Result<()> {
-        let api: Api<Environment> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
-        match api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::kube(
-                format!("writing the status of Environment {name}"),
-                e,
-            )),
-        }
+        self.patch_status::<Environment>(name, status).await
     }
 
     /// Delete an Environment: its Applications (each runs its delete hooks and deletes its

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Semaphore;
@@ -534,6 +534,34 @@ impl Controller {
             .lock()
             .expect("repo lock")
             .insert(norm, (url.to_string(), secret.map(|s| s.name.clone())));
+    }
+
+    /// Merge-patch the status subresource of one of the controller's resources; one that is
+    /// gone meanwhile is not an error.
+    pub(crate) async fn patch_status<K>(
+        &self,
+        name: &str,
+        status: &impl serde::Serialize,
+    ) -> Result<()>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        let patch = Patch::Merge(serde_json::json!({ "status": status }));
+        match api
+            .patch_status(name, &PatchParams::default(), &patch)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(Error::kube(
+                format!("writing the status of {} {name}", K::kind(&())),
+                e,
+            )),
+        }
     }
 
     /// Fetch a repository (credentials from the Secret its source names); on success requeue
