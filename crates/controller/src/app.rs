@@ -115,6 +115,17 @@ impl Controller {
                 }
             }
         };
+        // A condition that still holds keeps the time it started holding (and the status stays
+        // equal, so an unchanged Application is not written, nor woken by its own write).
+        for c in &mut status.conditions {
+            if let Some(b) = before
+                .conditions
+                .iter()
+                .find(|b| b.type_ == c.type_ && b.message == c.message)
+            {
+                c.last_transition_time = b.last_transition_time.clone();
+            }
+        }
         self.stats.observe_reconcile(started.elapsed());
         self.write_app_status(&app, &before, status).await?;
         Ok(next)
