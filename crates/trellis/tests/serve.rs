@@ -580,6 +580,21 @@ fn webhooks_turn_branches_into_environments_and_cleanup_removes_them() {
                 .is_some_and(|c| c.iter().any(|c| c["type"] == "RepoUnreachable"))
         })
     });
+    // A failing Application is not rewritten (nor woken by its own write) on every reconcile.
+    let rv = |kc: &Path| {
+        get_json(kc, "applications.trellis.dev/feat-d-postgres").and_then(|a| {
+            a["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    let before = rv(&kc);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        rv(&kc),
+        before,
+        "the Application's status is stable while nothing changes"
+    );
     std::fs::rename(&moved, &pg.bare).expect("restore");
     drop(serve);
 }
