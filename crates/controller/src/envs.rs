@@ -321,12 +321,6 @@ impl Controller {
             self.apply_environment(&set, env_name, branch, &services, diverged)
                 .await?;
         }
-        let mut summary: Vec<Value> = Vec::new();
-        for e in &mine {
-            summary.push(json!({"name": e.name_any(), "branch": e.spec.branch,
-                "phase": e.status.as_ref().and_then(|s| s.phase)}));
-        }
-        let _ = summary;
         self.write_set_status(&set, conditions).await?;
         Ok(Next::Idle)
     }
@@ -588,7 +582,6 @@ impl Controller {
         if env.meta().deletion_timestamp.is_some() {
             return self.delete_env(&env).await;
         }
-        let apps = self.index.apps_of_env(name);
         let mut services = Vec::new();
         let mut ready = 0;
         let mut degraded = false;
@@ -644,7 +637,6 @@ impl Controller {
                 waiting_for: st.waiting_for.clone(),
             });
         }
-        let _ = apps;
         let total = env.spec.services.len();
         let mut status = env.status.clone().unwrap_or_default();
         let before = status.clone();
