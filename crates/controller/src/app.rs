@@ -7,9 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
-use serde_json::json;
 use sync::diff::SyncStatus as DiffStatus;
 use sync::engine::{App as SyncApp, Progress, SyncOptions};
 use sync::health::HealthStatus as EngineHealth;
@@ -592,15 +590,7 @@ impl Controller {
         let mut finalizers = app.metadata.finalizers.clone().unwrap_or_default();
         finalizers.push(RESOURCES_FINALIZER.to_string());
         let name = app.metadata.name.clone().unwrap_or_default();
-        let api: Api<Application> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-        )
-        .await
-        .map_err(|e| Error::kube(format!("adding the finalizer to Application {name}"), e))?;
-        Ok(())
+        self.set_finalizers::<Application>(&name, &finalizers).await
     }
 
     /// An Application being deleted: with the resources finalizer, run its delete hooks and
@@ -645,19 +635,7 @@ impl Controller {
             .into_iter()
             .filter(|f| f != RESOURCES_FINALIZER)
             .collect();
-        let api: Api<Application> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
-        match api
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": rest}})),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(Error::kube(format!("removing the finalizer of {name}"), e)),
-        }
+        self.set_finalizers::<Application>(&name, &rest).await?;
         self.memo.lock().expect("memo lock").remove(&name);
         if let Some(e) = env_of(app) {
             self.queue.add(Key::Env(e.clone()), e);

@@ -718,12 +718,8 @@ impl Controller {
                     if !app.finalizers().iter().any(|f| f == RESOURCES_FINALIZER) {
                         let mut f = app.finalizers().to_vec();
                         f.push(RESOURCES_FINALIZER.into());
-                        let _ = apps
-                            .patch(
-                                a,
-                                &PatchParams::default(),
-                                &Patch::Merge(json!({"metadata": {"finalizers": f}})),
-                            )
+                        let _ = self
+                            .set_finalizers::<crate::types::Application>(a, &f)
                             .await;
                     }
                     match apps.delete(a, &DeleteParams::default()).await {
@@ -785,19 +781,7 @@ impl Controller {
             .filter(|f| *f != ENVIRONMENT_FINALIZER)
             .cloned()
             .collect();
-        let api: Api<Environment> = Api::namespaced(self.client.clone(), &ns);
-        match api
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": rest}})),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(Error::kube(format!("releasing Environment {name}"), e)),
-        }
+        self.set_finalizers::<Environment>(&name, &rest).await?;
         if let Some(set) = env.labels().get(ENVIRONMENT_SET_LABEL) {
             self.queue.add(Key::Set(set.clone()), format!("set/{set}"));
         }

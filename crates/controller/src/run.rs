@@ -564,6 +564,27 @@ impl Controller {
         }
     }
 
+    /// Replace the finalizers of one of the controller's resources; one that is gone meanwhile is
+    /// not an error.
+    pub(crate) async fn set_finalizers<K>(&self, name: &str, finalizers: &[String]) -> Result<()>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        let patch = Patch::Merge(serde_json::json!({"metadata": {"finalizers": finalizers}}));
+        match api.patch(name, &PatchParams::default(), &patch).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(Error::kube(
+                format!("setting the finalizers of {} {name}", K::kind(&())),
+                e,
+            )),
+        }
+    }
+
     /// Fetch a repository (credentials from the Secret its source names); on success requeue
     /// what uses it when its refs changed.
     pub(crate) async fn fetch_repo(
