@@ -1,5 +1,6 @@
-//! Conformance with real Helm 3 (installed by shared/tools/setup-helm-oracle): install and
-//! upgrade a corpus chart with `--wait`, then uninstall, against a started cluster.
+//! Conformance with real Helm 3 (installed by `scripts/setup`): install and upgrade a chart of
+//! this repository (`tests/data/charts/webapp`: helpers, `tpl`, `.Files`, a config checksum) with
+//! `--wait`, then uninstall, against a started cluster. Needs nothing beside the repository.
 
 mod common;
 
@@ -15,23 +16,21 @@ fn helm_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn chart() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts/podinfo");
-    p.exists().then_some(p)
+fn chart() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/charts/webapp")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_upgrade_uninstall_with_wait() {
-    let (Some(helm), Some(chart)) = (helm_bin(), chart()) else {
+    let chart = chart();
+    let Some(helm) = helm_bin() else {
         // `scripts/test` (and so CI) installs the oracle first: there, a missing binary is a
         // failure, never a silent pass.
         assert!(
             std::env::var_os("CI").is_none(),
-            "helm oracle or corpus chart missing in CI (scripts/setup installs it)"
+            "helm oracle missing in CI (scripts/setup installs it)"
         );
-        eprintln!(
-            "SKIPPED: helm oracle or corpus chart missing (run shared/tools/setup-helm-oracle)"
-        );
+        eprintln!("SKIPPED: helm oracle missing (run scripts/setup)");
         return;
     };
     let c = start().await;
@@ -82,7 +81,7 @@ async fn helm_install_upgrade_uninstall_with_wait() {
                     "apps",
                     "get",
                     "deploy",
-                    "pi-podinfo",
+                    "pi-webapp",
                     "-o",
                     "jsonpath={.status.readyReplicas}",
                 ],
@@ -119,7 +118,7 @@ async fn helm_install_upgrade_uninstall_with_wait() {
     let o = run(
         kubectl(
             &kc,
-            &["-n", "apps", "get", "deploy", "pi-podinfo", "-o", "json"],
+            &["-n", "apps", "get", "deploy", "pi-webapp", "-o", "json"],
         ),
         t,
     )
@@ -132,6 +131,15 @@ async fn helm_install_upgrade_uninstall_with_wait() {
             .unwrap()
             .ends_with(":6.5.0")
     );
+    // `tpl` and `.Files` reached the server through Helm.
+    let o = run(
+        kubectl(&kc, &["-n", "apps", "get", "cm", "pi-webapp", "-o", "json"]),
+        t,
+    )
+    .await;
+    let cm: serde_json::Value = serde_json::from_slice(&o.stdout).expect("configmap json");
+    assert_eq!(cm["data"]["greeting"], "hello from pi", "{cm}");
+    assert_eq!(cm["data"]["motd.txt"], "motd: served by webapp\n", "{cm}");
     let o = run(helm_cmd(&["history", "pi", "-n", "apps", "-o", "json"]), t).await;
     let h: serde_json::Value = serde_json::from_slice(&o.stdout).expect("history json");
     assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
