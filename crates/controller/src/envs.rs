@@ -649,6 +649,28 @@ impl Controller {
         } else {
             EnvironmentPhase::Creating
         });
+        if status.phase == Some(EnvironmentPhase::Ready)
+            && before.phase != Some(EnvironmentPhase::Ready)
+        {
+            // Push → Ready: from the newest commit or sync request, or from the environment's
+            // creation when that is later (a new branch's tip may be an old commit).
+            let created = env
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| u64::try_from(t.0.as_second()).unwrap_or(0))
+                .unwrap_or(0);
+            let since = last_activity.max(created);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            #[allow(clippy::cast_precision_loss)]
+            let since = since as f64;
+            if since > 0.0 && now >= since {
+                self.metrics.environment_ready.observe(now - since);
+            }
+        }
         status.services = services;
         status.created_at = env
             .meta()

@@ -225,8 +225,12 @@ pub struct Controller {
     pub(crate) memo: Mutex<HashMap<String, AppMemo>>,
     pub(crate) index: Index,
     pub(crate) sync_slots: Semaphore,
+    /// Syncs in progress, by Application: notified to terminate one.
+    pub(crate) running: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// Counters.
     pub stats: Stats,
+    /// Prometheus metrics (registered by the server).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// URL as written in a resource, by normalised URL (what webhooks are matched against), and
     /// the Secret holding its credentials.
     pub(crate) repo_urls: Mutex<BTreeMap<String, (String, Option<String>)>>,
@@ -270,6 +274,7 @@ impl Controller {
             mirrors: source::Mirrors::new(cfg.data_dir.join("git"), cfg.git_parallel.max(1)),
             renderer: Arc::new(Renderer::new()),
             sync_slots: Semaphore::new(cfg.max_syncs.max(1)),
+            running: Mutex::new(HashMap::new()),
             cfg,
             client,
             engine,
@@ -280,6 +285,7 @@ impl Controller {
             memo: Mutex::new(HashMap::new()),
             index: Index::default(),
             stats: Stats::default(),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             repo_urls: Mutex::new(BTreeMap::new()),
             trees: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -341,6 +347,9 @@ impl Controller {
                     };
                     for o in objs {
                         me.index.update(&o, deleted);
+                        if !deleted {
+                            me.check_terminate(&o);
+                        }
                         me.remember_repo(
                             &o.spec.source.repo_url,
                             o.spec.source.secret_ref.as_ref(),
@@ -491,13 +500,21 @@ impl Controller {
 
     async fn worker(self: Arc<Self>) {
         while let Some((key, ticket)) = self.queue.next().await {
+            self.metrics
+                .queue_wait
+                .observe(ticket.waited().as_secs_f64());
+            self.metrics
+                .queue_depth
+                .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
             let lane = self.lane_of(&key);
-            let res = match &key {
-                Key::App(n) => self.reconcile_app(n).await,
-                Key::Env(n) => self.reconcile_env(n).await,
-                Key::Set(n) => self.reconcile_set(n).await,
-                Key::Cleanup(n) => self.cleanup_set(n).await,
+            let started = std::time::Instant::now();
+            let (kind, res) = match &key {
+                Key::App(n) => ("application", self.reconcile_app(n).await),
+                Key::Env(n) => ("environment", self.reconcile_env(n).await),
+                Key::Set(n) => ("set", self.reconcile_set(n).await),
+                Key::Cleanup(n) => ("cleanup", self.cleanup_set(n).await),
             };
+            self.metrics.reconcile(kind, started.elapsed());
             match res {
                 Ok(Next::Idle) => {}
                 Ok(Next::After(d)) => self.queue.add_after(key.clone(), lane, d),
@@ -512,6 +529,9 @@ impl Controller {
                 }
             }
             self.queue.done(ticket);
+            self.metrics
+                .queue_depth
+                .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
         }
     }
 
@@ -598,7 +618,11 @@ impl Controller {
         }
         let before = self.mirrors.snapshot(url).map(|s| refs_of(&s));
         let had_error = self.mirrors.last_error(url).is_some();
-        match self.mirrors.fetch(&repo).await {
+        let started = std::time::Instant::now();
+        let fetched = self.mirrors.fetch(&repo).await;
+        self.metrics
+            .git_fetch(&normalize_repo_url(url), fetched.is_ok(), started.elapsed());
+        match fetched {
             Ok(snap) => {
                 self.stats.fetches_ok.fetch_add(1, Ordering::Relaxed);
                 if had_error || before.as_ref() != Some(&refs_of(&snap)) {
