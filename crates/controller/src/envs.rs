@@ -250,11 +250,34 @@ impl Controller {
             .collect();
         // A branch whose environment was cleaned up as merged or inactive gets none again, until
         // a new commit is pushed to it.
-        let retired = set
+        let mut retired = set
             .status
             .as_ref()
             .map(|s| s.retired.clone())
             .unwrap_or_default();
+        // An environment deleted by a person (`trellis env delete`, the API, kubectl) while its
+        // branch still exists stays deleted until a new commit is pushed, as after a cleanup:
+        // without this the set would recreate it at once.
+        for e in mine
+            .iter()
+            .filter(|e| e.meta().deletion_timestamp.is_some())
+        {
+            let b = &e.spec.branch;
+            let key = tips_key(&snaps, b);
+            if branches.contains(b)
+                && !key.is_empty()
+                && !retired.iter().any(|r| &r.branch == b && r.commits == key)
+            {
+                let reason = "deleted by request".to_string();
+                self.retire(&set, b, &key, &reason).await?;
+                retired.retain(|r| &r.branch != b);
+                retired.push(crate::types::RetiredBranch {
+                    branch: b.clone(),
+                    commits: key,
+                    reason,
+                });
+            }
+        }
         let mut wanted = Vec::new();
         for b in &branches {
             let env = mine.iter().find(|e| &e.spec.branch == b);
@@ -820,7 +843,16 @@ impl Controller {
         commits: &str,
         reason: &str,
     ) -> Result<()> {
-        let mut retired: Vec<crate::types::RetiredBranch> = set
+        let name = set.name_any();
+        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        // Read the list afresh: an earlier retire of this reconcile is not in `set` yet.
+        let current = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(format!("reading EnvironmentSet {name}"), e))?;
+        let mut retired: Vec<crate::types::RetiredBranch> = current
+            .as_ref()
+            .unwrap_or(set)
             .status
             .as_ref()
             .map(|s| s.retired.clone())
@@ -834,8 +866,6 @@ impl Controller {
         // Keep the list bounded: the oldest entries go first.
         let excess = retired.len().saturating_sub(1000);
         retired.drain(..excess);
-        let name = set.name_any();
-        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
         api.patch_status(
             &name,
             &PatchParams::default(),

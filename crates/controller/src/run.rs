@@ -50,6 +50,9 @@ pub struct Config {
     pub sync_timeout: Duration,
     /// Safety-net resync of every resource.
     pub resync_interval: Duration,
+    /// Where the controller's Prometheus metrics go (shared with the kube client's
+    /// [`crate::metrics::KubeRequestsLayer`] and the server's `/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             git_parallel: 8,
             sync_timeout: Duration::from_secs(600),
             resync_interval: Duration::from_secs(1800),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
 }
@@ -270,6 +274,7 @@ impl Controller {
         let (apps, wa) = reflector::store();
         let (envs, we) = reflector::store();
         let (sets, ws) = reflector::store();
+        let metrics = cfg.metrics.clone();
         Arc::new(Controller {
             mirrors: source::Mirrors::new(cfg.data_dir.join("git"), cfg.git_parallel.max(1)),
             renderer: Arc::new(Renderer::new()),
@@ -285,7 +290,7 @@ impl Controller {
             memo: Mutex::new(HashMap::new()),
             index: Index::default(),
             stats: Stats::default(),
-            metrics: Arc::new(crate::metrics::Metrics::default()),
+            metrics,
             repo_urls: Mutex::new(BTreeMap::new()),
             trees: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),

@@ -113,6 +113,7 @@ pub struct TreeNode {
     pub info: Vec<String>,
     /// Objects it owns (Deployment → ReplicaSet → Pod; Job → Pod).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub children: Vec<TreeNode>,
 }
 
