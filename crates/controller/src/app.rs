@@ -344,6 +344,25 @@ impl Controller {
                     .lock()
                     .expect("running lock")
                     .insert(name.clone(), stop.clone());
+                // Say that a sync runs (what `terminate` stops, what the UI shows) before it
+                // starts; the final status below replaces it.
+                let running = OperationState {
+                    phase: OperationPhase::Running,
+                    message: Some(format!("syncing to {}", short_commit(&commit))),
+                    started_at: now_rfc3339(),
+                    finished_at: None,
+                    sync_result: None,
+                    retry_count: (attempts > 0).then_some(i64::from(attempts)),
+                };
+                if let Err(e) = self
+                    .patch_status::<Application>(
+                        &name,
+                        &serde_json::json!({ "operationState": running }),
+                    )
+                    .await
+                {
+                    tracing::debug!(app = %name, error = %e, "recording the running operation");
+                }
                 let progress = Progress::default();
                 let out = tokio::select! {
                     out = self.engine.sync(&sapp, to_sync, &progress) => Some(out),
@@ -438,11 +457,24 @@ impl Controller {
             status: health_code,
             message: (!health.message.is_empty()).then(|| health.message.clone()),
         });
+        // The version of each kind as rendered (the tree and the UI read objects with it).
+        let versions: HashMap<(&str, &str), &str> = manifests
+            .iter()
+            .filter_map(|m| {
+                let api = m.obj.get("apiVersion")?.as_str()?;
+                let kind = m.obj.get("kind")?.as_str()?;
+                let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+                Some(((group, kind), version))
+            })
+            .collect();
         status.resources = diffs
             .iter()
             .map(|d| ResourceStatus {
                 group: d.key.group.clone(),
-                version: String::new(),
+                version: versions
+                    .get(&(d.key.group.as_str(), d.key.kind.as_str()))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 kind: d.key.kind.clone(),
                 namespace: d.key.namespace.clone(),
                 name: d.key.name.clone(),
@@ -459,7 +491,23 @@ impl Controller {
             })
             .collect();
         let state = self.engine.state(&sapp).await?;
-        if let Some(op) = &state.operation {
+        // A terminated sync stays recorded as running in the engine (so the next sync resumes
+        // it without running its hooks again); its status stays "terminated" until then.
+        let terminated = state.operation.as_ref().is_some_and(|op| {
+            op.phase == OpPhase::Running
+                && !self
+                    .running
+                    .lock()
+                    .expect("running lock")
+                    .contains_key(&name)
+                && self
+                    .memo
+                    .lock()
+                    .expect("memo lock")
+                    .get(&name)
+                    .is_some_and(|m| m.attempts == u32::MAX)
+        });
+        if let Some(op) = state.operation.as_ref().filter(|_| !terminated) {
             status.operation_state = Some(OperationState {
                 phase: match op.phase {
                     OpPhase::Running => OperationPhase::Running,
@@ -1050,6 +1098,11 @@ pub(crate) fn health_code_of(h: EngineHealth) -> HealthStatusCode {
         EngineHealth::Missing => HealthStatusCode::Missing,
         EngineHealth::Unknown => HealthStatusCode::Unknown,
     }
+}
+
+/// The first 7 characters of a commit id.
+fn short_commit(c: &str) -> &str {
+    c.get(..7).unwrap_or(c)
 }
 
 #[cfg(test)]

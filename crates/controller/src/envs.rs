@@ -250,34 +250,11 @@ impl Controller {
             .collect();
         // A branch whose environment was cleaned up as merged or inactive gets none again, until
         // a new commit is pushed to it.
-        let mut retired = set
+        let retired = set
             .status
             .as_ref()
             .map(|s| s.retired.clone())
             .unwrap_or_default();
-        // An environment deleted by a person (`trellis env delete`, the API, kubectl) while its
-        // branch still exists stays deleted until a new commit is pushed, as after a cleanup:
-        // without this the set would recreate it at once.
-        for e in mine
-            .iter()
-            .filter(|e| e.meta().deletion_timestamp.is_some())
-        {
-            let b = &e.spec.branch;
-            let key = tips_key(&snaps, b);
-            if branches.contains(b)
-                && !key.is_empty()
-                && !retired.iter().any(|r| &r.branch == b && r.commits == key)
-            {
-                let reason = "deleted by request".to_string();
-                self.retire(&set, b, &key, &reason).await?;
-                retired.retain(|r| &r.branch != b);
-                retired.push(crate::types::RetiredBranch {
-                    branch: b.clone(),
-                    commits: key,
-                    reason,
-                });
-            }
-        }
         let mut wanted = Vec::new();
         for b in &branches {
             let env = mine.iter().find(|e| &e.spec.branch == b);
@@ -748,6 +725,27 @@ impl Controller {
             return Ok(Next::Idle);
         }
         let ns = self.cfg.namespace.clone();
+        // Deleted by a person (`trellis env delete`, the API, kubectl) while its branch exists:
+        // it stays deleted until a new commit is pushed, as after a cleanup (which retires the
+        // branch itself before deleting); otherwise its set would recreate it at once.
+        if let Some(set) = self
+            .sets
+            .get(&ObjectRef::new(&env.spec.environment_set).within(&ns))
+            .filter(|s| s.meta().deletion_timestamp.is_none())
+        {
+            let (snaps, _) = self.set_snapshots(&set, false).await;
+            let branch = &env.spec.branch;
+            let key = tips_key(&snaps, branch);
+            let retired = set.status.as_ref().is_some_and(|s| {
+                s.retired
+                    .iter()
+                    .any(|r| &r.branch == branch && r.commits == key)
+            });
+            if !key.is_empty() && !retired {
+                self.retire(&set, branch, &key, "deleted by request")
+                    .await?;
+            }
+        }
         let mut status = env.status.clone().unwrap_or_default();
         status.phase = Some(EnvironmentPhase::Deleting);
         let apps: Api<crate::types::Application> = Api::namespaced(self.client.clone(), &ns);

@@ -270,6 +270,12 @@ fn actionable_app(
     action: &str,
 ) -> ApiResult<(Arc<Application>, Arc<AppSummary>)> {
     let (app, summary) = readable_app(state, role, name)?;
+    if *role == Role::Anonymous {
+        return Err(ApiErr(
+            StatusCode::UNAUTHORIZED,
+            format!("authentication required to {action} (send `Authorization: Bearer <token>`)"),
+        ));
+    }
     if !role.can_act(&summary.project) {
         return Err(ApiErr::forbidden(
             role,
@@ -409,6 +415,12 @@ async fn delete_environment(
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<ActionResponse>)> {
     check_name("environment", &name)?;
+    if role == Role::Anonymous {
+        return Err(ApiErr(
+            StatusCode::UNAUTHORIZED,
+            "authentication required to delete an environment".into(),
+        ));
+    }
     if !role.can_delete_environments() {
         return Err(ApiErr::forbidden(
             &role,
@@ -867,6 +879,11 @@ async fn rollback(
     let req = body(req)?;
     wait_model(&state).await?;
     let (app, summary) = actionable_app(&state, &role, &name, "roll back")?;
+    if summary.automated {
+        return Err(ApiErr::conflict(format!(
+            "application {name} syncs automatically: turn automated sync off to roll back"
+        )));
+    }
     let Some(entry) = app
         .status
         .iter()
@@ -878,11 +895,6 @@ async fn rollback(
             req.id
         )));
     };
-    if summary.automated {
-        return Err(ApiErr::conflict(format!(
-            "application {name} syncs automatically: turn automated sync off to roll back"
-        )));
-    }
     let opts = SyncRequestOptions {
         at: now(),
         revision: Some(entry.revision.clone()),

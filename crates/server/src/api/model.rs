@@ -407,16 +407,15 @@ impl Model {
         limit: usize,
     ) -> (Vec<Arc<AppSummary>>, usize, Option<(String, String)>) {
         let s = self.state.read().expect("model lock");
-        let range: Box<dyn Iterator<Item = Entry<'_>>> =
-            match &filter.environment {
-                // An environment's Applications are one contiguous range of the map.
-                Some(env) => Box::new(
-                    s.summaries
-                        .range((env.clone(), String::new())..)
-                        .take_while(move |((e, _), _)| e == env),
-                ),
-                None => Box::new(s.summaries.iter()),
-            };
+        let range: Box<dyn Iterator<Item = Entry<'_>>> = match &filter.environment {
+            // An environment's Applications are one contiguous range of the map.
+            Some(env) => Box::new(
+                s.summaries
+                    .range((env.clone(), String::new())..)
+                    .take_while(move |((e, _), _)| e == env),
+            ),
+            None => Box::new(s.summaries.iter()),
+        };
         let mut total = 0;
         let mut page = Vec::new();
         let mut next = None;

@@ -40,8 +40,30 @@ pub async fn tree(client: &kube::Client, app: &Application, dest_ns: &str) -> Ve
             }
         }
     }
-    let targets: Vec<(GroupVersionKind, String, String)> = status
-        .resources
+    // Hooks are not among the tracked resources (as in Argo CD): add them from the operation.
+    let mut resources = status.resources.clone();
+    if let Some(r) = status
+        .operation_state
+        .as_ref()
+        .and_then(|o| o.sync_result.as_ref())
+    {
+        for res in r.resources.iter().filter(|r| r.hook_phase.is_some()) {
+            let known = resources
+                .iter()
+                .any(|x| x.kind == res.kind && x.name == res.name && x.namespace == res.namespace);
+            if !known {
+                resources.push(controller::types::ResourceStatus {
+                    group: res.group.clone(),
+                    kind: res.kind.clone(),
+                    namespace: res.namespace.clone(),
+                    name: res.name.clone(),
+                    hook: true,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let targets: Vec<(GroupVersionKind, String, String)> = resources
         .iter()
         .map(|r| {
             (
@@ -54,7 +76,7 @@ pub async fn tree(client: &kube::Client, app: &Application, dest_ns: &str) -> Ve
     let reads = targets.into_iter().map(|(gvk, ns, name)| {
         let client = client.clone();
         async move {
-            let ar = ApiResource::from_gvk(&gvk);
+            let ar = api_resource(&client, &gvk).await?;
             let api: Api<DynamicObject> = if ns.is_empty() {
                 Api::all_with(client, &ar)
             } else {
@@ -74,7 +96,7 @@ pub async fn tree(client: &kube::Client, app: &Application, dest_ns: &str) -> Ve
 
     let mut nodes: Vec<(TreeNode, Option<String>)> = Vec::new();
     let mut owners_present = false;
-    for (r, obj) in status.resources.iter().zip(live) {
+    for (r, obj) in resources.iter().zip(live) {
         let mut node = TreeNode {
             group: r.group.clone(),
             kind: r.kind.clone(),
@@ -137,6 +159,18 @@ pub async fn tree(client: &kube::Client, app: &Application, dest_ns: &str) -> Ve
             n
         })
         .collect()
+}
+
+/// How to address objects of `gvk`; without a version (an object no longer rendered), the
+/// group's preferred one from discovery.
+async fn api_resource(client: &kube::Client, gvk: &GroupVersionKind) -> Option<ApiResource> {
+    if !gvk.version.is_empty() {
+        return Some(ApiResource::from_gvk(gvk));
+    }
+    let group = kube::discovery::oneshot::group(client, &gvk.group)
+        .await
+        .ok()?;
+    group.recommended_kind(&gvk.kind).map(|(ar, _)| ar)
 }
 
 /// ReplicaSets and Pods of a namespace, by owner uid.
