@@ -781,6 +781,36 @@ spec:
         assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
     }
 
+    // Every metric the Grafana dashboard queries is one /metrics serves.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/trellis.json"),
+        )
+        .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let served: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    for e in &exprs {
+        let names: Vec<&str> = e
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("trellis_"))
+            .collect();
+        assert!(!names.is_empty(), "query names no Trellis metric: {e}");
+        for n in names {
+            assert!(
+                served.contains(n),
+                "the dashboard queries {n}, which /metrics does not serve ({e})"
+            );
+        }
+    }
+
     // --- the OpenAPI document and the UI --------------------------------------------------
     let (code, doc) = call(port, "GET", "/api/v1/openapi.json", None, None);
     assert_eq!(code, 200);
@@ -901,4 +931,20 @@ spec:
         401,
         "the first server has no anonymous reading"
     );
+}
+
+/// Every PromQL `expr` of a Grafana dashboard (panels, rows, variables).
+fn collect_exprs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("expr" | "definition", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_exprs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_exprs(x, out)),
+        _ => {}
+    }
 }
