@@ -87,6 +87,25 @@ impl ApiState {
         }))
     }
 
+    /// The API over a model filled by the caller (benchmarks and tests): no watches are
+    /// started; `client` is used only for what is read from the cluster on request (trees,
+    /// events, logs) and for actions.
+    pub fn with_model(
+        client: kube::Client,
+        namespace: &str,
+        auth: Auth,
+        controller: Option<Arc<controller::Controller>>,
+        model: Arc<Model>,
+    ) -> ApiState {
+        ApiState(Arc::new(Inner {
+            client,
+            namespace: namespace.to_string(),
+            model,
+            auth,
+            controller,
+        }))
+    }
+
     /// The watched Applications and Environments.
     pub fn model(&self) -> &Arc<Model> {
         &self.0.model

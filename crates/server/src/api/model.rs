@@ -142,6 +142,11 @@ impl Model {
         self.tx.subscribe()
     }
 
+    /// Mark the model as listed (when filled by hand, without watches).
+    pub fn set_synced(&self) {
+        self.synced.send_replace((true, true));
+    }
+
     /// Whether both watches have listed once.
     pub fn is_synced(&self) -> bool {
         let (a, e) = *self.synced.borrow();
