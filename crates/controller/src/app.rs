@@ -927,7 +927,11 @@ impl Controller {
         }
         status.reconciled_at = Some(now_rfc3339());
         let name = app.metadata.name.clone().unwrap_or_default();
-        self.patch_status::<Application>(&name, &status).await
+        let patch = crate::run::clearing_patch(
+            &serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(&status).unwrap_or_default(),
+        );
+        self.patch_status::<Application>(&name, &patch).await
     }
 }
 

@@ -567,7 +567,8 @@ impl Controller {
                 }
             }
             if status != before {
-                self.patch_env_status(&env.name_any(), &status).await?;
+                self.patch_env_status(&env.name_any(), &before, &status)
+                    .await?;
             }
         }
         Ok(next)
@@ -708,13 +709,22 @@ impl Controller {
             });
         }
         if status != before {
-            self.patch_env_status(name, &status).await?;
+            self.patch_env_status(name, &before, &status).await?;
         }
         Ok(Next::Idle)
     }
 
-    async fn patch_env_status(&self, name: &str, status: &EnvironmentStatus) -> Result<()> {
-        self.patch_status::<Environment>(name, status).await
+    async fn patch_env_status(
+        &self,
+        name: &str,
+        before: &EnvironmentStatus,
+        status: &EnvironmentStatus,
+    ) -> Result<()> {
+        let patch = crate::run::clearing_patch(
+            &serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(status).unwrap_or_default(),
+        );
+        self.patch_status::<Environment>(name, &patch).await
     }
 
     /// Delete an Environment: its Applications (each runs its delete hooks and deletes its
@@ -778,7 +788,8 @@ impl Controller {
                 remaining.join(", ")
             ));
             if env.status.as_ref() != Some(&status) {
-                self.patch_env_status(&name, &status).await?;
+                let before = env.status.clone().unwrap_or_default();
+                self.patch_env_status(&name, &before, &status).await?;
             }
             return Ok(Next::After(Duration::from_secs(2)));
         }
@@ -812,7 +823,8 @@ impl Controller {
                     format!("namespace {target}: {}", blocked.join("; "))
                 });
                 if env.status.as_ref() != Some(&status) {
-                    self.patch_env_status(&name, &status).await?;
+                    let before = env.status.clone().unwrap_or_default();
+                    self.patch_env_status(&name, &before, &status).await?;
                 }
                 return Ok(Next::After(Duration::from_secs(2)));
             }

@@ -843,6 +843,33 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A JSON merge patch from `before` to `after` for a status whose optional fields are left out
+/// when empty: every key `before` has and `after` lacks becomes `null`, so the API server clears
+/// it (a merge patch that leaves a key out keeps the old value: a stale "waiting for ..." or
+/// health message would stay forever). Arrays are replaced whole by a merge patch anyway.
+pub(crate) fn clearing_patch(
+    before: &serde_json::Value,
+    after: serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match (before, after) {
+        (Value::Object(b), Value::Object(mut a)) => {
+            for (k, bv) in b {
+                match a.remove(k) {
+                    None => {
+                        a.insert(k.clone(), Value::Null);
+                    }
+                    Some(av) => {
+                        a.insert(k.clone(), clearing_patch(bv, av));
+                    }
+                }
+            }
+            Value::Object(a)
+        }
+        (_, a) => a,
+    }
+}
+
 /// Now, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     sync::state::now_rfc3339()
@@ -887,6 +914,18 @@ pub(crate) fn json_subset(desired: &serde_json::Value, have: &serde_json::Value)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_patch_clears_what_is_gone() {
+        let before = serde_json::json!({"waitingFor": "waiting for postgres: Progressing",
+            "health": {"status": "Progressing", "message": "1 of 2 replicas"}, "conditions": [1]});
+        let after = serde_json::json!({"health": {"status": "Healthy"}});
+        assert_eq!(
+            clearing_patch(&before, after),
+            serde_json::json!({"waitingFor": null, "health": {"status": "Healthy", "message": null},
+                               "conditions": null})
+        );
+    }
 
     #[test]
     fn rfc3339_round_trips() {

@@ -319,6 +319,13 @@ spec:
         ["feature-a-api", "feature-a-postgres", "feature-a-web"]
     );
     assert_eq!(all["items"][0]["syncStatus"], "Synced");
+    for a in all["items"].as_array().expect("items") {
+        // Ready: what it waited for and why it was not healthy are gone, not left stale.
+        assert!(
+            a.get("waitingFor").is_none() && a.get("healthMessage").is_none(),
+            "{a}"
+        );
+    }
     assert_eq!(all["items"][0]["project"], "shop");
     let p1 = get(
         port,
