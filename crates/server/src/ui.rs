@@ -24,7 +24,7 @@ struct Asset {
 }
 
 macro_rules! asset {
-    ($name:literal, $ct:literal) => {
+    ($name:literal, $ct:expr) => {
         Asset {
             name: $name,
             content_type: $ct,
@@ -114,7 +114,10 @@ fn serve(asset: Option<&'static Asset>, headers: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()

@@ -229,15 +229,13 @@ export async function applicationPage(page, name) {
     const podSel = h('select', { name: 'pod' });
     refreshPodChoices(podSel);
     const container = h('input', { type: 'text', name: 'container', autocomplete: 'off', placeholder: 'first container' });
-    const tail = h('input', { type: 'number', name: 'tailLines', min: '1', max: '10000', value: '200' });
-    const followBox = h('input', { type: 'checkbox', id: 'logs-follow', checked: true });
+    const tail = h('input', { type: 'number', name: 'tail', min: '1', max: '10000', value: '200' });
     const out = h('pre.logs', { tabindex: '0', 'aria-label': 'Log output' });
     const stateText = h('span.muted', { 'aria-live': 'polite' });
     const startBtn = h('button', { type: 'submit' }, 'Show logs');
     const stopBtn = h('button.secondary', { type: 'button', disabled: true }, 'Stop');
     const form = h('form.filters', { 'aria-label': 'Pod logs' },
       field('Pod', podSel), field('Container', container), field('Last lines', tail),
-      h('div.check', null, followBox, h('label', { for: 'logs-follow' }, 'Follow')),
       h('div.field.end', null, h('div.actions', null, startBtn, stopBtn)));
     const stop = () => { if (logs.abort) logs.abort.abort(); logs.abort = null; stopBtn.disabled = true; };
     stopBtn.addEventListener('click', () => { stop(); stateText.textContent = 'Stopped.'; });
@@ -249,10 +247,10 @@ export async function applicationPage(page, name) {
       page.signal.addEventListener('abort', stop, { once: true });
       stopBtn.disabled = false;
       out.textContent = '';
-      stateText.textContent = followBox.checked ? `Following ${podSel.value}…` : `Reading ${podSel.value}…`;
+      stateText.textContent = `Following ${podSel.value}…`;
       try {
         const res = await request('GET', `applications/${enc(name)}/logs`, {
-          params: { pod: podSel.value, container: container.value.trim(), tailLines: tail.value, follow: followBox.checked ? 'true' : '' },
+          params: { pod: podSel.value, container: container.value.trim(), tail: tail.value },
           signal: logs.abort.signal, accept: 'text/plain',
         });
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -114,8 +114,8 @@ async function start(fromLogin) {
     ctx.navigated = !!fromLogin;
     render();
   } catch (e) {
-    setToken('');
     if (e instanceof ApiError && e.status === 401) {
+      setToken('');
       showLogin(fromLogin || ctx.hadToken ? 'That token was not accepted.' : '');
     } else {
       replace(main, h('h1', null, 'Trellis'), errorBox(e), h('button', { type: 'button', onclick: () => start(false) }, 'Try again'));
