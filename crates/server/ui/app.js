@@ -3,7 +3,7 @@
 // tree follows the change stream: a message about this application refetches its detail.
 
 import { get, post, request, enc, maySync } from './api.js';
-import { h, replace, badge, ago, short, say, confirmDialog, field, errorBox } from './dom.js';
+import { h, replace, badge, ago, short, say, confirmDialog, field, errorBox, isReady } from './dom.js';
 import { subscribe } from './stream.js';
 
 function nodeKey(n) {
@@ -117,7 +117,7 @@ export async function applicationPage(page, name) {
       h('div.badges', { 'aria-live': 'polite', 'aria-atomic': 'true', id: 'app-status' },
         badge('sync', a.syncStatus, 'Sync'), ' ', badge('health', a.healthStatus, 'Health'),
         a.operationPhase ? [' ', badge('op', a.operationPhase, 'Operation')] : null,
-        a.waitingFor ? h('span.msg', null, ` ${a.waitingFor}`) : null),
+        a.waitingFor && !isReady(a) ? h('span.msg', null, ` ${a.waitingFor}`) : null),
       h('div.actions', null,
         h('button', { type: 'button', id: 'sync', disabled: !can, title: why, onclick: () => syncDialog(null) }, 'Sync'),
         h('button.secondary', { type: 'button', id: 'refresh', disabled: !can, title: why, onclick: () => act('refresh', 'refresh', {}, 'Refresh') }, 'Refresh'),
@@ -137,7 +137,7 @@ export async function applicationPage(page, name) {
       h('dt', null, 'Automated sync'), h('dd', null, a.automated ? 'on' : 'off'),
       h('dt', null, 'Last compared'), h('dd', null, ago(a.reconciledAt)),
       a.dependsOn && a.dependsOn.length ? [h('dt', null, 'Depends on'), h('dd', null, a.dependsOn.join(', '))] : null,
-      a.healthMessage ? [h('dt', null, 'Health message'), h('dd', null, a.healthMessage)] : null),
+      a.healthMessage && !isReady(a) ? [h('dt', null, 'Health message'), h('dd', null, a.healthMessage)] : null),
     a.conditions && a.conditions.length ? h('ul.conditions', { 'aria-label': 'Conditions' }, a.conditions.map((c) => h('li', null, c))) : null);
   };
 

@@ -3,7 +3,7 @@
 // what 100 do. Rows on the page follow the change stream in place.
 
 import { get, enc } from './api.js';
-import { h, replace, badge, short, field, select, errorBox, HEALTH_VALUES, SYNC_VALUES } from './dom.js';
+import { h, replace, badge, short, field, select, errorBox, isReady, HEALTH_VALUES, SYNC_VALUES } from './dom.js';
 import { subscribe } from './stream.js';
 
 const FILTERS = ['environment', 'project', 'health', 'sync', 'search'];
@@ -18,7 +18,7 @@ function row(a) {
     h('td', null, badge('sync', a.syncStatus)),
     h('td', null, badge('health', a.healthStatus)),
     h('td', null, h('code', { title: a.revision }, short(a.revision))),
-    h('td.msg', null, a.waitingFor || a.healthMessage || (a.operationPhase && a.operationPhase !== 'Succeeded' ? `operation ${a.operationPhase}` : '')));
+    h('td.msg', null, (!isReady(a) && (a.waitingFor || a.healthMessage)) || (a.operationPhase && a.operationPhase !== 'Succeeded' ? `operation ${a.operationPhase}` : '')));
 }
 
 export async function applicationsPage(page) {

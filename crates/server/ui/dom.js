@@ -55,6 +55,11 @@ function glyph(v) {
   return h('span.glyph', { 'aria-hidden': 'true' }, g);
 }
 
+/** Healthy and Synced: what it waited for, or why it was unhealthy, no longer matters. */
+export function isReady(x) {
+  return (x.healthStatus === 'Healthy') && (x.syncStatus === 'Synced');
+}
+
 /** First 7 characters of a commit id. */
 export function short(rev) {
   return rev ? rev.slice(0, 7) : '—';

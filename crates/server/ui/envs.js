@@ -2,7 +2,7 @@
 // dependency order and what each waits for). Both follow the change stream.
 
 import { get, del, enc } from './api.js';
-import { h, replace, badge, ago, short, say, confirmDialog, errorBox } from './dom.js';
+import { h, replace, badge, ago, short, say, confirmDialog, errorBox, isReady } from './dom.js';
 import { subscribe } from './stream.js';
 
 function counts(map) {
@@ -34,7 +34,7 @@ function card(env) {
       h('tbody', null, (env.services || []).map((s) => h('tr', { 'data-service': s.name },
         h('th', { scope: 'row' }, h('a', { href: `#/applications/${enc(s.application)}` }, s.name)),
         h('td', null, h('code', { title: s.revision || 'not deployed yet' }, short(s.revision)), s.hasBranch ? h('span.tag', { title: `deploys branch ${env.branch}` }, 'branch') : null),
-        h('td', null, s.waitingFor ? h('span.muted', null, s.waitingFor) : [badge('health', s.healthStatus), ' ', badge('sync', s.syncStatus)]))))),
+        h('td', null, s.waitingFor && !isReady(s) ? h('span.muted', null, s.waitingFor) : [badge('health', s.healthStatus), ' ', badge('sync', s.syncStatus)]))))),
     env.conditions && env.conditions.length ? h('ul.conditions', null, env.conditions.map((c) => h('li', null, c))) : null);
 }
 
@@ -103,7 +103,7 @@ export async function environmentPage(page, name) {
           h('td', null, h('code', { title: s.revision }, short(s.revision))),
           h('td', null, badge('sync', s.syncStatus)),
           h('td', null, badge('health', s.healthStatus)),
-          h('td.waiting', null, s.waitingFor || h('span.muted', null, '—')))))));
+          h('td.waiting', null, (!isReady(s) && s.waitingFor) || h('span.muted', null, '—')))))));
   };
   const remove = async (env) => {
     const ok = await confirmDialog(`Delete environment ${env.name}?`,

@@ -55,8 +55,8 @@ function showLive(state) {
 
 /**
  * Subscribe to changes. `params`: {environment, application}. `onMessage(msg)` gets each
- * StreamMessage; `onReconnect()` is called after a reconnection (the page should refetch, as
- * changes may have been missed). Stops when `signal` aborts.
+ * StreamMessage; `onReconnect()` is called after a reconnection or a `resync` event (the page
+ * should refetch, as changes were missed). Stops when `signal` aborts.
  */
 export function subscribe(params, onMessage, signal, onReconnect) {
   let delay = 500;
@@ -78,6 +78,8 @@ export function subscribe(params, onMessage, signal, onReconnect) {
         connectedBefore = true;
         delay = 500;
         const parser = new SseParser((name, data) => {
+          // The server dropped changes for this slow client: refetch what the page shows.
+          if (name === 'resync') { if (onReconnect) onReconnect(); return; }
           let msg;
           try { msg = JSON.parse(data); } catch { return; }
           if (name === 'application' || name === 'environment' || name === 'message') onMessage(msg);
