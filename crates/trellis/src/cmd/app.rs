@@ -341,10 +341,12 @@ async fn list_all(c: &Client, filters: &[(&str, String)], limit: Option<usize>) 
 }
 
 fn message(a: &AppSummary) -> String {
-    if !a.waiting_for.is_empty() {
+    // What it waits for and why it is unhealthy matter only until it is ready.
+    let ready = a.health_status == "Healthy" && a.sync_status == "Synced";
+    if !ready && !a.waiting_for.is_empty() {
         return a.waiting_for.clone();
     }
-    if !a.health_message.is_empty() {
+    if !ready && !a.health_message.is_empty() {
         return a.health_message.clone();
     }
     if !a.operation_phase.is_empty() && a.operation_phase != "Succeeded" {

@@ -145,7 +145,11 @@ fn details(e: &EnvSummary) -> String {
                 short(&s.revision),
                 or_dash(&s.sync_status),
                 or_dash(&s.health_status),
-                s.waiting_for.clone(),
+                if s.health_status == "Healthy" && s.sync_status == "Synced" {
+                    String::new()
+                } else {
+                    s.waiting_for.clone()
+                },
             ]
         })
         .collect();
