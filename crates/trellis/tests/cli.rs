@@ -6,9 +6,9 @@ mod contract;
 
 use std::time::{Duration, Instant};
 
-use server::api::types::{AppList, EnvSummary, HistoryEntry};
 use contract::fake_api::{FakeApi, World};
 use contract::{ADMIN, READONLY, text, trellis};
+use server::api::types::{AppList, EnvSummary, HistoryEntry};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -233,7 +233,7 @@ fn application_list_filters_on_the_server_and_reads_every_page() {
     ));
     let l: AppList = serde_json::from_str(&json).expect("AppList");
     let names: Vec<_> = l.items.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["web-feat-login"]);
+    assert_eq!(names, ["feat-login-web"]);
 
     let json = ok(&trellis(
         h,
@@ -269,7 +269,7 @@ fn application_get_diff_history_rollback_refresh() {
     let home = login(&api);
     let h = home.path();
 
-    let got = ok(&trellis(h, &["app", "get", "web-feat-login"], &[]));
+    let got = ok(&trellis(h, &["app", "get", "feat-login-web"], &[]));
     assert!(got.contains("Sync:") && got.contains("OutOfSync"), "{got}");
     // The tree, children indented under their owners.
     assert!(
@@ -279,7 +279,7 @@ fn application_get_diff_history_rollback_refresh() {
         "{got}"
     );
 
-    let out = trellis(h, &["app", "diff", "web-feat-login"], &[]);
+    let out = trellis(h, &["app", "diff", "feat-login-web"], &[]);
     assert_eq!(out.status.code(), Some(1), "out of sync: exit 1");
     let d = text(&out.stdout);
     assert!(
@@ -287,17 +287,17 @@ fn application_get_diff_history_rollback_refresh() {
             && d.contains("+  replicas: 2"),
         "{d}"
     );
-    let d = ok(&trellis(h, &["app", "diff", "api-feat-login"], &[]));
-    assert!(d.contains("api-feat-login is in sync"), "{d}");
+    let d = ok(&trellis(h, &["app", "diff", "feat-login-api"], &[]));
+    assert!(d.contains("feat-login-api is in sync"), "{d}");
 
     let hist = ok(&trellis(
         h,
-        &["app", "history", "api-feat-login", "-o", "json"],
+        &["app", "history", "feat-login-api", "-o", "json"],
         &[],
     ));
     let entries: Vec<HistoryEntry> = serde_json::from_str(&hist).expect("history");
     assert_eq!(entries.len(), 1);
-    let table = ok(&trellis(h, &["app", "history", "api-feat-login"], &[]));
+    let table = ok(&trellis(h, &["app", "history", "feat-login-api"], &[]));
     assert!(
         table.starts_with("ID") && table.contains(&entries[0].revision),
         "{table}"
@@ -305,14 +305,14 @@ fn application_get_diff_history_rollback_refresh() {
 
     let said = ok(&trellis(
         h,
-        &["app", "rollback", "api-feat-login", "0"],
+        &["app", "rollback", "feat-login-api", "0"],
         &[],
     ));
     assert!(
-        said.contains("rollback of api-feat-login to deployment 0"),
+        said.contains("rollback of feat-login-api to deployment 0"),
         "{said}"
     );
-    let out = trellis(h, &["app", "rollback", "api-feat-login", "7"], &[]);
+    let out = trellis(h, &["app", "rollback", "feat-login-api", "7"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("has no deployment 7 in its history (400 Bad Request)"),
@@ -320,9 +320,9 @@ fn application_get_diff_history_rollback_refresh() {
         text(&out.stderr)
     );
 
-    let said = ok(&trellis(h, &["app", "refresh", "web-feat-login"], &[]));
+    let said = ok(&trellis(h, &["app", "refresh", "feat-login-web"], &[]));
     assert!(
-        said.contains("refresh of web-feat-login requested"),
+        said.contains("refresh of feat-login-web requested"),
         "{said}"
     );
 
@@ -344,7 +344,7 @@ fn sync_with_options_then_wait_and_roles() {
     // readonly may read but not sync; a project role only its project.
     let out = trellis(
         h,
-        &["app", "sync", "web-feat-login", "--token", READONLY],
+        &["app", "sync", "feat-login-web", "--token", READONLY],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
@@ -355,7 +355,13 @@ fn sync_with_options_then_wait_and_roles() {
     );
     let out = trellis(
         h,
-        &["app", "sync", "web-feat-login", "--token", contract::PROJECT],
+        &[
+            "app",
+            "sync",
+            "feat-login-web",
+            "--token",
+            contract::PROJECT,
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -364,7 +370,7 @@ fn sync_with_options_then_wait_and_roles() {
         &[
             "app",
             "refresh",
-            "web-feat-pay",
+            "feat-pay-web",
             "--token",
             contract::PROJECT,
         ],
@@ -376,7 +382,7 @@ fn sync_with_options_then_wait_and_roles() {
         &[
             "app",
             "sync",
-            "web-feat-login",
+            "feat-login-web",
             "--prune",
             "--resource",
             "apps/Deployment/web",
@@ -389,12 +395,12 @@ fn sync_with_options_then_wait_and_roles() {
         &[],
     );
     let said = ok(&out);
-    assert!(said.contains("sync of web-feat-login requested"), "{said}");
+    assert!(said.contains("sync of feat-login-web requested"), "{said}");
     let progress = text(&out.stderr);
     assert!(progress.contains("Healthy and Synced"), "{progress}");
     let w = api.world();
     let (name, req) = w.syncs.last().expect("a sync").clone();
-    assert_eq!(name, "web-feat-login");
+    assert_eq!(name, "feat-login-web");
     assert!(req.prune);
     let res = req.resources.expect("resources");
     assert_eq!(
@@ -413,7 +419,7 @@ fn sync_with_options_then_wait_and_roles() {
 
     let out = trellis(
         h,
-        &["app", "sync", "web-feat-login", "--resource", "web"],
+        &["app", "sync", "feat-login-web", "--resource", "web"],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "clap usage error");
@@ -427,22 +433,22 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
     let h = home.path();
 
     // Already there.
-    let out = trellis(h, &["app", "wait", "api-feat-login"], &[]);
+    let out = trellis(h, &["app", "wait", "feat-login-api"], &[]);
     ok(&out);
-    assert!(text(&out.stderr).contains("api-feat-login is Healthy and Synced"));
+    assert!(text(&out.stderr).contains("feat-login-api is Healthy and Synced"));
     ok(&trellis(h, &["env", "wait", "feat-pay"], &[]));
 
     // Progressing for good: timeout, with what it is stuck on.
     let t = Instant::now();
     let out = trellis(
         h,
-        &["app", "wait", "web-feat-login", "--timeout", "2s"],
+        &["app", "wait", "feat-login-web", "--timeout", "2s"],
         &[],
     );
     assert_eq!(out.status.code(), Some(124));
     assert!(t.elapsed() < Duration::from_secs(10));
     let err = text(&out.stderr);
-    assert!(err.contains("timed out after 2s waiting for application web-feat-login to be Healthy and Synced: it is Progressing, OutOfSync"), "{err}");
+    assert!(err.contains("timed out after 2s waiting for application feat-login-web to be Healthy and Synced: it is Progressing, OutOfSync"), "{err}");
     let out = trellis(
         h,
         &["env", "wait", "feat-login", "--timeout", "1500ms"],
@@ -467,7 +473,7 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(1500));
-    api.change_app("web-feat-login", |a| {
+    api.change_app("feat-login-web", |a| {
         a.detail.summary.sync_status = "Synced".into();
         a.detail.summary.health_status = "Healthy".into();
     });
@@ -484,15 +490,15 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
     );
 
     // Degraded: exit 1 and why.
-    api.change_app("api-feat-pay", |a| {
+    api.change_app("feat-pay-api", |a| {
         a.detail.summary.health_status = "Degraded".into();
         a.detail.summary.health_message = "Back-off restarting failed container".into();
     });
-    let out = trellis(h, &["app", "wait", "api-feat-pay"], &[]);
+    let out = trellis(h, &["app", "wait", "feat-pay-api"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr)
-            .contains("application api-feat-pay is Degraded: Back-off restarting failed container"),
+            .contains("application feat-pay-api is Degraded: Back-off restarting failed container"),
         "{}",
         text(&out.stderr)
     );
@@ -504,4 +510,137 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
             && err.contains("api: Degraded, Synced"),
         "{err}"
     );
+}
+
+/// The same commands against the real server: `trellis demo --serve --http` with a token file.
+#[test]
+fn the_cli_against_trellis_demo() {
+    let demo = contract::demo::Demo::start();
+    let env = contract::demo::ENV;
+    let api_app = format!("{env}-api");
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = home.path();
+    let said = ok(&trellis(h, &["login", &demo.url, "--token", ADMIN], &[]));
+    assert!(said.contains("as admin"), "{said}");
+
+    let out = trellis(h, &["env", "wait", env, "--timeout", "2m"], &[]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        demo.log()
+    );
+    assert!(text(&out.stderr).contains(&format!("environment {env} is Ready: 3/3")));
+
+    let table = ok(&trellis(h, &["env", "list"], &[]));
+    let row = table.lines().find(|l| l.starts_with(env)).expect("env row");
+    assert!(row.contains("Ready") && row.contains("3/3"), "{table}");
+    let e: EnvSummary =
+        serde_json::from_str(&ok(&trellis(h, &["env", "get", env, "-o", "json"], &[])))
+            .expect("EnvSummary");
+    let order: Vec<_> = e.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(order, ["postgres", "api", "web"], "dependency order");
+    assert_eq!(e.services[1].depends_on, ["postgres"]);
+
+    let l: AppList = serde_json::from_str(&ok(&trellis(
+        h,
+        &["app", "list", "--environment", env, "-o", "json"],
+        &[],
+    )))
+    .expect("AppList");
+    assert_eq!(l.total, 3);
+    let l: AppList = serde_saphyr::from_str(&ok(&trellis(
+        h,
+        &["app", "list", "--search", "web", "-o", "yaml"],
+        &[],
+    )))
+    .expect("AppList YAML");
+    let names: Vec<_> = l.items.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, [format!("{env}-web")]);
+    let out = trellis(h, &["app", "list", "--health", "Fine"], &[]);
+    assert_eq!(out.status.code(), Some(2), "a bad filter is a 400");
+    assert!(text(&out.stderr).contains("400"), "{}", text(&out.stderr));
+
+    let got = ok(&trellis(h, &["app", "get", &api_app], &[]));
+    assert!(
+        got.contains("Deployment") && got.contains("Healthy"),
+        "{got}"
+    );
+    let d = ok(&trellis(h, &["app", "diff", &api_app], &[]));
+    assert!(d.contains("is in sync"), "{d}");
+
+    // Actions: sync and wait; refresh; a rollback is refused while automated sync is on.
+    let out = trellis(
+        h,
+        &["app", "sync", &api_app, "--wait", "--timeout", "1m"],
+        &[],
+    );
+    ok(&out);
+    assert!(text(&out.stderr).contains("Healthy and Synced"));
+    ok(&trellis(h, &["app", "refresh", &api_app], &[]));
+    let hist: Vec<HistoryEntry> = serde_json::from_str(&ok(&trellis(
+        h,
+        &["app", "history", &api_app, "-o", "json"],
+        &[],
+    )))
+    .expect("history");
+    assert!(!hist.is_empty());
+    let out = trellis(
+        h,
+        &["app", "rollback", &api_app, &hist[0].id.to_string()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("turn automated sync off to roll back"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Roles: readonly reads but may not sync; the project role may.
+    let out = trellis(h, &["app", "sync", &api_app, "--token", READONLY], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("403 Forbidden"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&trellis(
+        h,
+        &["app", "get", &api_app, "--token", READONLY],
+        &[],
+    ));
+    ok(&trellis(
+        h,
+        &["app", "refresh", &api_app, "--token", contract::PROJECT],
+        &[],
+    ));
+
+    // A push: app wait follows it to the new commit.
+    let commit = demo.push_api_change("greeting: Hello from api", "greeting: Hello again");
+    let t = Instant::now();
+    loop {
+        let out = trellis(h, &["app", "get", &api_app, "-o", "json"], &[]);
+        let d: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+        if d["revision"] == commit.as_str() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "not synced to {commit}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    ok(&trellis(
+        h,
+        &["app", "wait", &api_app, "--timeout", "1m"],
+        &[],
+    ));
+
+    // Deleting the environment (admin only).
+    let out = trellis(h, &["env", "delete", env, "--token", READONLY], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    ok(&trellis(h, &["env", "delete", env], &[]));
+    let out = trellis(h, &["env", "wait", env, "--timeout", "30s"], &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

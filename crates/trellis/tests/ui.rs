@@ -1,11 +1,13 @@
 //! The web UI in real headless Chromium (Debian's `/usr/bin/chromium`, or `$TRELLIS_CHROMIUM`),
 //! driven by `tests/ui/ui.test.mjs` with playwright-core (installed by `scripts/setup`, or here
-//! with `npm ci` when missing). The server is the in-memory one of the `/api/v1` contract,
-//! serving the real embedded UI with 10,000 applications; the script asks this test to change the
-//! world (`STEP add-pod`) and checks the page follows without a reload.
+//! with `npm ci` when missing), twice: against `trellis demo --serve --http` (the real server, a
+//! real environment; the change is a git push) and against the in-memory server of the `/api/v1`
+//! contract with 10,000 applications, one of them out of sync (the change is a new Pod). The
+//! script asks this test to change the world (`STEP change`) and checks the page follows without
+//! a reload.
 //!
-//! Screenshots are kept in `target/tmp/ui-artifacts/`. Skipped, with one line, only when Chromium
-//! is not installed.
+//! Screenshots are kept in `target/tmp/ui-artifacts/{demo,contract}/`. Skipped, with one line,
+//! only when Chromium is not installed.
 
 mod contract;
 
@@ -13,9 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use server::api::types::TreeNode;
+use contract::demo::{self, Demo};
 use contract::fake_api::{FakeApi, World};
 use contract::{ADMIN, READONLY};
+use server::api::types::TreeNode;
 
 fn chromium() -> Option<PathBuf> {
     let candidates = [
@@ -46,8 +49,9 @@ fn node_deps(dir: &Path) {
     assert!(status.success(), "npm ci in {} failed", dir.display());
 }
 
-/// Runs the browser script; `on_step` makes the change a `STEP name` line asks for.
-fn run_script(vars: &[(&str, String)], mut on_step: impl FnMut(&str)) {
+/// Runs the browser script; `on_step` makes the change a `STEP name` line asks for and returns
+/// the JSON line that tells the script what to expect.
+fn run_script(vars: &[(&str, String)], mut on_step: impl FnMut(&str) -> String) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
     node_deps(&dir);
     let mut child = Command::new("node")
@@ -66,8 +70,8 @@ fn run_script(vars: &[(&str, String)], mut on_step: impl FnMut(&str)) {
         let line = line.expect("script output");
         println!("{line}");
         if let Some(step) = line.strip_prefix("STEP ") {
-            on_step(step.trim());
-            writeln!(stdin, "done").expect("answering the script");
+            let answer = on_step(step.trim());
+            writeln!(stdin, "{answer}").expect("answering the script");
         } else if line.starts_with("ok ") {
             oks += 1;
         }
@@ -80,40 +84,98 @@ fn run_script(vars: &[(&str, String)], mut on_step: impl FnMut(&str)) {
     assert!(oks >= 20, "only {oks} checks ran");
 }
 
+fn artifacts(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("ui-artifacts")
+        .join(name)
+}
+
+const NO_CHROMIUM: &str =
+    "ui tests SKIPPED: no Chromium (apt-get install -y chromium, or set TRELLIS_CHROMIUM)";
+
 #[test]
-fn the_ui_in_chromium() {
+fn the_ui_in_chromium_against_trellis_demo() {
     let Some(chromium) = chromium() else {
-        println!(
-            "ui tests SKIPPED: no Chromium (apt-get install -y chromium, or set TRELLIS_CHROMIUM)"
-        );
+        println!("{NO_CHROMIUM}");
+        return;
+    };
+    let demo = Demo::start();
+    // The environment is Ready before the page is opened (the CLI's own wait).
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = contract::trellis(
+        home.path(),
+        &["env", "wait", demo::ENV, "--timeout", "2m"],
+        &[("TRELLIS_SERVER", &demo.url), ("TRELLIS_TOKEN", ADMIN)],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        contract::text(&out.stderr),
+        demo.log()
+    );
+    let artifacts = artifacts("demo");
+    let vars = [
+        ("TRELLIS_URL", demo.url.clone()),
+        ("TRELLIS_ADMIN_TOKEN", ADMIN.to_string()),
+        ("TRELLIS_READONLY_TOKEN", READONLY.to_string()),
+        ("TRELLIS_CHROMIUM", chromium.display().to_string()),
+        ("TRELLIS_ARTIFACTS", artifacts.display().to_string()),
+        ("TRELLIS_UI_APP", format!("{}-api", demo::ENV)),
+        ("TRELLIS_UI_ENV", demo::ENV.to_string()),
+        ("TRELLIS_UI_SEARCH", "web".to_string()),
+        ("TRELLIS_UI_TOTAL", "3".to_string()),
+        ("TRELLIS_UI_OUT_OF_SYNC", "0".to_string()),
+    ];
+    run_script(&vars, |step| match step {
+        "change" => {
+            // A push to the branch: the controller fetches (poll 1s) and syncs; the page must
+            // show the new commit (and the third Pod) from the stream.
+            let commit = demo.push_api_change("replicas: 2", "replicas: 3");
+            format!(r#"{{"commit":"{}","morePods":true}}"#, &commit[..7])
+        }
+        other => panic!("unknown step {other}"),
+    });
+    println!("screenshots: {}", artifacts.display());
+}
+
+#[test]
+fn the_ui_in_chromium_against_the_contract_with_10000_applications() {
+    let Some(chromium) = chromium() else {
+        println!("{NO_CHROMIUM}");
         return;
     };
     let api = FakeApi::start(World::seeded(10_000));
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-artifacts");
+    let artifacts = artifacts("contract");
     let vars = [
         ("TRELLIS_URL", api.url.clone()),
         ("TRELLIS_ADMIN_TOKEN", ADMIN.to_string()),
         ("TRELLIS_READONLY_TOKEN", READONLY.to_string()),
         ("TRELLIS_CHROMIUM", chromium.display().to_string()),
         ("TRELLIS_ARTIFACTS", artifacts.display().to_string()),
-        ("TRELLIS_UI_APP", "web-feat-login".to_string()),
+        ("TRELLIS_UI_APP", "feat-login-web".to_string()),
         ("TRELLIS_UI_ENV", "feat-login".to_string()),
         ("TRELLIS_UI_SEARCH", "feat-pay".to_string()),
         ("TRELLIS_UI_TOTAL", "10006".to_string()),
+        ("TRELLIS_UI_OUT_OF_SYNC", "1".to_string()),
     ];
     run_script(&vars, |step| match step {
-        "add-pod" => api.change_app("web-feat-login", |a| {
-            let rs = &mut a.detail.tree[0].children[0];
-            rs.children.push(TreeNode {
-                kind: "Pod".into(),
-                namespace: "feat-login".into(),
-                name: "web-5d8f7-fghij".into(),
-                health: "Progressing".into(),
-                live: true,
-                info: vec!["phase: Pending".into()],
-                ..Default::default()
+        "change" => {
+            let commit = "c0ffee0123456789c0ffee0123456789c0ffee01";
+            api.change_app("feat-login-web", |a| {
+                a.detail.summary.revision = commit.into();
+                let rs = &mut a.detail.tree[0].children[0];
+                rs.children.push(TreeNode {
+                    kind: "Pod".into(),
+                    namespace: "feat-login".into(),
+                    name: "web-5d8f7-fghij".into(),
+                    health: "Progressing".into(),
+                    live: true,
+                    info: vec!["phase: Pending".into()],
+                    ..Default::default()
+                });
             });
-        }),
+            format!(r#"{{"commit":"{}","morePods":true}}"#, &commit[..7])
+        }
         other => panic!("unknown step {other}"),
     });
     // The page read the list one page at a time, never all 10,000.

@@ -81,7 +81,7 @@ fn app(env: &str, service: &str, depends_on: &[&str], sync: &str, health: &str) 
     let name = if env.is_empty() {
         service.to_string()
     } else {
-        format!("{service}-{env}")
+        format!("{env}-{service}")
     };
     let ns = if env.is_empty() { "default" } else { env };
     let rev = format!("{:040x}", name.len() * 7919 + service.len());
@@ -182,7 +182,7 @@ fn app(env: &str, service: &str, depends_on: &[&str], sync: &str, health: &str) 
 }
 
 impl World {
-    /// Two environments of three services (`web-feat-login` out of sync and progressing), and
+    /// Two environments of three services (`feat-login-web` out of sync and progressing), and
     /// `extra` standalone applications `load-00000`...
     pub fn seeded(extra: usize) -> World {
         let mut w = World::default();
@@ -244,7 +244,7 @@ impl World {
         e.health.clear();
         e.sync.clear();
         for service in ["postgres", "api", "web"] {
-            let Some(a) = self.apps.get(&format!("{service}-{env}")) else {
+            let Some(a) = self.apps.get(&format!("{env}-{service}")) else {
                 continue;
             };
             let s = &a.detail.summary;

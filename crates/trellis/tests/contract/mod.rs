@@ -1,6 +1,7 @@
 //! Shared by the CLI and UI tests: the in-memory `/api/v1` server and running the binary.
 #![allow(dead_code)]
 
+pub mod demo;
 pub mod fake_api;
 
 use std::path::Path;
