@@ -136,6 +136,14 @@ document.getElementById('logout').addEventListener('click', () => {
   showLogin(wasAnonymous ? '' : 'Signed out.');
 });
 
+// The skip link moves focus past the header; it must not navigate (the fragment is the route).
+document.getElementById('skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  const target = main.querySelector('h1') || main;
+  if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+  target.focus();
+});
+
 window.addEventListener('hashchange', () => {
   if (tokenFromFragment()) start(false);
   else if (ctx.role) render();

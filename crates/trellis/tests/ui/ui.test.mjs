@@ -86,6 +86,14 @@ try {
   assert(/\d+\/\d+ ready/.test(cardText), `the ${ENV} card shows ready/total`);
   assert(await card.locator('tr[data-service] code').count() > 0, `the ${ENV} card shows a commit per service`);
   await page.screenshot({ path: join(ART, '1-environments.png'), fullPage: true });
+  // Keyboard: the first Tab reaches the skip link, which moves focus to the page's heading.
+  const hashBefore = await page.evaluate(() => location.hash);
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.keyboard.press('Tab');
+  assert(await page.evaluate(() => document.activeElement.id) === 'skip', 'the first Tab reaches the skip link');
+  await page.keyboard.press('Enter');
+  assert(await page.evaluate(() => document.activeElement.tagName) === 'H1', 'the skip link moves focus to the heading');
+  assert(await page.evaluate(() => location.hash) === hashBefore, 'without changing the route');
 
   // 3. The environment page: services in dependency order.
   await card.locator('h2 a').click();
