@@ -190,7 +190,7 @@ export async function applicationPage(page, name) {
     const list = [...entries].sort((a, b) => b.id - a.id);
     replace(panel,
       h('h2', null, 'History'),
-      automated ? h('p.muted', null, 'Automated sync is on, so a rollback would be undone: the server refuses it until automated sync is turned off.') : null,
+      automated ? h('p.muted', null, 'Automated sync is on, so a rollback would be undone at once: it is possible only with automated sync turned off.') : null,
       list.length ? h('table.grid', { 'aria-label': 'Deployments' },
         h('thead', null, h('tr', null, ['Id', 'Commit', 'Started', 'Deployed', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, list.map((e, i) => h('tr', { 'data-id': e.id },
@@ -199,7 +199,7 @@ export async function applicationPage(page, name) {
           h('td', null, ago(e.deployStartedAt)),
           h('td', null, ago(e.deployedAt)),
           h('td', null, i === 0 ? null : h('button.small.secondary', {
-            type: 'button', disabled: !can, title: can ? null : `Your role (${page.role}) may not roll back`, 'aria-label': `Roll back to deployment ${e.id} (${short(e.revision)})`,
+            type: 'button', disabled: !can || automated, title: !can ? `Your role (${page.role}) may not roll back` : automated ? 'Automated sync is on: turn it off to roll back' : null, 'aria-label': `Roll back to deployment ${e.id} (${short(e.revision)})`,
             onclick: async () => {
               if (!await confirmDialog(`Roll back ${name}?`, h('p', null, `Deploy commit ${short(e.revision)} again (deployment ${e.id}).`), 'Roll back')) return;
               await act('rollback', 'rollback', { id: e.id }, 'Rollback');

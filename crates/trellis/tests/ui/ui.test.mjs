@@ -170,6 +170,23 @@ try {
   assert(await page.evaluate(() => window.__noReload) === 'still here', 'the page was not reloaded');
   await page.screenshot({ path: join(ART, '6-synced.png'), fullPage: true });
 
+  // History with rollback (refused by the page while automated sync is on).
+  await page.click('#tab-History');
+  await page.waitForSelector('#panel-History table tbody tr');
+  const rollback = page.locator('#panel-History button', { hasText: 'Rollback' });
+  if (OUT_OF_SYNC) {
+    await page.waitForFunction(() => document.querySelectorAll('#panel-History button').length > 0, null, { timeout: 10000 });
+    await rollback.first().click();
+    await page.waitForSelector('dialog#confirm[open]');
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => /rollback/i.test(document.getElementById('status').textContent));
+    assert(!(await page.getAttribute('#status', 'class')).includes('error'), `a rollback is requested ("${await page.textContent('#status')}")`);
+  } else if (await rollback.count()) {
+    assert(await rollback.first().isDisabled(), 'rollback is disabled while automated sync is on');
+  } else {
+    ok('one deployment in the history: nothing to roll back to');
+  }
+
   // 7. The page follows a change live: a new commit deployed, more Pods in the tree.
   const podsBefore = await page.locator('ul.tree li[data-kind="Pod"]').count();
   const treeStamp = await page.getAttribute('.tree-wrap', 'data-updated');
