@@ -189,6 +189,63 @@ mod tests {
         }
     }
 
+    /// `/` and `/assets/*` over a real socket: types, security headers, revalidation, 404s.
+    #[tokio::test]
+    async fn served_with_types_security_headers_and_etags() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, routes::<()>()).await;
+        });
+        let c = reqwest::Client::new();
+        let r = c.get(format!("{base}/")).send().await.expect("GET /");
+        assert_eq!(r.status(), 200);
+        let h = r.headers().clone();
+        assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::CACHE_CONTROL], "no-cache");
+        let tag = h[header::ETAG].to_str().expect("etag").to_string();
+        assert!(r.text().await.expect("body").contains("/assets/main.js"));
+
+        let r = c
+            .get(format!("{base}/"))
+            .header(header::IF_NONE_MATCH, &tag)
+            .send()
+            .await
+            .expect("revalidate");
+        assert_eq!(r.status(), 304);
+        assert!(r.text().await.expect("body").is_empty());
+
+        let r = c
+            .get(format!("{base}/assets/app.css"))
+            .send()
+            .await
+            .expect("css");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        let r = c
+            .get(format!("{base}/assets/main.js"))
+            .send()
+            .await
+            .expect("js");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], JS);
+        assert_ne!(r.headers()[header::ETAG].to_str().ok(), Some(tag.as_str()));
+
+        for missing in [
+            "/assets/nope.js",
+            "/assets/index.html",
+            "/assets/..%2Fui.rs",
+        ] {
+            let r = c.get(format!("{base}{missing}")).send().await.expect("404");
+            assert_eq!(r.status(), 404, "{missing}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        }
+    }
+
     #[test]
     fn etags_differ_with_the_bytes() {
         assert_ne!(etag(b"a"), etag(b"b"));
