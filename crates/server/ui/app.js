@@ -298,8 +298,9 @@ export async function applicationPage(page, name) {
           drawHead();
           drawFacts();
           drawTree();
-          if (first) loadTab(active);
-          else if (active !== 'Logs') loadTab(active);
+          if (first || active !== 'Logs') loadTab(active);
+          // Pods come and go (a rollout): keep the pod choices those of the tree shown.
+          else if (panels.Logs.dataset.ready) refreshPodChoices(panels.Logs.querySelector('select'));
         } catch (e) {
           if (e.name === 'AbortError') return;
           if (!app) {
