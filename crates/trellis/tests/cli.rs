@@ -562,8 +562,12 @@ fn the_cli_against_trellis_demo() {
     assert!(text(&out.stderr).contains("400"), "{}", text(&out.stderr));
 
     let got = ok(&trellis(h, &["app", "get", &api_app], &[]));
+    assert!(got.contains("Health:       Healthy"), "{got}");
+    // The live tree: Deployment -> ReplicaSet -> Pod, children indented under their owners.
     assert!(
-        got.contains("Deployment") && got.contains("Healthy"),
+        got.contains("\nDeployment ")
+            && got.contains("\n  ReplicaSet ")
+            && got.contains("\n    Pod "),
         "{got}"
     );
     let d = ok(&trellis(h, &["app", "diff", &api_app], &[]));
