@@ -464,7 +464,9 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
     assert_eq!(out.status.code(), Some(124));
     assert!(text(&out.stderr).contains("feat-nope: it does not exist"));
 
-    // Becomes ready while waited for: the env wait follows it and exits 0.
+    // Becomes ready while waited for: the env wait follows it on the stream (no polling) and
+    // exits 0.
+    let seen_before = api.world().requests.len();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_trellis"))
         .args(["env", "wait", "feat-login", "--timeout", "30s"])
         .env("XDG_CONFIG_HOME", h.join("config"))
@@ -487,6 +489,19 @@ fn wait_exits_zero_when_ready_one_when_degraded_and_124_on_timeout() {
     assert!(
         err.contains("environment feat-login is Ready: 3/3"),
         "{err}"
+    );
+    let during: Vec<String> = api.world().requests[seen_before..].to_vec();
+    assert!(
+        during.contains(&"GET stream?environment=feat-login&application=".to_string()),
+        "{during:?}"
+    );
+    let reads = during
+        .iter()
+        .filter(|r| *r == "GET environments/feat-login")
+        .count();
+    assert_eq!(
+        reads, 1,
+        "one read once subscribed, then the stream: {during:?}"
     );
 
     // Degraded: exit 1 and why.

@@ -3,22 +3,24 @@
 //! - `list` reads every page (`continue`) unless `--limit` is given, with the API's filters.
 //! - `diff` prints the unified diff of each object that differs and exits 1 when any does (as
 //!   `trellis diff` and `kubectl diff`), 0 when everything is in sync.
-//! - `wait` polls the application until it is Healthy and Synced with no operation running
-//!   (exit 0), Degraded or its operation failed (exit 1), or the timeout passes (exit 124).
+//! - `wait` follows the application on the change stream until it is Healthy and Synced with no
+//!   operation running (exit 0), Degraded or its operation failed (exit 1), or the timeout passes
+//!   (exit 124).
 //! - `sync --wait` and `rollback --wait` wait the same way after the request.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 
 use server::api::types::{
     ActionResponse, AppDetail, AppDiff, AppList, AppSummary, HistoryEntry, ResourceRef,
-    RollbackRequest, SyncRequest, TreeNode,
+    RollbackRequest, StreamMessage, SyncRequest, TreeNode,
 };
 
 use super::client::{self, Client, ConnArgs, Output, or_dash, short};
 use super::progress::Progress;
+use super::watch::{self, Seen};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -539,57 +541,73 @@ async fn wait(c: &Client, name: &str, timeout: Duration) -> Result<ExitCode> {
     if timeout.is_zero() {
         bail!("--timeout must be positive");
     }
-    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
     let progress = Progress::spinner(format!("application {name}"));
     let path = app_path(name, "");
     let what = format!("getting application {name}");
     let mut last: Option<AppSummary> = None;
-    loop {
-        match c.get::<AppDetail>(&path, &[], &what).await {
-            Ok(d) => {
-                let a = d.summary;
-                progress.message(state_line(&a));
-                match settled(&a) {
-                    Some(Ok(())) => {
-                        progress.finish(format!(
-                            "application {name} is Healthy and Synced at {}",
-                            short(&a.revision)
-                        ));
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    Some(Err(why)) => {
-                        progress.abandon(why.clone());
-                        eprintln!("Error: application {name} {why}");
-                        return Ok(ExitCode::from(client::EXIT_NOT_HEALTHY));
-                    }
-                    None => {}
-                }
-                last = Some(a);
+    let fetch = async || match c.get::<AppDetail>(&path, &[], &what).await {
+        Ok(d) => Ok(Some(d.summary)),
+        Err(e) if client::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let from_event = |event: &str, data: &str| {
+        let m: StreamMessage = serde_json::from_str(data).ok()?;
+        if event != "application" || m.name != name {
+            return None;
+        }
+        match m.application {
+            Some(a) if m.action != "delete" => Some(Seen::Changed(a)),
+            _ => Some(Seen::Deleted),
+        }
+    };
+    let judge = |a: Option<&AppSummary>| {
+        let Some(a) = a else {
+            progress.message("does not exist yet".into());
+            return None;
+        };
+        last = Some(a.clone());
+        progress.message(state_line(a));
+        match settled(a)? {
+            Ok(()) => {
+                progress.finish(format!(
+                    "application {name} is Healthy and Synced at {}",
+                    short(&a.revision)
+                ));
+                Some(ExitCode::SUCCESS)
             }
-            Err(e) if client::is_not_found(&e) => progress.message("does not exist yet".into()),
-            Err(e) => {
-                progress.abandon(String::new());
-                return Err(e);
+            Err(why) => {
+                progress.abandon();
+                eprintln!("Error: application {name} {why}");
+                Some(ExitCode::from(client::EXIT_NOT_HEALTHY))
             }
         }
-        if start.elapsed() >= timeout {
-            progress.abandon(String::new());
-            match last {
-                Some(a) => eprintln!(
-                    "Error: timed out after {} waiting for application {name} to be Healthy and Synced: it is {}",
-                    client::human(timeout),
-                    state_line(&a)
-                ),
-                None => eprintln!(
-                    "Error: timed out after {} waiting for application {name}: it does not exist",
-                    client::human(timeout)
-                ),
-            }
-            return Ok(ExitCode::from(client::EXIT_TIMEOUT));
-        }
-        let left = timeout.saturating_sub(start.elapsed());
-        tokio::time::sleep(super::env::POLL.min(left)).await;
+    };
+    let outcome = watch::follow(
+        c,
+        &[("application", name)],
+        deadline,
+        fetch,
+        from_event,
+        judge,
+    )
+    .await;
+    progress.abandon();
+    if let Some(code) = outcome? {
+        return Ok(code);
     }
+    match last {
+        Some(a) => eprintln!(
+            "Error: timed out after {} waiting for application {name} to be Healthy and Synced: it is {}",
+            client::human(timeout),
+            state_line(&a)
+        ),
+        None => eprintln!(
+            "Error: timed out after {} waiting for application {name}: it does not exist",
+            client::human(timeout)
+        ),
+    }
+    Ok(ExitCode::from(client::EXIT_TIMEOUT))
 }
 
 #[cfg(test)]

@@ -211,14 +211,27 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response> {
+        self.send_as(
+            req.timeout(Duration::from_secs(60)),
+            "application/json",
+            what,
+        )
+        .await
+    }
+
+    async fn send_as(
+        &self,
+        req: reqwest::RequestBuilder,
+        accept: &str,
+        what: &str,
+    ) -> Result<reqwest::Response> {
         let req = if self.token.is_empty() {
             req
         } else {
             req.bearer_auth(&self.token)
         };
         let res = req
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(Duration::from_secs(60))
+            .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
             .map_err(|e| anyhow!("cannot reach {}: {}", self.base, root_cause(&e)))
@@ -264,9 +277,96 @@ impl Client {
         decode(res, what).await
     }
 
+    /// `GET /api/v1/stream` with these filters: once this returns, the server has subscribed
+    /// this client, so a state read afterwards misses no change.
+    pub async fn stream(&self, query: &[(&str, &str)], what: &str) -> Result<EventStream> {
+        let query: Vec<_> = query.iter().filter(|(_, v)| !v.is_empty()).collect();
+        // No overall timeout: the answer is endless (keep-alive comments every few seconds).
+        let res = self
+            .send_as(
+                self.http.get(self.url("stream")).query(&query),
+                "text/event-stream",
+                what,
+            )
+            .await?;
+        Ok(EventStream {
+            res,
+            buf: Vec::new(),
+            event: String::new(),
+            data: String::new(),
+        })
+    }
+
     pub async fn delete<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
         let res = self.send(self.http.delete(self.url(path)), what).await?;
         decode(res, what).await
+    }
+}
+
+/// Server-sent events, read from a streamed answer.
+pub struct EventStream {
+    res: reqwest::Response,
+    buf: Vec<u8>,
+    event: String,
+    data: String,
+}
+
+impl EventStream {
+    /// The next event (name, data); `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Result<Option<(String, String)>> {
+        loop {
+            while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let raw: Vec<u8> = self.buf.drain(..=i).collect();
+                let line = String::from_utf8_lossy(&raw);
+                let line = line.trim_end_matches(['\n', '\r']);
+                if let Some(ev) = self.line(line) {
+                    return Ok(Some(ev));
+                }
+            }
+            match self
+                .res
+                .chunk()
+                .await
+                .context("reading the change stream")?
+            {
+                Some(chunk) => self.buf.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    fn line(&mut self, line: &str) -> Option<(String, String)> {
+        if line.is_empty() {
+            let event = std::mem::take(&mut self.event);
+            let data = std::mem::take(&mut self.data);
+            if data.is_empty() {
+                return None;
+            }
+            let name = if event.is_empty() {
+                "message".into()
+            } else {
+                event
+            };
+            return Some((name, data));
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event = value.to_string(),
+            "data" => {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+            }
+            _ => {}
+        }
+        None
     }
 }
 
@@ -478,6 +578,31 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[tokio::test]
+    async fn server_sent_events_are_parsed() {
+        let body = "event: ready\ndata: {}\n\n: keep-alive\n\nevent: application\r\ndata: {\"a\":1}\r\n\r\ndata: x\ndata:y\n\nevent: empty\n\n";
+        let res = reqwest::Response::from(hyper::Response::new(body.to_string()));
+        let mut s = EventStream {
+            res,
+            buf: Vec::new(),
+            event: String::new(),
+            data: String::new(),
+        };
+        let mut got = Vec::new();
+        while let Some(ev) = s.next().await.expect("read") {
+            got.push(ev);
+        }
+        let want: Vec<(String, String)> = [
+            ("ready", "{}"),
+            ("application", "{\"a\":1}"),
+            ("message", "x\ny"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

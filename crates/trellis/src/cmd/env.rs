@@ -1,18 +1,20 @@
 //! `trellis env list|get|delete|wait`: environments (one per branch) over the API.
 //!
-//! `wait ENV` polls the environment until its phase is `Ready` (exit 0), `Degraded` (exit 1,
-//! saying which services are not ready and why) or the timeout passes (exit 124). An environment
-//! that does not exist yet is waited for: a CI job may wait right after pushing its branch.
+//! `wait ENV` follows the environment on the change stream until its phase is `Ready` (exit 0),
+//! `Degraded` (exit 1, saying which services are not ready and why) or the timeout passes (exit
+//! 124). An environment that does not exist yet is waited for: a CI job may wait right after
+//! pushing its branch.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 
-use server::api::types::{ActionResponse, EnvList, EnvSummary};
+use server::api::types::{ActionResponse, EnvList, EnvSummary, StreamMessage};
 
 use super::client::{self, Client, ConnArgs, Output, or_dash, short};
 use super::progress::Progress;
+use super::watch::{self, Seen};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -188,76 +190,89 @@ fn not_ready(e: &EnvSummary) -> String {
 }
 
 async fn wait(c: &Client, name: &str, timeout: Duration) -> Result<ExitCode> {
-    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
     let progress = Progress::bar(format!("environment {name}"));
     let path = format!("environments/{}", client::seg(name));
     let what = format!("getting environment {name}");
     let mut last: Option<EnvSummary> = None;
-    loop {
-        match c.get::<EnvSummary>(&path, &[], &what).await {
-            Ok(e) => {
-                progress.set(
-                    e.ready.max(0) as u64,
-                    e.total.max(0) as u64,
-                    format!("{} · {}/{} ready", e.phase, e.ready, e.total),
-                );
-                match e.phase.as_str() {
-                    "Ready" => {
-                        progress.finish(format!(
-                            "environment {name} is Ready: {}/{} applications ready",
-                            e.ready, e.total
-                        ));
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    "Degraded" => {
-                        progress.abandon(format!("environment {name} is Degraded"));
-                        eprintln!(
-                            "Error: environment {name} is Degraded ({}/{} ready):\n{}",
-                            e.ready,
-                            e.total,
-                            not_ready(&e)
-                        );
-                        return Ok(ExitCode::from(client::EXIT_NOT_HEALTHY));
-                    }
-                    "Deleting" => {
-                        progress.abandon(format!("environment {name} is being deleted"));
-                        eprintln!("Error: environment {name} is being deleted");
-                        return Ok(ExitCode::from(client::EXIT_NOT_HEALTHY));
-                    }
-                    _ => {}
-                }
-                last = Some(e);
-            }
-            Err(e) if client::is_not_found(&e) => {
-                progress.set(0, 0, "does not exist yet".to_string());
-            }
-            Err(e) => {
-                progress.abandon(format!("environment {name}: error"));
-                return Err(e);
-            }
+    let fetch = async || match c.get::<EnvSummary>(&path, &[], &what).await {
+        Ok(e) => Ok(Some(e)),
+        Err(e) if client::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let from_event = |event: &str, data: &str| {
+        let m: StreamMessage = serde_json::from_str(data).ok()?;
+        if event != "environment" || m.name != name {
+            return None;
         }
-        if start.elapsed() >= timeout {
-            progress.abandon(format!("environment {name}: timed out"));
-            match last {
-                Some(e) => eprintln!(
-                    "Error: timed out after {} waiting for environment {name} to be Ready: it is {} ({}/{} ready):\n{}",
-                    client::human(timeout),
-                    e.phase,
+        match m.env {
+            Some(e) if m.action != "delete" => Some(Seen::Changed(e)),
+            _ => Some(Seen::Deleted),
+        }
+    };
+    let judge = |e: Option<&EnvSummary>| {
+        let Some(e) = e else {
+            progress.set(0, 0, "does not exist yet".to_string());
+            return None;
+        };
+        last = Some(e.clone());
+        progress.set(
+            e.ready.max(0) as u64,
+            e.total.max(0) as u64,
+            format!("{} · {}/{} ready", e.phase, e.ready, e.total),
+        );
+        match e.phase.as_str() {
+            "Ready" => {
+                progress.finish(format!(
+                    "environment {name} is Ready: {}/{} applications ready",
+                    e.ready, e.total
+                ));
+                Some(ExitCode::SUCCESS)
+            }
+            "Degraded" => {
+                progress.abandon();
+                eprintln!(
+                    "Error: environment {name} is Degraded ({}/{} ready):\n{}",
                     e.ready,
                     e.total,
-                    not_ready(&e)
-                ),
-                None => eprintln!(
-                    "Error: timed out after {} waiting for environment {name}: it does not exist",
-                    client::human(timeout)
-                ),
+                    not_ready(e)
+                );
+                Some(ExitCode::from(client::EXIT_NOT_HEALTHY))
             }
-            return Ok(ExitCode::from(client::EXIT_TIMEOUT));
+            "Deleting" => {
+                progress.abandon();
+                eprintln!("Error: environment {name} is being deleted");
+                Some(ExitCode::from(client::EXIT_NOT_HEALTHY))
+            }
+            _ => None,
         }
-        let left = timeout.saturating_sub(start.elapsed());
-        tokio::time::sleep(POLL.min(left)).await;
+    };
+    let outcome = watch::follow(
+        c,
+        &[("environment", name)],
+        deadline,
+        fetch,
+        from_event,
+        judge,
+    )
+    .await;
+    progress.abandon();
+    if let Some(code) = outcome? {
+        return Ok(code);
     }
+    match last {
+        Some(e) => eprintln!(
+            "Error: timed out after {} waiting for environment {name} to be Ready: it is {} ({}/{} ready):\n{}",
+            client::human(timeout),
+            e.phase,
+            e.ready,
+            e.total,
+            not_ready(&e)
+        ),
+        None => eprintln!(
+            "Error: timed out after {} waiting for environment {name}: it does not exist",
+            client::human(timeout)
+        ),
+    }
+    Ok(ExitCode::from(client::EXIT_TIMEOUT))
 }
-
-/// How often `wait` asks.
-pub const POLL: Duration = Duration::from_millis(1000);

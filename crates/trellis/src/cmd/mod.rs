@@ -13,6 +13,7 @@ pub mod progress;
 pub mod repo_chart;
 pub mod serve;
 pub mod template;
+pub mod watch;
 
 use std::path::Path;
 

@@ -72,8 +72,10 @@ impl Progress {
         }
     }
 
-    /// Given up: the bar is cleared (the caller says why).
-    pub fn abandon(&self, _why: String) {
-        self.bar.finish_and_clear();
+    /// Given up (or done after `finish`): the bar is cleared; the caller says why.
+    pub fn abandon(&self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
     }
 }
