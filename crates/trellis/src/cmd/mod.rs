@@ -1,13 +1,19 @@
 //! One module per subcommand, and what several share.
 
+pub mod app;
+pub mod client;
 pub mod crds;
 pub mod demo;
 pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
+pub mod env;
+pub mod login;
+pub mod progress;
 pub mod repo_chart;
 pub mod serve;
 pub mod template;
+pub mod watch;
 
 use std::path::Path;
 
