@@ -30,6 +30,85 @@ pub const RESOURCES_FINALIZER: &str = "trellis.dev/resources-finalizer";
 /// Annotation asking for a sync now (manual sync policy, or a forced one): any new value.
 pub const SYNC_REQUEST: &str = "trellis.dev/sync-requested";
 
+/// Annotation asking to stop the running sync operation (Argo CD's `terminate`): a new value stops
+/// it. The operation is marked Failed ("terminated"); the next sync resumes it where it stopped, so
+/// hooks that ran are not run again.
+pub const TERMINATE_REQUEST: &str = "trellis.dev/terminate";
+
+/// What a sync request may ask beyond "sync now", when the [`SYNC_REQUEST`] annotation's value is
+/// a JSON object (any other value is a plain request): `{"at": "...", "prune": true,
+/// "revision": "v2", "resources": [{"group": "apps", "kind": "Deployment", "name": "web"}]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequestOptions {
+    /// When it was asked (makes each request a new value).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub at: String,
+    /// Delete tracked objects no longer rendered, whatever the sync policy says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    /// Sync this branch, tag or commit instead of `targetRevision` (a rollback names the commit
+    /// of a history entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Only these objects (`group`, `kind`, `name`, optional `namespace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<ResourceSelector>>,
+    /// The history entry rolled back to, for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<i64>,
+}
+
+/// An object a sync request names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceSelector {
+    /// API group (empty for the core group).
+    #[serde(default)]
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Namespace (empty: any).
+    #[serde(default)]
+    pub namespace: String,
+}
+
+impl SyncRequestOptions {
+    /// The options a sync request annotation's value carries (none for a plain value).
+    pub fn parse(value: &str) -> SyncRequestOptions {
+        if value.trim_start().starts_with('{') {
+            serde_json::from_str(value).unwrap_or_default()
+        } else {
+            SyncRequestOptions::default()
+        }
+    }
+
+    fn selects(&self, obj: &serde_json::Value) -> bool {
+        let Some(sel) = &self.resources else {
+            return true;
+        };
+        let api = obj.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+        let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let kind = obj.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+        let meta = obj.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let ns = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        sel.iter().any(|r| {
+            r.group == group
+                && r.kind == kind
+                && r.name == name
+                && (r.namespace.is_empty() || ns.is_empty() || r.namespace == ns)
+        })
+    }
+}
+
 /// Annotation asking for a git fetch before the next reconcile (Argo CD's `refresh`).
 pub const REFRESH_REQUEST: &str = "trellis.dev/refresh";
 
@@ -51,6 +130,8 @@ pub struct AppMemo {
     pub sync_request_seen: Option<String>,
     /// The last refresh annotation value acted on.
     pub refresh_seen: Option<String>,
+    /// The last terminate annotation value acted on.
+    pub terminate_seen: Option<String>,
     /// When a sync last finished (for Environments' `lastActivity`).
     pub last_sync: Option<String>,
 }
@@ -152,14 +233,23 @@ impl Controller {
                     .cloned(),
             )
         };
+        let asked = sync_request
+            .as_deref()
+            .map(SyncRequestOptions::parse)
+            .unwrap_or_default();
         // 1. The revision, from the shared mirror (fetched only when never fetched or asked).
         let url = spec.source.repo_url.clone();
-        let rev = spec
-            .source
-            .target_revision
+        let rev = asked
+            .revision
             .clone()
             .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "HEAD".into());
+            .unwrap_or_else(|| {
+                spec.source
+                    .target_revision
+                    .clone()
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "HEAD".into())
+            });
         if refresh.is_some() || self.mirrors.snapshot(&url).is_none() {
             if let Err(e) = self.fetch_repo(&url, spec.source.secret_ref.as_ref()).await {
                 if self.mirrors.snapshot(&url).is_none() {
@@ -193,7 +283,10 @@ impl Controller {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.cfg.namespace.clone());
-        let sapp = self.sync_app(app, &dest_ns, &commit);
+        let mut sapp = self.sync_app(app, &dest_ns, &commit);
+        if asked.prune {
+            sapp.options.prune = true;
+        }
         // 2. Render (as Helm's upgrade once the engine has synced it once).
         let is_upgrade = self.engine.is_upgrade(&sapp).await?;
         let rendered = self.render_app(app, &commit, &dest_ns, is_upgrade).await?;
@@ -235,15 +328,66 @@ impl Controller {
             let retry = self.retry_policy(app);
             if sync_request.is_some() || attempts <= retry.limit {
                 let _permit = self.sync_slots.acquire().await;
-                let out = self
-                    .engine
-                    .sync(&sapp, manifests, &Progress::default())
-                    .await;
-                self.stats.syncs(match &out {
+                let subset: Vec<sync::object::Manifest>;
+                let to_sync = if asked.resources.is_some() {
+                    subset = manifests
+                        .iter()
+                        .filter(|m| asked.selects(&m.obj))
+                        .cloned()
+                        .collect();
+                    &subset[..]
+                } else {
+                    &manifests[..]
+                };
+                let stop = Arc::new(tokio::sync::Notify::new());
+                self.running
+                    .lock()
+                    .expect("running lock")
+                    .insert(name.clone(), stop.clone());
+                // Say that a sync runs (what `terminate` stops, what the UI shows) before it
+                // starts; the final status below replaces it.
+                let running = OperationState {
+                    phase: OperationPhase::Running,
+                    message: Some(format!("syncing to {}", short_commit(&commit))),
+                    started_at: now_rfc3339(),
+                    finished_at: None,
+                    sync_result: None,
+                    retry_count: (attempts > 0).then_some(i64::from(attempts)),
+                };
+                if let Err(e) = self
+                    .patch_status::<Application>(
+                        &name,
+                        &serde_json::json!({ "operationState": running }),
+                    )
+                    .await
+                {
+                    tracing::debug!(app = %name, error = %e, "recording the running operation");
+                }
+                let progress = Progress::default();
+                let out = tokio::select! {
+                    out = self.engine.sync(&sapp, to_sync, &progress) => Some(out),
+                    () = stop.notified() => None,
+                };
+                self.running.lock().expect("running lock").remove(&name);
+                let Some(out) = out else {
+                    // Terminated: no automated retry of this desired state; a new commit or a
+                    // sync request starts again.
+                    self.memo
+                        .lock()
+                        .expect("memo lock")
+                        .entry(name.clone())
+                        .or_default()
+                        .attempts = u32::MAX;
+                    self.metrics.sync("terminated");
+                    return self.terminated(&sapp, status, &commit).await;
+                };
+                let result = match &out {
                     Ok(o) if o.phase == OpPhase::Succeeded => "succeeded",
                     Ok(_) => "failed",
                     Err(_) => "error",
-                });
+                };
+                self.stats.syncs(result);
+                self.metrics.sync(result);
                 let failed = match &out {
                     Ok(o) => o.phase != OpPhase::Succeeded,
                     Err(_) => true,
@@ -253,7 +397,7 @@ impl Controller {
                     let m = memo.entry(name.clone()).or_default();
                     m.last_sync = Some(now_rfc3339());
                     if failed {
-                        m.attempts += 1;
+                        m.attempts = m.attempts.saturating_add(1);
                     } else {
                         m.attempts = 0;
                     }
@@ -313,11 +457,24 @@ impl Controller {
             status: health_code,
             message: (!health.message.is_empty()).then(|| health.message.clone()),
         });
+        // The version of each kind as rendered (the tree and the UI read objects with it).
+        let versions: HashMap<(&str, &str), &str> = manifests
+            .iter()
+            .filter_map(|m| {
+                let api = m.obj.get("apiVersion")?.as_str()?;
+                let kind = m.obj.get("kind")?.as_str()?;
+                let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+                Some(((group, kind), version))
+            })
+            .collect();
         status.resources = diffs
             .iter()
             .map(|d| ResourceStatus {
                 group: d.key.group.clone(),
-                version: String::new(),
+                version: versions
+                    .get(&(d.key.group.as_str(), d.key.kind.as_str()))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 kind: d.key.kind.clone(),
                 namespace: d.key.namespace.clone(),
                 name: d.key.name.clone(),
@@ -334,7 +491,23 @@ impl Controller {
             })
             .collect();
         let state = self.engine.state(&sapp).await?;
-        if let Some(op) = &state.operation {
+        // A terminated sync stays recorded as running in the engine (so the next sync resumes
+        // it without running its hooks again); its status stays "terminated" until then.
+        let terminated = state.operation.as_ref().is_some_and(|op| {
+            op.phase == OpPhase::Running
+                && !self
+                    .running
+                    .lock()
+                    .expect("running lock")
+                    .contains_key(&name)
+                && self
+                    .memo
+                    .lock()
+                    .expect("memo lock")
+                    .get(&name)
+                    .is_some_and(|m| m.attempts == u32::MAX)
+        });
+        if let Some(op) = state.operation.as_ref().filter(|_| !terminated) {
             status.operation_state = Some(OperationState {
                 phase: match op.phase {
                     OpPhase::Running => OperationPhase::Running,
@@ -409,6 +582,97 @@ impl Controller {
             next = Next::After(Duration::from_secs(60));
         }
         Ok(next)
+    }
+
+    /// The status of a sync stopped by a terminate request.
+    async fn terminated(
+        &self,
+        sapp: &SyncApp,
+        status: &mut ApplicationStatus,
+        commit: &str,
+    ) -> Result<Next> {
+        let started_at = self
+            .engine
+            .state(sapp)
+            .await
+            .ok()
+            .and_then(|s| s.operation.map(|o| o.started_at))
+            .unwrap_or_else(now_rfc3339);
+        status.operation_state = Some(OperationState {
+            phase: OperationPhase::Failed,
+            message: Some("Operation terminated by request".into()),
+            started_at,
+            finished_at: Some(now_rfc3339()),
+            sync_result: Some(crate::types::SyncOperationResult {
+                revision: commit.to_string(),
+                resources: Vec::new(),
+            }),
+            retry_count: None,
+        });
+        set_condition(
+            status,
+            "SyncError",
+            "the sync operation was terminated by request",
+        );
+        Ok(Next::Idle)
+    }
+
+    /// A terminate request on an Application whose sync is running stops it (called on every
+    /// watch event of an Application, outside the work queue, so it reaches a running sync).
+    pub(crate) fn check_terminate(&self, app: &Application) {
+        let name = app.metadata.name.clone().unwrap_or_default();
+        let Some(v) = app
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TERMINATE_REQUEST))
+        else {
+            return;
+        };
+        let mut memo = self.memo.lock().expect("memo lock");
+        let m = memo.entry(name.clone()).or_default();
+        if m.terminate_seen.as_ref() == Some(v) {
+            return;
+        }
+        m.terminate_seen = Some(v.clone());
+        drop(memo);
+        if let Some(stop) = self.running.lock().expect("running lock").get(&name) {
+            tracing::info!(app = %name, "terminating the running sync");
+            stop.notify_one();
+        }
+    }
+
+    /// The diff of an Application against the cluster now: its revision (resolved from the
+    /// mirror, fetched first when never fetched) rendered and compared, one entry per rendered or
+    /// tracked object (Secret values masked). What the API's `/diff` answers.
+    pub async fn diff_application(
+        self: &Arc<Self>,
+        app: &Application,
+    ) -> Result<(String, Vec<sync::engine::ObjectDiff>)> {
+        let spec = &app.spec;
+        let url = spec.source.repo_url.clone();
+        let rev = spec
+            .source
+            .target_revision
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "HEAD".into());
+        if self.mirrors.snapshot(&url).is_none() {
+            self.fetch_repo(&url, spec.source.secret_ref.as_ref())
+                .await?;
+        }
+        let commit = self.mirrors.resolve(&url, &rev).await?;
+        let dest_ns = spec
+            .destination
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.cfg.namespace.clone());
+        let sapp = self.sync_app(app, &dest_ns, &commit);
+        let is_upgrade = self.engine.is_upgrade(&sapp).await?;
+        let rendered = self.render_app(app, &commit, &dest_ns, is_upgrade).await?;
+        let diffs = self.engine.diff(&sapp, &rendered.manifests).await?;
+        Ok((commit, diffs))
     }
 
     /// The engine's view of an Application: identity (its namespace and name), destination,
@@ -663,7 +927,11 @@ impl Controller {
         }
         status.reconciled_at = Some(now_rfc3339());
         let name = app.metadata.name.clone().unwrap_or_default();
-        self.patch_status::<Application>(&name, &status).await
+        let patch = crate::run::clearing_patch(
+            &serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(&status).unwrap_or_default(),
+        );
+        self.patch_status::<Application>(&name, &patch).await
     }
 }
 
@@ -696,6 +964,9 @@ impl Controller {
         let started = Instant::now();
         let out = self.renderer.render(req).await;
         self.stats.observe_render(started.elapsed());
+        self.metrics
+            .render_duration
+            .observe(started.elapsed().as_secs_f64());
         Ok(out?)
     }
 
@@ -831,6 +1102,11 @@ pub(crate) fn health_code_of(h: EngineHealth) -> HealthStatusCode {
         EngineHealth::Missing => HealthStatusCode::Missing,
         EngineHealth::Unknown => HealthStatusCode::Unknown,
     }
+}
+
+/// The first 7 characters of a commit id.
+fn short_commit(c: &str) -> &str {
+    c.get(..7).unwrap_or(c)
 }
 
 #[cfg(test)]

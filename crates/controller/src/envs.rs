@@ -567,7 +567,8 @@ impl Controller {
                 }
             }
             if status != before {
-                self.patch_env_status(&env.name_any(), &status).await?;
+                self.patch_env_status(&env.name_any(), &before, &status)
+                    .await?;
             }
         }
         Ok(next)
@@ -649,6 +650,28 @@ impl Controller {
         } else {
             EnvironmentPhase::Creating
         });
+        if status.phase == Some(EnvironmentPhase::Ready)
+            && before.phase != Some(EnvironmentPhase::Ready)
+        {
+            // Push → Ready: from the newest commit or sync request, or from the environment's
+            // creation when that is later (a new branch's tip may be an old commit).
+            let created = env
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| u64::try_from(t.0.as_second()).unwrap_or(0))
+                .unwrap_or(0);
+            let since = last_activity.max(created);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            #[allow(clippy::cast_precision_loss)]
+            let since = since as f64;
+            if since > 0.0 && now >= since {
+                self.metrics.environment_ready.observe(now - since);
+            }
+        }
         status.services = services;
         status.created_at = env
             .meta()
@@ -686,13 +709,22 @@ impl Controller {
             });
         }
         if status != before {
-            self.patch_env_status(name, &status).await?;
+            self.patch_env_status(name, &before, &status).await?;
         }
         Ok(Next::Idle)
     }
 
-    async fn patch_env_status(&self, name: &str, status: &EnvironmentStatus) -> Result<()> {
-        self.patch_status::<Environment>(name, status).await
+    async fn patch_env_status(
+        &self,
+        name: &str,
+        before: &EnvironmentStatus,
+        status: &EnvironmentStatus,
+    ) -> Result<()> {
+        let patch = crate::run::clearing_patch(
+            &serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(status).unwrap_or_default(),
+        );
+        self.patch_status::<Environment>(name, &patch).await
     }
 
     /// Delete an Environment: its Applications (each runs its delete hooks and deletes its
@@ -703,6 +735,27 @@ impl Controller {
             return Ok(Next::Idle);
         }
         let ns = self.cfg.namespace.clone();
+        // Deleted by a person (`trellis env delete`, the API, kubectl) while its branch exists:
+        // it stays deleted until a new commit is pushed, as after a cleanup (which retires the
+        // branch itself before deleting); otherwise its set would recreate it at once.
+        if let Some(set) = self
+            .sets
+            .get(&ObjectRef::new(&env.spec.environment_set).within(&ns))
+            .filter(|s| s.meta().deletion_timestamp.is_none())
+        {
+            let (snaps, _) = self.set_snapshots(&set, false).await;
+            let branch = &env.spec.branch;
+            let key = tips_key(&snaps, branch);
+            let retired = set.status.as_ref().is_some_and(|s| {
+                s.retired
+                    .iter()
+                    .any(|r| &r.branch == branch && r.commits == key)
+            });
+            if !key.is_empty() && !retired {
+                self.retire(&set, branch, &key, "deleted by request")
+                    .await?;
+            }
+        }
         let mut status = env.status.clone().unwrap_or_default();
         status.phase = Some(EnvironmentPhase::Deleting);
         let apps: Api<crate::types::Application> = Api::namespaced(self.client.clone(), &ns);
@@ -735,7 +788,8 @@ impl Controller {
                 remaining.join(", ")
             ));
             if env.status.as_ref() != Some(&status) {
-                self.patch_env_status(&name, &status).await?;
+                let before = env.status.clone().unwrap_or_default();
+                self.patch_env_status(&name, &before, &status).await?;
             }
             return Ok(Next::After(Duration::from_secs(2)));
         }
@@ -769,7 +823,8 @@ impl Controller {
                     format!("namespace {target}: {}", blocked.join("; "))
                 });
                 if env.status.as_ref() != Some(&status) {
-                    self.patch_env_status(&name, &status).await?;
+                    let before = env.status.clone().unwrap_or_default();
+                    self.patch_env_status(&name, &before, &status).await?;
                 }
                 return Ok(Next::After(Duration::from_secs(2)));
             }
@@ -798,7 +853,16 @@ impl Controller {
         commits: &str,
         reason: &str,
     ) -> Result<()> {
-        let mut retired: Vec<crate::types::RetiredBranch> = set
+        let name = set.name_any();
+        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        // Read the list afresh: an earlier retire of this reconcile is not in `set` yet.
+        let current = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(format!("reading EnvironmentSet {name}"), e))?;
+        let mut retired: Vec<crate::types::RetiredBranch> = current
+            .as_ref()
+            .unwrap_or(set)
             .status
             .as_ref()
             .map(|s| s.retired.clone())
@@ -812,8 +876,6 @@ impl Controller {
         // Keep the list bounded: the oldest entries go first.
         let excess = retired.len().saturating_sub(1000);
         retired.drain(..excess);
-        let name = set.name_any();
-        let api: Api<EnvironmentSet> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
         api.patch_status(
             &name,
             &PatchParams::default(),

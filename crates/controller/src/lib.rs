@@ -9,6 +9,8 @@
 //! - [`naming`]: environment (and namespace) names from branch names: DNS labels, unique, stable
 //!   once assigned.
 //! - [`render`]: charts from git trees to desired objects, once per digest (the render cache).
+//! - [`metrics`]: the Prometheus families the controller updates, and a layer counting a kube
+//!   client's requests.
 //! - [`webhook`]: GitHub and GitLab webhook verification and parsing, and repository URL
 //!   normalisation to match a webhook with the repositories in use.
 //!
@@ -19,6 +21,7 @@ mod app;
 mod envs;
 pub mod error;
 pub mod install;
+pub mod metrics;
 pub mod naming;
 pub mod queue;
 pub mod render;
@@ -26,7 +29,10 @@ mod run;
 pub mod types;
 pub mod webhook;
 
-pub use app::{REFRESH_REQUEST, RESOURCES_FINALIZER, SYNC_REQUEST};
+pub use app::{
+    REFRESH_REQUEST, RESOURCES_FINALIZER, ResourceSelector, SYNC_REQUEST, SyncRequestOptions,
+    TERMINATE_REQUEST,
+};
 pub use envs::{ENVIRONMENT_FINALIZER, app_name};
 pub use error::{Error, Result};
 pub use run::{Config, Controller, Key, Stats, run_with_leader_election};

@@ -50,6 +50,9 @@ pub struct Config {
     pub sync_timeout: Duration,
     /// Safety-net resync of every resource.
     pub resync_interval: Duration,
+    /// Where the controller's Prometheus metrics go (shared with the kube client's
+    /// [`crate::metrics::KubeRequestsLayer`] and the server's `/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             git_parallel: 8,
             sync_timeout: Duration::from_secs(600),
             resync_interval: Duration::from_secs(1800),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
 }
@@ -225,8 +229,12 @@ pub struct Controller {
     pub(crate) memo: Mutex<HashMap<String, AppMemo>>,
     pub(crate) index: Index,
     pub(crate) sync_slots: Semaphore,
+    /// Syncs in progress, by Application: notified to terminate one.
+    pub(crate) running: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// Counters.
     pub stats: Stats,
+    /// Prometheus metrics (registered by the server).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// URL as written in a resource, by normalised URL (what webhooks are matched against), and
     /// the Secret holding its credentials.
     pub(crate) repo_urls: Mutex<BTreeMap<String, (String, Option<String>)>>,
@@ -266,10 +274,12 @@ impl Controller {
         let (apps, wa) = reflector::store();
         let (envs, we) = reflector::store();
         let (sets, ws) = reflector::store();
+        let metrics = cfg.metrics.clone();
         Arc::new(Controller {
             mirrors: source::Mirrors::new(cfg.data_dir.join("git"), cfg.git_parallel.max(1)),
             renderer: Arc::new(Renderer::new()),
             sync_slots: Semaphore::new(cfg.max_syncs.max(1)),
+            running: Mutex::new(HashMap::new()),
             cfg,
             client,
             engine,
@@ -280,6 +290,7 @@ impl Controller {
             memo: Mutex::new(HashMap::new()),
             index: Index::default(),
             stats: Stats::default(),
+            metrics,
             repo_urls: Mutex::new(BTreeMap::new()),
             trees: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -341,6 +352,9 @@ impl Controller {
                     };
                     for o in objs {
                         me.index.update(&o, deleted);
+                        if !deleted {
+                            me.check_terminate(&o);
+                        }
                         me.remember_repo(
                             &o.spec.source.repo_url,
                             o.spec.source.secret_ref.as_ref(),
@@ -491,13 +505,21 @@ impl Controller {
 
     async fn worker(self: Arc<Self>) {
         while let Some((key, ticket)) = self.queue.next().await {
+            self.metrics
+                .queue_wait
+                .observe(ticket.waited().as_secs_f64());
+            self.metrics
+                .queue_depth
+                .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
             let lane = self.lane_of(&key);
-            let res = match &key {
-                Key::App(n) => self.reconcile_app(n).await,
-                Key::Env(n) => self.reconcile_env(n).await,
-                Key::Set(n) => self.reconcile_set(n).await,
-                Key::Cleanup(n) => self.cleanup_set(n).await,
+            let started = std::time::Instant::now();
+            let (kind, res) = match &key {
+                Key::App(n) => ("application", self.reconcile_app(n).await),
+                Key::Env(n) => ("environment", self.reconcile_env(n).await),
+                Key::Set(n) => ("set", self.reconcile_set(n).await),
+                Key::Cleanup(n) => ("cleanup", self.cleanup_set(n).await),
             };
+            self.metrics.reconcile(kind, started.elapsed());
             match res {
                 Ok(Next::Idle) => {}
                 Ok(Next::After(d)) => self.queue.add_after(key.clone(), lane, d),
@@ -512,6 +534,9 @@ impl Controller {
                 }
             }
             self.queue.done(ticket);
+            self.metrics
+                .queue_depth
+                .set(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
         }
     }
 
@@ -598,7 +623,11 @@ impl Controller {
         }
         let before = self.mirrors.snapshot(url).map(|s| refs_of(&s));
         let had_error = self.mirrors.last_error(url).is_some();
-        match self.mirrors.fetch(&repo).await {
+        let started = std::time::Instant::now();
+        let fetched = self.mirrors.fetch(&repo).await;
+        self.metrics
+            .git_fetch(&normalize_repo_url(url), fetched.is_ok(), started.elapsed());
+        match fetched {
             Ok(snap) => {
                 self.stats.fetches_ok.fetch_add(1, Ordering::Relaxed);
                 if had_error || before.as_ref() != Some(&refs_of(&snap)) {
@@ -814,6 +843,33 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A JSON merge patch from `before` to `after` for a status whose optional fields are left out
+/// when empty: every key `before` has and `after` lacks becomes `null`, so the API server clears
+/// it (a merge patch that leaves a key out keeps the old value: a stale "waiting for ..." or
+/// health message would stay forever). Arrays are replaced whole by a merge patch anyway.
+pub(crate) fn clearing_patch(
+    before: &serde_json::Value,
+    after: serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match (before, after) {
+        (Value::Object(b), Value::Object(mut a)) => {
+            for (k, bv) in b {
+                match a.remove(k) {
+                    None => {
+                        a.insert(k.clone(), Value::Null);
+                    }
+                    Some(av) => {
+                        a.insert(k.clone(), clearing_patch(bv, av));
+                    }
+                }
+            }
+            Value::Object(a)
+        }
+        (_, a) => a,
+    }
+}
+
 /// Now, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     sync::state::now_rfc3339()
@@ -858,6 +914,18 @@ pub(crate) fn json_subset(desired: &serde_json::Value, have: &serde_json::Value)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_patch_clears_what_is_gone() {
+        let before = serde_json::json!({"waitingFor": "waiting for postgres: Progressing",
+            "health": {"status": "Progressing", "message": "1 of 2 replicas"}, "conditions": [1]});
+        let after = serde_json::json!({"health": {"status": "Healthy"}});
+        assert_eq!(
+            clearing_patch(&before, after),
+            serde_json::json!({"waitingFor": null, "health": {"status": "Healthy", "message": null},
+                               "conditions": null})
+        );
+    }
 
     #[test]
     fn rfc3339_round_trips() {

@@ -1,11 +1,15 @@
 //! # server
 //!
-//! The HTTP surface of `trellis serve`: the git webhooks (`POST /webhooks/github`,
-//! `POST /webhooks/gitlab`) and the health endpoints (`GET /healthz`, `GET /readyz`). The API,
-//! the web UI and the metrics (issue 11) will be added here. This crate may call `controller`
-//! (its pure webhook module now, its state later) and `kube`; nothing above it (the `trellis`
-//! binary) — the binary builds a [`ServerState`], calls [`router`] and [`serve`].
+//! The HTTP surface of `trellis serve`: the git webhooks, the health endpoints, the JSON API
+//! under `/api/v1` with its roles, the web UI at `/`, and the Prometheus metrics at `/metrics`.
+//! This crate may call `controller` (its webhook module, its metrics, its on-demand diff), `sync`
+//! (health rules for the live tree) and `kube`; nothing above it (the `trellis` binary) — the
+//! binary builds a [`ServerState`] (and an [`api::ApiState`]), calls [`app`] and [`serve`].
 //!
+//! - [`api`] serves `/api/v1` (see its module doc), read from its own watches ([`api::model`]).
+//! - [`auth`] holds bearer tokens and roles (`admin`, `readonly`, `project:<name>`).
+//! - [`metrics`] serves `/metrics`.
+//! - [`ui`] serves the web UI's embedded assets.
 //! - [`webhooks`]: verification before parsing, then a [`Change`] sent on an unbounded channel to
 //!   the controller, which fetches the repository it names; the request is answered at once.
 //! - [`secrets`]: the webhook secrets, from the Secret `trellis-webhook` (keys `github`,
@@ -31,8 +35,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+pub mod api;
+pub mod auth;
+pub mod metrics;
 pub mod secrets;
 mod state;
+pub mod ui;
 pub mod webhooks;
 
 pub use controller::webhook::{Change, Forge};
@@ -49,6 +57,27 @@ pub fn router(state: ServerState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Everything `trellis serve` answers: [`router`]'s webhooks and health endpoints, and with
+/// `api` the API, the web UI and the metrics.
+pub fn app(
+    state: ServerState,
+    api: Option<api::ApiState>,
+    metrics: metrics::MetricsState,
+) -> Router {
+    let base = Router::new()
+        .route("/webhooks/github", post(webhooks::github))
+        .route("/webhooks/gitlab", post(webhooks::gitlab))
+        .layer(DefaultBodyLimit::max(webhooks::MAX_BODY))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    let mut r = base.merge(metrics::routes(metrics));
+    if let Some(api) = api {
+        r = r.merge(api::routes(api)).merge(ui::routes());
+    }
+    r.fallback(not_found)
 }
 
 /// Serve `router` on `listener` until `shutdown` completes, then stop accepting connections and

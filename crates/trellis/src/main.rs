@@ -37,6 +37,12 @@ enum Command {
     Serve(Box<cmd::serve::Args>),
     /// Print the CustomResourceDefinitions (Application, EnvironmentSet, Environment).
     Crds(cmd::crds::Args),
+    /// Save a Trellis server's URL and API token for `trellis env` and `trellis app`.
+    Login(cmd::login::Args),
+    /// Environments over the API: list, get, delete, wait until Ready.
+    Env(cmd::env::Args),
+    /// Applications over the API: list, get, diff, sync, refresh, history, rollback, wait.
+    App(cmd::app::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +63,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Login(args) => cmd::login::run(args),
+        Command::Env(args) => cmd::env::run(args),
+        Command::App(args) => cmd::app::run(args),
     }
 }

@@ -37,6 +37,13 @@ pub struct Args {
     /// Directory holding the demo's services (`postgres`, `api`, `web`, each with `charts/`).
     #[arg(long, default_value = DEMO_SERVICES)]
     pub services: PathBuf,
+    /// Also serve the web UI, the API, /metrics and the webhooks on this address (e.g.
+    /// 127.0.0.1:8080); the UI's address with a login token is printed.
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+    /// API tokens for --http, one `TOKEN ROLE` per line (default: a new admin token, printed).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -153,8 +160,52 @@ async fn demo(args: Args) -> Result<ExitCode> {
         ..controller::Config::default()
     };
     let ctl = controller::Controller::new(client.clone(), cfg);
-    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = args.http {
+        let (auth, token) = match &args.token_file {
+            Some(p) => (super::serve::api_auth(Some(p), false, &client, ns)?, None),
+            None => {
+                let token = new_token()?;
+                let auth = server::auth::Auth::new(
+                    &format!("{token} admin"),
+                    "the demo's token",
+                    false,
+                    Some((client.clone(), ns)),
+                )?;
+                (auth, Some(token))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let state = server::ServerState::new(
+            tx.clone(),
+            server::WebhookSecrets::kubernetes(client.clone(), ns, Duration::from_secs(10)),
+            server::Readiness::ready(),
+        );
+        let api = server::api::ApiState::start(client.clone(), ns, auth, Some(ctl.clone()));
+        let metrics = server::metrics::MetricsState::new(
+            Some(&ctl.metrics),
+            state.webhook_counts().clone(),
+            Some(api.model().clone()),
+        );
+        let mut stop = stop_rx.clone();
+        tokio::spawn(server::serve(
+            listener,
+            server::app(state, Some(api), metrics),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
+        match token {
+            Some(t) => println!(
+                "web UI:           http://{addr}/#token={t}\nAPI token:        {t} (admin)"
+            ),
+            None => println!("web UI:           http://{addr}/"),
+        }
+    }
     let running = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
@@ -301,6 +352,10 @@ async fn demo(args: Args) -> Result<ExitCode> {
     println!("\ndemo done in {:.1}s", started.elapsed().as_secs_f64());
 
     if args.serve {
+        let branch = "feature-search";
+        git(api_work, &["checkout", "-q", "-b", branch, "main"])?;
+        git(api_work, &["push", "-q", "origin", branch])?;
+        println!("\npushed branch `{branch}` to api: environment `{branch}` is coming up");
         println!(
             "\nstill running (Ctrl-C to stop). Try:\n  git -C {} push origin HEAD:my-feature\n  kubectl --kubeconfig {} get environments,applications -n {ns}\n  kubectl --kubeconfig {} get all -n my-feature",
             repos["web"].1.display(),
@@ -318,6 +373,16 @@ async fn demo(args: Args) -> Result<ExitCode> {
         std::fs::remove_dir_all(&root).ok();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A random API token (128 bits, hex).
+fn new_token() -> Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("reading /dev/urandom for a token")?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn short(c: &str) -> &str {

@@ -1,13 +1,19 @@
 //! One module per subcommand, and what several share.
 
+pub mod app;
+pub mod client;
 pub mod crds;
 pub mod demo;
 pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
+pub mod env;
+pub mod login;
+pub mod progress;
 pub mod repo_chart;
 pub mod serve;
 pub mod template;
+pub mod watch;
 
 use std::path::Path;
 
@@ -33,6 +39,24 @@ pub fn error_chain(e: &anyhow::Error) -> String {
 /// A Kubernetes client from a kubeconfig file, or the usual inference (in-cluster service
 /// account, `$KUBECONFIG`, `~/.kube/config`).
 pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
+    kube::Client::try_from(kube_config(kubeconfig).await?).context("building the Kubernetes client")
+}
+
+/// A Kubernetes client like [`kube_client`] whose requests are counted in `metrics`
+/// (`trellis_kube_requests_total{verb,code}`).
+pub async fn counted_kube_client(
+    kubeconfig: Option<&Path>,
+    metrics: &std::sync::Arc<controller::metrics::Metrics>,
+) -> Result<kube::Client> {
+    let config = kube_config(kubeconfig).await?;
+    let builder =
+        kube::client::ClientBuilder::try_from(config).context("building the Kubernetes client")?;
+    Ok(builder
+        .with_layer(&controller::metrics::KubeRequestsLayer(metrics.clone()))
+        .build())
+}
+
+async fn kube_config(kubeconfig: Option<&Path>) -> Result<kube::Config> {
     let config = match kubeconfig {
         Some(p) => {
             let kc = kube::config::Kubeconfig::read_from(p)
@@ -45,7 +69,7 @@ pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
             "no kubeconfig given and none found (in-cluster, $KUBECONFIG, ~/.kube/config)",
         )?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ pub struct Args {
     /// `trellis-webhook` Secret, git credential Secrets, the leader Lease).
     #[arg(long, short = 'n', default_value = "trellis")]
     pub namespace: String,
-    /// Address of the HTTP server (webhooks, /healthz, /readyz).
+    /// Address of the HTTP server: the web UI (`/`), the API (`/api/v1`), `/metrics`, the
+    /// webhooks, `/healthz` and `/readyz`.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Where git mirrors are kept.
@@ -48,6 +49,13 @@ pub struct Args {
     /// Log format: `text` or `json`.
     #[arg(long, default_value = "text")]
     pub log_format: String,
+    /// API tokens, one `TOKEN ROLE` per line (roles: admin, readonly, project:<name>); tokens
+    /// are also read from the Secret `trellis-tokens` in --namespace.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Let requests without a token read (never act) through the API and the UI.
+    #[arg(long)]
+    pub anonymous_read: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -111,7 +119,13 @@ pub fn config(args: &Args) -> Result<controller::Config> {
 
 async fn serve(args: Args) -> Result<()> {
     let cfg = config(&args)?;
-    let client = super::kube_client(args.kubeconfig.as_deref()).await?;
+    let client = super::counted_kube_client(args.kubeconfig.as_deref(), &cfg.metrics).await?;
+    let auth = api_auth(
+        args.token_file.as_deref(),
+        args.anonymous_read,
+        &client,
+        &cfg.namespace,
+    )?;
     controller::install::install_crds(&client, Duration::from_secs(60))
         .await
         .context("installing the CRDs")?;
@@ -127,13 +141,25 @@ async fn serve(args: Args) -> Result<()> {
         readiness.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics_registry = cfg.metrics.clone();
+    let namespace = cfg.namespace.clone();
+    let ctl = controller::Controller::new(client.clone(), cfg);
+    let api = server::api::ApiState::start(client, &namespace, auth, Some(ctl.clone()));
+    let metrics = server::metrics::MetricsState::new(
+        Some(&metrics_registry),
+        state.webhook_counts().clone(),
+        Some(api.model().clone()),
+    );
     let http = {
         let mut stop = stop_rx.clone();
-        tokio::spawn(server::serve(listener, server::router(state), async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }))
+        tokio::spawn(server::serve(
+            listener,
+            server::app(state, Some(api), metrics),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
     };
-    let ctl = controller::Controller::new(client, cfg);
     {
         let ctl = ctl.clone();
         let readiness = readiness.clone();
@@ -165,6 +191,21 @@ async fn serve(args: Args) -> Result<()> {
     let _ = stop_tx.send(true);
     let _ = http.await;
     res.map_err(anyhow::Error::from)
+}
+
+/// Who may use the API: the token file (if any), the Secret `trellis-tokens`, anonymous reading.
+pub fn api_auth(
+    token_file: Option<&std::path::Path>,
+    anonymous_read: bool,
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<server::auth::Auth> {
+    let secret = Some((client.clone(), namespace));
+    let auth = match token_file {
+        Some(p) => server::auth::Auth::from_file(p, anonymous_read, secret)?,
+        None => server::auth::Auth::new("", "no token file", anonymous_read, secret)?,
+    };
+    Ok(auth)
 }
 
 async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<()> {
