@@ -10,9 +10,14 @@ use std::time::Duration;
 
 use common::*;
 
+/// Real Helm 3, as `scripts/setup` installs it: `$HELM_ORACLE_HOME/bin/helm3`, by default
+/// `~/.cache/helm-oracle/bin/helm3`.
 fn helm_bin() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/helm-oracle/bin/helm3");
+    let home = std::env::var_os("HELM_ORACLE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/helm-oracle"),
+        PathBuf::from,
+    );
+    let p = home.join("bin/helm3");
     p.exists().then_some(p)
 }
 

@@ -7,9 +7,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Real Helm 3, as `scripts/setup` installs it: `$HELM_ORACLE_HOME/bin/helm3`, by default
+/// `~/.cache/helm-oracle/bin/helm3`.
 fn helm_bin() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/helm-oracle/bin/helm3");
+    let home = std::env::var_os("HELM_ORACLE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/helm-oracle"),
+        PathBuf::from,
+    );
+    let p = home.join("bin/helm3");
     p.exists().then_some(p)
 }
 
@@ -36,7 +41,7 @@ fn programs() -> Option<(PathBuf, PathBuf)> {
             std::env::var_os("CI").is_none(),
             "helm oracle missing in CI"
         );
-        eprintln!("SKIPPED: helm oracle missing (run shared/tools/setup-helm-oracle)");
+        eprintln!("SKIPPED: helm oracle missing (run scripts/setup)");
         return None;
     };
     Some((helm, PathBuf::from(env!("CARGO_BIN_EXE_trellis"))))
