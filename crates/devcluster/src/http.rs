@@ -380,12 +380,44 @@ async fn route(state: &Arc<State>, req: Request) -> ApiResult<Response> {
         return Err(ApiError::method_not_allowed());
     }
     let is_watch = watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let mut watch_faults = WatchFaults::default();
+    if let Some(faults) = &state.faults {
+        let conflictable = method == Method::PUT
+            || (method == Method::PATCH && !content_type.starts_with("application/apply-patch"));
+        let from_rv = q
+            .get("resourceVersion")
+            .is_some_and(|rv| !rv.is_empty() && rv != "0");
+        let resource = if ri.group.is_empty() {
+            ri.plural.clone()
+        } else {
+            format!("{}.{}", ri.plural, ri.group)
+        };
+        let d = faults.decide(
+            conflictable,
+            is_watch,
+            from_rv,
+            &resource,
+            name.as_deref().unwrap_or_default(),
+        );
+        if let Some(delay) = d.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(failure) = d.failure {
+            return Ok(failure);
+        }
+        watch_faults = WatchFaults {
+            gone: d.watch_gone,
+            lifetime: d.watch_lifetime,
+        };
+    }
     match (method, name) {
-        (Method::GET, None) if is_watch => watch(state, &ri, ns.as_deref(), &q, table).await,
+        (Method::GET, None) if is_watch => {
+            watch(state, &ri, ns.as_deref(), &q, table, watch_faults).await
+        }
         (Method::GET, Some(n)) if is_watch => {
             let mut q2 = q.clone();
             q2.insert("fieldSelector".into(), format!("metadata.name={n}"));
-            watch(state, &ri, ns.as_deref(), &q2, table).await
+            watch(state, &ri, ns.as_deref(), &q2, table, watch_faults).await
         }
         (Method::GET, None) => list(state, &ri, ns.as_deref(), &q, table),
         (Method::GET, Some(n)) => {
@@ -828,12 +860,28 @@ fn event_line(etype: &str, obj: &Value) -> Bytes {
     Bytes::from(out)
 }
 
+/// What fault injection does to one watch.
+#[derive(Debug, Default, Clone, Copy)]
+struct WatchFaults {
+    /// Answer 410 Gone as if the requested resourceVersion had been compacted away.
+    gone: bool,
+    /// Close the stream after this long (as a restarting server or a proxy's timeout does).
+    lifetime: Option<Duration>,
+}
+
+/// The 200 answer carrying one ERROR event with a 410 Status, as Kubernetes streams it.
+fn gone_stream(e: &ApiError) -> Response {
+    let body = Body::from(event_line("ERROR", &e.to_status()));
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
 async fn watch(
     state: &Arc<State>,
     ri: &ResourceInfo,
     ns: Option<&str>,
     q: &HashMap<String, String>,
     table: bool,
+    faults: WatchFaults,
 ) -> ApiResult<Response> {
     let label = LabelSelector::parse(
         q.get("labelSelector")
@@ -885,6 +933,13 @@ async fn watch(
     {
         return Err(too_large(s, current));
     }
+    if faults.gone
+        && let Some(s) = since
+    {
+        return Ok(gone_stream(&ApiError::gone(format!(
+            "too old resource version: {s} ({current})"
+        ))));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let start =
         match state
@@ -892,14 +947,8 @@ async fn watch(
             .watch_start(&ri.key(), store_ns.as_deref(), since, initial, &filter)
         {
             Ok(s) => s,
-            Err(e) if e.code == 410 => {
-                // Kubernetes answers 200 and streams one ERROR event with the 410 Status.
-                let line = event_line("ERROR", &e.to_status());
-                let body = Body::from(line);
-                return Ok(
-                    (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
-                );
-            }
+            // Kubernetes answers 200 and streams one ERROR event with the 410 Status.
+            Err(e) if e.code == 410 => return Ok(gone_stream(&e)),
             Err(e) => return Err(e),
         };
     let ri = ri.clone();
@@ -910,7 +959,9 @@ async fn watch(
         if table { to_table(ri, &[v], "", &q) } else { v }
     };
     tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let dropped = faults.lifetime.filter(|l| *l < timeout);
+        let deadline = now + dropped.unwrap_or(timeout);
         let mut last = start.rv;
         for o in &start.initial {
             if tx.send(event_line("ADDED", &render(&ri, o))).await.is_err() {
@@ -973,7 +1024,14 @@ async fn watch(
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if dropped.is_some()
+                        && let Some(f) = &st.faults
+                    {
+                        f.count_watch_drop();
+                    }
+                    return;
+                }
                 _ = tx.closed() => return,
                 _ = stop.changed() => return,
             }

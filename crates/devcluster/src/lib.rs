@@ -21,6 +21,7 @@ pub mod api;
 pub mod controllers;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod http;
 pub mod meta;
 pub mod openapi;
@@ -56,6 +57,8 @@ pub struct Config {
     pub bookmark_interval_secs: u64,
     /// Watch events retained for resumption; older resourceVersions get 410 Gone.
     pub history: usize,
+    /// Faults to inject into API requests (none by default).
+    pub faults: Option<faults::FaultSpec>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             pod_ready_delay: Duration::from_millis(200),
             bookmark_interval_secs: 15,
             history: 50_000,
+            faults: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct State {
     pub token: Option<String>,
     pub config: Config,
     pub server_address: String,
+    /// The fault injector, when the cluster was started with faults.
+    pub faults: Option<faults::Faults>,
     pub(crate) kick: Notify,
     pub(crate) shutdown: AtomicBool,
     pub(crate) shutdown_tx: watch::Sender<bool>,
@@ -91,6 +97,7 @@ impl State {
             store,
             registry: Registry::with_builtins(),
             token,
+            faults: config.faults.clone().map(faults::Faults::new),
             config,
             server_address,
             kick: Notify::new(),
@@ -195,6 +202,12 @@ impl Builder {
     /// Bookmark interval for watches that allow bookmarks.
     pub fn bookmark_interval(mut self, secs: u64) -> Self {
         self.config.bookmark_interval_secs = secs;
+        self
+    }
+    /// Inject these faults into API requests (see [`faults`]): errors, conflicts, latency,
+    /// dropped watches and expired resourceVersions, reproducibly from the spec's seed.
+    pub fn faults(mut self, spec: faults::FaultSpec) -> Self {
+        self.config.faults = Some(spec);
         self
     }
     /// Use this bearer token instead of a random one.
@@ -388,6 +401,15 @@ impl DevCluster {
     /// The bearer token, if authentication is on.
     pub fn token(&self) -> Option<&str> {
         self.state.token.as_deref()
+    }
+
+    /// How many faults were injected so far (all zero without faults).
+    pub fn fault_counts(&self) -> faults::FaultCounts {
+        self.state
+            .faults
+            .as_ref()
+            .map(faults::Faults::counts)
+            .unwrap_or_default()
     }
 
     /// The shared state (store, registry), for in-process inspection.

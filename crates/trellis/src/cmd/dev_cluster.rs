@@ -23,6 +23,12 @@ pub struct Args {
     /// How long simulated Pods stay Pending before they run and become Ready (e.g. 200ms, 2s).
     #[arg(long, default_value = "200ms")]
     pub pod_ready_delay: String,
+    /// Inject faults for reliability tests, e.g.
+    /// 'error-rate=0.05,latency=20ms..200ms,watch-drop-every=30s,conflict-rate=0.02,seed=1'
+    /// (also gone-rate=R: watches resumed from a resourceVersion answered 410 Gone). The effective
+    /// spec, seed included, is printed so that a run can be reproduced.
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
@@ -55,6 +61,14 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    let faults = match args.faults.as_deref().map(str::parse::<devcluster::faults::FaultSpec>) {
+        None => None,
+        Some(Ok(spec)) => Some(spec),
+        Some(Err(e)) => {
+            eprintln!("Error: --faults: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,6 +86,10 @@ pub fn run(args: Args) -> ExitCode {
             .pod_ready_delay(delay);
         if let Some(dir) = &args.data_dir {
             builder = builder.data_dir(dir);
+        }
+        if let Some(spec) = faults {
+            eprintln!("injecting faults: {spec}");
+            builder = builder.faults(spec);
         }
         if let Some(out) = &args.kubeconfig_out {
             builder = builder.kubeconfig_out(out);
