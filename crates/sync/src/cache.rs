@@ -307,7 +307,11 @@ impl ClusterCache {
                     Ok(ev) => ev,
                     Err(e) => {
                         tracing::warn!(kind = %ar.kind, error = %e, "watch error");
-                        if *tx.borrow() == WatchState::Listing {
+                        // A transient failure of the initial list (throttling, a 5xx, a dropped
+                        // connection) is retried by the watcher's backoff, bounded by
+                        // INITIAL_LIST_TIMEOUT; only a lasting one (forbidden, unknown kind)
+                        // fails the callers waiting for it.
+                        if *tx.borrow() == WatchState::Listing && !watch_error_is_transient(&e) {
                             tx.send_replace(WatchState::Failed(e.to_string()));
                         }
                         continue;
@@ -486,6 +490,17 @@ impl ClusterCache {
             std::mem::take(&mut st.touched)
         };
         self.notifier.publish(touched);
+    }
+}
+
+/// Whether the watcher's retry may get past this error.
+fn watch_error_is_transient(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => crate::cluster::transient(e),
+        watcher::Error::WatchError(s) => s.code == 429 || s.code == 410 || s.code >= 500,
+        watcher::Error::NoResourceVersion => false,
     }
 }
 

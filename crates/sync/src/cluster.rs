@@ -404,7 +404,8 @@ pub fn to_value(obj: DynamicObject, ar: &ApiResource) -> Value {
     v
 }
 
-fn transient(e: &kube::Error) -> bool {
+/// Whether a failed request may succeed when sent again (throttling, 5xx, connection errors).
+pub(crate) fn transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => s.code == 429 || s.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
