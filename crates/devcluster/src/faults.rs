@@ -82,9 +82,12 @@ fn err(part: &str, reason: impl Into<String>) -> FaultSpecError {
 }
 
 fn parse_rate(part: &str, v: &str) -> Result<f64, FaultSpecError> {
-    let r: f64 = v
-        .parse()
-        .map_err(|_| err(part, format!("{v:?} is not a number (expected 0..1, e.g. 0.05)")))?;
+    let r: f64 = v.parse().map_err(|_| {
+        err(
+            part,
+            format!("{v:?} is not a number (expected 0..1, e.g. 0.05)"),
+        )
+    })?;
     if !r.is_finite() || !(0.0..=1.0).contains(&r) {
         return Err(err(part, format!("{v} is not a rate between 0 and 1")));
     }
@@ -439,11 +442,19 @@ mod tests {
     #[test]
     fn errors_name_the_bad_part() {
         for (spec, part, says) in [
-            ("error-rate=0.05,latency=20ms..2", "latency=20ms..2", "not a duration"),
+            (
+                "error-rate=0.05,latency=20ms..2",
+                "latency=20ms..2",
+                "not a duration",
+            ),
             ("error-rate=1.5", "error-rate=1.5", "between 0 and 1"),
             ("error-rate=abc", "error-rate=abc", "not a number"),
             ("latency=200ms..20ms", "latency=200ms..20ms", "lower bound"),
-            ("watch-drop-every=0s", "watch-drop-every=0s", "longer than zero"),
+            (
+                "watch-drop-every=0s",
+                "watch-drop-every=0s",
+                "longer than zero",
+            ),
             ("seed=-1", "seed=-1", "unsigned"),
             ("speed=3", "speed=3", "unknown key"),
             ("error-rate", "error-rate", "expected key=value"),
@@ -480,9 +491,9 @@ mod tests {
         // Conflicts only for the conflictable half, at 0.2 of those not already failed.
         let conflicts = failed(409);
         assert!((260..460).contains(&conflicts), "{conflicts} conflicts");
-        assert!(a.iter().all(|(d, _)| d.is_some_and(|d| {
-            d >= Duration::from_millis(1) && d <= Duration::from_millis(3)
-        })));
+        assert!(a.iter().all(|(d, _)| {
+            d.is_some_and(|d| d >= Duration::from_millis(1) && d <= Duration::from_millis(3))
+        }));
         let f = Faults::new(spec);
         let r = (0..200)
             .find_map(|_| {
@@ -491,7 +502,10 @@ mod tests {
                     .filter(|r| r.status() == 429)
             })
             .expect("a 429");
-        assert_eq!(r.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
     }
 
     proptest::proptest! {

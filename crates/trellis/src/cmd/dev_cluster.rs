@@ -61,7 +61,11 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let faults = match args.faults.as_deref().map(str::parse::<devcluster::faults::FaultSpec>) {
+    let faults = match args
+        .faults
+        .as_deref()
+        .map(str::parse::<devcluster::faults::FaultSpec>)
+    {
         None => None,
         Some(Ok(spec)) => Some(spec),
         Some(Err(e)) => {
