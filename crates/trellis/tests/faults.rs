@@ -103,3 +103,23 @@ async fn deploy_converges_on_the_demo_charts_under_faults() {
     );
     assert!(n.delayed > 0, "{n:?}");
 }
+
+#[test]
+fn dev_cluster_refuses_a_bad_fault_spec_naming_the_part() {
+    let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args([
+            "dev-cluster",
+            "--listen",
+            "127.0.0.1:0",
+            "--faults",
+            "error-rate=0.05,latency=20ms..fast",
+        ])
+        .output()
+        .expect("run trellis dev-cluster");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "Error: --faults: invalid fault spec part \"latency=20ms..fast\": \"fast\" is not a duration (a number with a unit: ms, s, m or h, e.g. 200ms)",
+    );
+}
