@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::api::{self, DeleteOpts, WriteOpts};
+use crate::events;
 use crate::meta;
 use crate::registry::{ResKey, ResourceInfo};
 use crate::selectors::LabelSelector;
@@ -502,6 +503,7 @@ pub fn reconcile(state: &State) -> Option<Instant> {
     pods(state, &mut due);
     services(state);
     pvcs(state);
+    events::expire(state);
     next
 }
 
@@ -893,7 +895,20 @@ fn deployments(state: &State) {
                     },
                     "spec": {"replicas": replicas, "minReadySeconds": spec.get("minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tmpl},
                 });
-                let _ = api::create(state, &rs_ri, &ns, rs, &controller_opts());
+                if let Ok(w) = api::create(state, &rs_ri, &ns, rs, &controller_opts())
+                    && replicas > 0
+                {
+                    let rs_name = md(&w.object, "name");
+                    events::record(
+                        state,
+                        &d,
+                        None,
+                        events::EventType::Normal,
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
+                        events::DEPLOYMENT_CONTROLLER,
+                    );
+                }
             }
             Some(rs) if !paused => {
                 let new_ready = rs["status"]["readyReplicas"].as_i64().unwrap_or(0);
@@ -907,6 +922,7 @@ fn deployments(state: &State) {
                     .and_then(|s| s.parse::<i64>().ok())
                     == Some(max_revision);
                 let rs_name = md(rs, "name").to_string();
+                scaling_event(state, &d, rs, want);
                 put_if_changed(state, "apps", "replicasets", &ns, &rs_name, |v| {
                     v["spec"]["replicas"] = json!(want);
                     v["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
@@ -921,6 +937,7 @@ fn deployments(state: &State) {
                 // Old ReplicaSets scale down once the new one is ready (or at once for Recreate).
                 for old in owned.iter().filter(|r| md(r, "name") != new_rs_name) {
                     if recreate || new_ready >= desired {
+                        scaling_event(state, &d, old, 0);
                         put_if_changed(state, "apps", "replicasets", &ns, md(old, "name"), |v| {
                             v["spec"]["replicas"] = json!(0);
                         });
@@ -1051,6 +1068,27 @@ fn deployments(state: &State) {
     }
 }
 
+/// The deployment controller's `ScalingReplicaSet` event, when `rs` is to change to `to` replicas.
+fn scaling_event(state: &State, d: &Value, rs: &Value, to: i64) {
+    let from = rs["spec"]["replicas"].as_i64().unwrap_or(1);
+    if from == to {
+        return;
+    }
+    let dir = if to > from { "up" } else { "down" };
+    events::record(
+        state,
+        d,
+        None,
+        events::EventType::Normal,
+        "ScalingReplicaSet",
+        &format!(
+            "Scaled {dir} replica set {} from {from} to {to}",
+            md(rs, "name")
+        ),
+        events::DEPLOYMENT_CONTROLLER,
+    );
+}
+
 fn pod_ready(p: &Value) -> bool {
     p["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
@@ -1122,7 +1160,17 @@ fn replicasets(state: &State) {
                         pname,
                         json!({}),
                     );
-                    let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+                    if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
+                        events::record(
+                            state,
+                            &rs,
+                            None,
+                            events::EventType::Normal,
+                            "SuccessfulCreate",
+                            &format!("Created pod: {}", md(&w.object, "name")),
+                            events::REPLICASET_CONTROLLER,
+                        );
+                    }
                 }
                 scaled = true;
             } else if have > desired {
@@ -1135,7 +1183,19 @@ fn replicasets(state: &State) {
                     )
                 });
                 for p in sorted.iter().take((have - desired) as usize) {
-                    let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
+                    if api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default())
+                        .is_ok()
+                    {
+                        events::record(
+                            state,
+                            &rs,
+                            None,
+                            events::EventType::Normal,
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {}", md(p, "name")),
+                            events::REPLICASET_CONTROLLER,
+                        );
+                    }
                 }
                 scaled = true;
             }
@@ -1244,7 +1304,17 @@ fn statefulsets(state: &State) {
                         }
                         pod["spec"]["volumes"] = json!(vols);
                     }
-                    let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+                    if api::create(state, &pod_ri, &ns, pod, &controller_opts()).is_ok() {
+                        events::record(
+                            state,
+                            &sts,
+                            None,
+                            events::EventType::Normal,
+                            "SuccessfulCreate",
+                            &format!("create Pod {pname} in StatefulSet {name} successful"),
+                            events::STATEFULSET_CONTROLLER,
+                        );
+                    }
                     changed = true;
                 }
             }
@@ -1339,7 +1409,17 @@ fn daemonsets(state: &State) {
                 pname,
                 json!({"controller-revision-hash": hash, "pod-template-generation": ds["metadata"]["generation"].as_i64().unwrap_or(1).to_string()}),
             );
-            let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+            if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
+                events::record(
+                    state,
+                    &ds,
+                    None,
+                    events::EventType::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", md(&w.object, "name")),
+                    events::DAEMONSET_CONTROLLER,
+                );
+            }
         }
         let ready = current.iter().filter(|p| pod_ready(p)).count() as i64;
         let generation = ds["metadata"]["generation"].clone();
@@ -1413,10 +1493,19 @@ fn jobs(state: &State) {
             if pod["spec"]["restartPolicy"].is_null() {
                 pod["spec"]["restartPolicy"] = json!("Never");
             }
-            let _ = api::create(state, &pod_ri, &ns, pod, &controller_opts());
+            if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
+                events::record(
+                    state,
+                    &job,
+                    None,
+                    events::EventType::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", md(&w.object, "name")),
+                    events::JOB_CONTROLLER,
+                );
+            }
         }
-        let generation = job["metadata"]["generation"].clone();
-        let _ = generation;
+        let mut finished_now = None;
         put_if_changed(state, "batch", "jobs", &ns, &name, |v| {
             let st = &mut v["status"];
             if !st.is_object() {
@@ -1447,13 +1536,36 @@ fn jobs(state: &State) {
                     {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}
                 ]);
                 st["completionTime"] = json!(now);
+                finished_now = Some(true);
             } else if !has && fail {
+                finished_now = Some(false);
                 st["conditions"] = json!([
                     {"type": "FailureTarget", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"},
                     {"type": "Failed", "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
                 ]);
             }
         });
+        match finished_now {
+            Some(true) => events::record(
+                state,
+                &job,
+                None,
+                events::EventType::Normal,
+                "Completed",
+                "Job completed",
+                events::JOB_CONTROLLER,
+            ),
+            Some(false) => events::record(
+                state,
+                &job,
+                None,
+                events::EventType::Warning,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                events::JOB_CONTROLLER,
+            ),
+            None => {}
+        }
     }
 }
 
@@ -1511,6 +1623,31 @@ fn pods(state: &State, due: &mut dyn FnMut(Instant)) {
             .cloned()
             .unwrap_or_default();
         if phase == "Pending" {
+            let scheduled = p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == json!("PodScheduled") && c["status"] == json!("True"))
+            });
+            if !scheduled {
+                // The scheduler binds the Pod to the node first (the kubelet starts it later).
+                events::record(
+                    state,
+                    &p,
+                    None,
+                    events::EventType::Normal,
+                    "Scheduled",
+                    &format!("Successfully assigned {ns}/{name} to {NODE_NAME}"),
+                    events::SCHEDULER,
+                );
+                if elapsed < delay {
+                    put_if_changed(state, "", "pods", &ns, &name, |v| {
+                        v["status"] = json!({
+                            "phase": "Pending",
+                            "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}],
+                            "qosClass": "BestEffort",
+                        });
+                    });
+                }
+            }
             if elapsed < delay {
                 due(born + delay);
                 continue;
@@ -1542,6 +1679,29 @@ fn pods(state: &State, due: &mut dyn FnMut(Instant)) {
                     "containerStatuses": statuses,
                 });
             });
+            for c in &containers {
+                let cname = c["name"].as_str().unwrap_or_default();
+                let image = c["image"].as_str().unwrap_or_default();
+                let field = format!("spec.containers{{{cname}}}");
+                for (reason, message) in [
+                    (
+                        "Pulled",
+                        format!("Container image \"{image}\" already present on machine"),
+                    ),
+                    ("Created", format!("Created container: {cname}")),
+                    ("Started", format!("Started container {cname}")),
+                ] {
+                    events::record(
+                        state,
+                        &p,
+                        Some(&field),
+                        events::EventType::Normal,
+                        reason,
+                        &message,
+                        events::KUBELET,
+                    );
+                }
+            }
             if job_owned {
                 due(Instant::now() + run_for);
             }

@@ -732,7 +732,74 @@ fn age(ts: &str) -> String {
 type Cell = Box<dyn Fn(&Value) -> Value>;
 
 /// Render objects as a `meta.k8s.io/v1` Table (what `kubectl get` asks for).
+/// The row object a Table carries for `includeObject` (default: metadata only).
+fn table_object(o: &Value, q: &HashMap<String, String>) -> Value {
+    match q.get("includeObject").map(String::as_str) {
+        Some("None") => Value::Null,
+        Some("Object") => o.clone(),
+        _ => {
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"].clone()})
+        }
+    }
+}
+
+/// Core `v1` Events as the real server prints them: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE
+/// (and with `-o wide` SUBOBJECT, SOURCE, FIRST SEEN, COUNT, NAME).
+fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
+    let col = |name: &str, fmt: &str, priority: i64| json!({"name": name, "type": if name == "Count" {"integer"} else {"string"}, "format": fmt, "description": name, "priority": priority});
+    let cols = vec![
+        col("Last Seen", "", 0),
+        col("Type", "", 0),
+        col("Reason", "", 0),
+        col("Object", "", 0),
+        col("Subobject", "", 1),
+        col("Source", "", 1),
+        col("Message", "", 0),
+        col("First Seen", "", 1),
+        col("Count", "", 1),
+        col("Name", "name", 1),
+    ];
+    let s = |o: &Value, p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let last = s(o, "/lastTimestamp");
+            let first = s(o, "/firstTimestamp");
+            let source = match (s(o, "/source/component"), s(o, "/source/host")) {
+                (c, h) if h.is_empty() => c,
+                (c, h) => format!("{c}, {h}"),
+            };
+            let cells = json!([
+                age(if last.is_empty() { &first } else { &last }),
+                s(o, "/type"),
+                s(o, "/reason"),
+                format!(
+                    "{}/{}",
+                    s(o, "/involvedObject/kind").to_lowercase(),
+                    s(o, "/involvedObject/name")
+                ),
+                s(o, "/involvedObject/fieldPath"),
+                source,
+                s(o, "/message"),
+                age(&first),
+                o["count"].as_i64().unwrap_or(1),
+                s(o, "/metadata/name"),
+            ]);
+            json!({"cells": cells, "object": table_object(o, q)})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})
+}
+
 fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
+    if ri.group.is_empty() && ri.kind == "Event" {
+        return event_table(items, rv, q);
+    }
     let col = |name: &str, ty: &str, fmt: &str| json!({"name": name, "type": ty, "format": fmt, "description": name, "priority": 0});
     let mut cols = vec![col("Name", "string", "name")];
     let kind_cols: Vec<(&str, Cell)> = match (ri.group.as_str(), ri.kind.as_str()) {
@@ -805,10 +872,6 @@ fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, St
         cols.push(col(n, "string", ""));
     }
     cols.push(col("Age", "string", ""));
-    let include = q
-        .get("includeObject")
-        .map(String::as_str)
-        .unwrap_or("Metadata");
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
@@ -816,13 +879,10 @@ fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, St
             for (_, f) in &kind_cols {
                 cells.push(f(o));
             }
-            cells.push(json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or_default())));
-            let object = match include {
-                "None" => Value::Null,
-                "Object" => o.clone(),
-                _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"].clone()}),
-            };
-            json!({"cells": cells, "object": object})
+            cells.push(json!(age(o["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default())));
+            json!({"cells": cells, "object": table_object(o, q)})
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})

@@ -21,6 +21,7 @@ pub mod api;
 pub mod controllers;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod http;
 pub mod meta;
@@ -85,6 +86,7 @@ pub struct State {
     pub(crate) shutdown: AtomicBool,
     pub(crate) shutdown_tx: watch::Sender<bool>,
     pub(crate) foreground: Mutex<HashSet<(ResKey, String, String)>>,
+    pub(crate) events: events::Recorder,
     ip_counter: AtomicU32,
     node_port: AtomicU32,
     births: Mutex<HashMap<String, Instant>>,
@@ -104,6 +106,7 @@ impl State {
             shutdown: AtomicBool::new(false),
             shutdown_tx,
             foreground: Mutex::new(HashSet::new()),
+            events: events::Recorder::default(),
             ip_counter: AtomicU32::new(10),
             node_port: AtomicU32::new(0),
             births: Mutex::new(HashMap::new()),
