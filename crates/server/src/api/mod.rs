@@ -136,7 +136,40 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/{*rest}", axum::routing::any(api_not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Every error of the API is JSON `{"error": ...}`, including those axum answers by itself
+/// (a path that is not UTF-8, a method a route does not take).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&bytes).trim().to_string();
+    if text.is_empty() {
+        text = status.canonical_reason().unwrap_or("error").to_lowercase();
+    }
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut out = (status, Json(ApiError { error: text })).into_response();
+    for (k, v) in parts.headers.iter() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
