@@ -262,7 +262,13 @@ pub enum Value {
     Bool(bool),
     Int(i64, IntKind),
     Float(f64),
+    /// A Go `string` holding valid UTF-8 (the fast, common case).
     String(Arc<str>),
+    /// A Go `string` whose bytes are not valid UTF-8 (a binary file read with `.Files.Get`,
+    /// `b64dec` of binary, a cut inside a character). Never holds valid UTF-8: build it with
+    /// [`Value::string_from_bytes`], which picks [`Value::String`] when it can, so two equal
+    /// Go strings always have the same variant.
+    ByteStr(Arc<[u8]>),
     /// Go `[]byte`.
     Bytes(Arc<[u8]>),
     List(Arc<Vec<Value>>, ListKind),
@@ -273,6 +279,42 @@ pub enum Value {
 impl Value {
     pub fn str(s: impl Into<Arc<str>>) -> Value {
         Value::String(s.into())
+    }
+    /// A Go string made of `bytes`: [`Value::String`] when they are valid UTF-8, else
+    /// [`Value::ByteStr`].
+    pub fn string_from_bytes(bytes: impl Into<Vec<u8>>) -> Value {
+        match String::from_utf8(bytes.into()) {
+            Ok(s) => Value::String(s.into()),
+            Err(e) => Value::ByteStr(e.into_bytes().into()),
+        }
+    }
+    /// Like [`Value::string_from_bytes`], copying from a slice.
+    pub fn string_from_slice(bytes: &[u8]) -> Value {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Value::String(s.into()),
+            Err(_) => Value::ByteStr(bytes.into()),
+        }
+    }
+    /// True for a Go string, whatever its bytes.
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::String(_) | Value::ByteStr(_))
+    }
+    /// The bytes of a Go string (either variant).
+    pub fn str_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::String(s) => Some(s.as_bytes()),
+            Value::ByteStr(b) => Some(b),
+            _ => None,
+        }
+    }
+    /// The text of a Go string as Go code that ranges over its runes sees it: every byte
+    /// that is not part of valid UTF-8 becomes U+FFFD (see [`go_lossy`]).
+    pub fn str_lossy(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Value::ByteStr(b) => Some(go_lossy(b)),
+            _ => None,
+        }
     }
     pub fn int(i: i64) -> Value {
         Value::Int(i, IntKind::Int)
@@ -363,7 +405,7 @@ impl Value {
             Value::Int(_, IntKind::Int32) => "int32".into(),
             Value::Int(_, IntKind::Uint8) => "uint8".into(),
             Value::Float(_) => "float64".into(),
-            Value::String(_) => "string".into(),
+            Value::String(_) | Value::ByteStr(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(_, k) if k.is_any() => "[]interface {}".into(),
             Value::List(..) => "[]string".into(),
@@ -384,7 +426,7 @@ impl Value {
             Value::Int(_, IntKind::Int32) => "int32",
             Value::Int(_, IntKind::Uint8) => "uint8",
             Value::Float(_) => "float64",
-            Value::String(_) => "string",
+            Value::String(_) | Value::ByteStr(_) => "string",
             Value::Bytes(_) | Value::List(..) => "slice",
             Value::Map(..) => "map",
             Value::Object(o) => {
@@ -398,6 +440,32 @@ impl Value {
             }
         }
     }
+}
+
+/// Bytes as text the way Go converts them rune by rune (`for range`, `[]rune(s)`,
+/// `strings.Map`, `encoding/json`): each byte that does not start a valid UTF-8 sequence
+/// becomes one U+FFFD (Rust's `from_utf8_lossy` replaces a cut sequence by a single one).
+pub fn go_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push('\u{fffd}');
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Go's `utf8.RuneCount`: runes of valid UTF-8 plus one per invalid byte.
+pub fn rune_count(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in bytes.utf8_chunks() {
+        n += chunk.valid().chars().count() + chunk.invalid().len();
+    }
+    n
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
             }
         }
         Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::ByteStr(b) => {
+            serde_json::Value::String(gotemplate::value::go_lossy(b).into_owned())
+        }
         Value::Bytes(b) => serde_json::Value::String(base64_std(b)),
         Value::List(..) if v.is_nil_list() => serde_json::Value::Null,
         Value::Map(..) if v.is_nil_map() => serde_json::Value::Null,
@@ -472,6 +475,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
         Value::Int(i, _) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float(*f)?),
         Value::String(s) => write_string(out, s),
+        Value::ByteStr(b) => write_byte_string(out, b),
         Value::Bytes(b) => write_string(out, &base64_std(b)),
         Value::List(..) if v.is_nil_list() => out.push_str("null"),
         Value::Map(..) if v.is_nil_map() => out.push_str("null"),
@@ -518,6 +522,24 @@ fn write_object<'a>(
 /// A Go JSON string literal with HTML-safe escaping.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
+    write_chars(out, s);
+    out.push('"');
+}
+
+/// A Go string of any bytes, as `encoding/json` writes it: each byte that is not part of
+/// valid UTF-8 becomes the escape `\ufffd`.
+pub fn write_byte_string(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for chunk in s.utf8_chunks() {
+        write_chars(out, chunk.valid());
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_chars(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -537,7 +559,6 @@ pub fn write_string(out: &mut String, s: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// Standard base64 with padding (Go's `[]byte` JSON encoding).

@@ -28,6 +28,24 @@ pub use funcs::{LookupFn, LookupHook};
 pub use render::{Engine, OutputOptions, RenderError, RenderOptions, Rendered};
 pub use values::ValueOptions;
 
+/// Helm's `strings.ReplaceAll(out, "<no value>", "")` on a template's output bytes; most
+/// outputs have none, so look before copying.
+pub(crate) fn replace_no_value(out: Vec<u8>) -> Vec<u8> {
+    const NO_VALUE: &[u8] = b"<no value>";
+    let finder = memchr::memmem::Finder::new(NO_VALUE);
+    if finder.find(&out).is_none() {
+        return out;
+    }
+    let mut res = Vec::with_capacity(out.len());
+    let mut last = 0;
+    for at in finder.find_iter(&out) {
+        res.extend_from_slice(&out[last..at]);
+        last = at + NO_VALUE.len();
+    }
+    res.extend_from_slice(&out[last..]);
+    res
+}
+
 /// File bytes as text, invalid UTF-8 replaced as Go's string conversions print it. Valid text
 /// (nearly always) is borrowed after the standard library's fast validation; only invalid
 /// input pays for the slower replacing scan.

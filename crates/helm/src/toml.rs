@@ -123,6 +123,9 @@ impl Encoder {
                 }
             }
             Value::String(s) => self.out.push_str(&quote(&s)),
+            Value::ByteStr(b) => self
+                .out
+                .push_str(&quote(&gotemplate::value::go_lossy(&b))),
             Value::Bytes(b) => {
                 let items: Vec<String> = b.iter().map(u8::to_string).collect();
                 self.out.push_str(&format!("[{}]", items.join(", ")));

@@ -51,6 +51,66 @@ impl YamlError {
     }
 }
 
+/// The error go-yaml's reader gives for a document that is not valid UTF-8 (Helm's manifests
+/// are Go strings: any bytes). The reader decodes ahead of the scanner, character by
+/// character, and stops at the first byte sequence it cannot decode or character it does not
+/// allow; those errors carry no line. `None` when `doc` is valid UTF-8 (the parser's own
+/// checks then apply).
+///
+/// Not modelled: a document starting with a UTF-16 byte order mark (`FF FE`, `FE FF`), which
+/// go-yaml would decode as UTF-16, and a syntax error more than one read-ahead chunk (512
+/// bytes) before the first bad byte, which go-yaml reports instead.
+pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
+    if std::str::from_utf8(doc).is_ok() {
+        return None;
+    }
+    let mut i = 0;
+    while i < doc.len() {
+        let lead = doc[i];
+        let width = match lead {
+            0x00..=0x7f => 1,
+            _ if lead & 0xe0 == 0xc0 => 2,
+            _ if lead & 0xf0 == 0xe0 => 3,
+            _ if lead & 0xf8 == 0xf0 => 4,
+            _ => return Some(YamlError::goyaml(None, "invalid leading UTF-8 octet")),
+        };
+        if width > doc.len() - i {
+            return Some(YamlError::goyaml(None, "incomplete UTF-8 octet sequence"));
+        }
+        let mut value: u32 = match width {
+            1 => u32::from(lead & 0x7f),
+            2 => u32::from(lead & 0x1f),
+            3 => u32::from(lead & 0x0f),
+            _ => u32::from(lead & 0x07),
+        };
+        for k in 1..width {
+            let c = doc[i + k];
+            if c & 0xc0 != 0x80 {
+                return Some(YamlError::goyaml(None, "invalid trailing UTF-8 octet"));
+            }
+            value = (value << 6) + u32::from(c & 0x3f);
+        }
+        let shortest = match width {
+            1 => true,
+            2 => value >= 0x80,
+            3 => value >= 0x800,
+            _ => value >= 0x10000,
+        };
+        if !shortest {
+            return Some(YamlError::goyaml(None, "invalid length of a UTF-8 sequence"));
+        }
+        if (0xd800..=0xdfff).contains(&value) || value > 0x10ffff {
+            return Some(YamlError::goyaml(None, "invalid Unicode character"));
+        }
+        let allowed = matches!(value, 0x09 | 0x0a | 0x0d | 0x20..=0x7e | 0x85 | 0xa0..=0xd7ff | 0xe000..=0xfffd | 0x10000..=0x10ffff);
+        if !allowed {
+            return Some(goyaml::control_char_error());
+        }
+        i += width;
+    }
+    None
+}
+
 /// A node before JSON conversion: go-yaml's `interface{}` result.
 #[derive(Clone, Debug)]
 enum Node {

@@ -47,6 +47,8 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
             }
         }
         Value::String(s) => Node::Str(s.to_string()),
+        // JSON first: each invalid byte becomes U+FFFD.
+        Value::ByteStr(b) => Node::Str(gotemplate::value::go_lossy(b).into_owned()),
         Value::Bytes(b) => Node::Str(json::base64_std(b)),
         Value::List(..) if v.is_nil_list() => Node::Null,
         Value::Map(..) if v.is_nil_map() => Node::Null,

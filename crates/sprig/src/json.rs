@@ -88,6 +88,7 @@ fn write_value(
         Value::Int(n, _) => out.push_str(&n.to_string()),
         Value::Float(x) => out.push_str(&json_float(*x)?),
         Value::String(s) => write_string(out, s, e.escape_html),
+        Value::ByteStr(b) => write_byte_string(out, b, e.escape_html),
         Value::Bytes(b) => {
             let enc = base64::engine::general_purpose::STANDARD.encode(b);
             write_string(out, &enc, e.escape_html);
@@ -164,8 +165,25 @@ fn json_float(x: f64) -> Result<String, String> {
 }
 
 fn write_string(out: &mut String, s: &str, escape_html: bool) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
+    write_chars(out, s, escape_html);
+    out.push('"');
+}
+
+/// A Go string of any bytes: `encoding/json` writes each invalid byte as `\ufffd`.
+fn write_byte_string(out: &mut String, s: &[u8], escape_html: bool) {
+    out.push('"');
+    for chunk in s.utf8_chunks() {
+        write_chars(out, chunk.valid(), escape_html);
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_chars(out: &mut String, s: &str, escape_html: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -190,7 +208,6 @@ fn write_string(out: &mut String, s: &str, escape_html: bool) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// `json.Unmarshal` into `interface{}`.
