@@ -223,7 +223,7 @@ pub fn binary_manifest_error(path: &str, out: &[u8]) -> Option<ManifestError> {
 
 /// [`split_manifests`] on bytes (Go's regexp treats the text as bytes; the separator and
 /// whitespace are ASCII).
-fn split_manifest_bytes(big: &[u8]) -> Vec<&[u8]> {
+fn split_manifest_bytes<'a>(big: &'a [u8]) -> Vec<&'a [u8]> {
     fn is_ws(b: u8) -> bool {
         matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
     }
@@ -241,8 +241,8 @@ fn split_manifest_bytes(big: &[u8]) -> Vec<&[u8]> {
         b
     }
     let bytes = trim(big);
-    let mut docs = Vec::new();
-    let mut push = |piece: &'_ [u8]| {
+    let mut docs: Vec<&[u8]> = Vec::new();
+    let mut push = |piece: &'a [u8]| {
         let piece = trim(piece);
         if !piece.is_empty() {
             docs.push(piece);

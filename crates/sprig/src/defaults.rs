@@ -222,14 +222,14 @@ mod tests {
             "illegal base64 data at input byte 0"
         );
         assert_eq!(b32_encode(b"hi"), "NBUQ====");
-        assert_eq!(b32_decode("NBUQ====").unwrap(), b"hi");
+        assert_eq!(b32_decode(b"NBUQ====").unwrap(), b"hi");
         assert_eq!(
-            b32_decode("x").unwrap_err(),
+            b32_decode(b"x").unwrap_err(),
             "illegal base32 data at input byte 0"
         );
         assert_eq!(b32_encode(b"hello world"), "NBSWY3DPEB3W64TMMQ======");
         assert_eq!(
-            b32_decode("NBSWY3DPEB3W64TMMQ======").unwrap(),
+            b32_decode(b"NBSWY3DPEB3W64TMMQ======").unwrap(),
             b"hello world"
         );
     }

@@ -506,11 +506,6 @@ fn to_lower_case(s: &str, conn: char) -> String {
     out
 }
 
-/// Go's `%q` of a string (strconv.Quote).
-pub(crate) fn go_quote(s: &str) -> String {
-    gotemplate::gofmt::quote(s)
-}
-
 fn split_map(parts: Vec<&str>) -> Value {
     let m: BTreeMap<String, Value> = parts
         .into_iter()
