@@ -520,23 +520,27 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                         )
                     })
                     .collect(),
-                Value::Map(m, kind) => m
-                    .snapshot()
-                    .into_iter()
-                    .map(|(k, e)| {
-                        let e = if kind.is_any() {
-                            Rv::Iface(e)
-                        } else {
-                            Rv::Val(e)
-                        };
-                        let key = if need_index {
-                            Rv::Val(Value::str(k.as_str()))
-                        } else {
-                            Rv::Invalid
-                        };
-                        (key, e)
-                    })
-                    .collect(),
+                Value::Map(m, kind) => {
+                    let mut entries: Vec<(String, Value)> = m.snapshot().into_iter().collect();
+                    // Go ranges over a map in sorted key order, bytewise.
+                    crate::value::sort_go_key_order(&mut entries);
+                    entries
+                        .into_iter()
+                        .map(|(k, e)| {
+                            let e = if kind.is_any() {
+                                Rv::Iface(e)
+                            } else {
+                                Rv::Val(e)
+                            };
+                            let key = if need_index {
+                                Rv::Val(crate::value::key_value(&k))
+                            } else {
+                                Rv::Invalid
+                            };
+                            (key, e)
+                        })
+                        .collect()
+                }
                 Value::Object(o) if o.map_entries().is_some() => o
                     .map_entries()
                     .unwrap_or_default()
@@ -1010,9 +1014,14 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             Callee::Host(f) => {
                 let mut values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
                 if !f.bytes {
-                    // A function not written for arbitrary bytes sees Go's rune view of them.
-                    for v in &mut values {
-                        if let Value::ByteStr(_) = v {
+                    // A `string` parameter of a function not written for arbitrary bytes sees
+                    // Go's rune view of them; an `interface{}` one gets the value as it is
+                    // (`dict`, `list`, `default` carry a binary string along unchanged).
+                    for (i, v) in values.iter_mut().enumerate() {
+                        let param = f.params.get(i).copied().or(f.variadic);
+                        if let Value::ByteStr(_) = v
+                            && param == Some(Param::String)
+                        {
                             *v = Value::str(v.str_lossy().unwrap_or_default().into_owned());
                         }
                     }
@@ -1230,9 +1239,9 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 };
                 Ok(Rv::Val(Value::Bool(r)))
             }
-            Builtin::Print => Ok(Rv::Val(Value::string_from_bytes(
-                gofmt::sprint_args_bytes(&it.map(ArgVal::value).collect::<Vec<_>>()),
-            ))),
+            Builtin::Print => Ok(Rv::Val(Value::string_from_bytes(gofmt::sprint_args_bytes(
+                &it.map(ArgVal::value).collect::<Vec<_>>(),
+            )))),
             Builtin::Println => Ok(Rv::Val(Value::string_from_bytes(
                 gofmt::sprintln_args_bytes(&it.map(ArgVal::value).collect::<Vec<_>>()),
             ))),
@@ -1441,9 +1450,8 @@ fn string_index(index: &Rv) -> Result<Arc<str>, String> {
     match index.value() {
         None => Err("value is nil; should be of type string".into()),
         Some(Value::String(s)) => Ok(s.clone()),
-        // Map keys are UTF-8 here: a key with other bytes is looked up as Go would print it
-        // after JSON (see PARITY.md).
-        Some(v @ Value::ByteStr(_)) => Ok(v.str_lossy().unwrap_or_default().into()),
+        // A key of other bytes is looked up by its escaped form (see `value::key_from_bytes`).
+        Some(Value::ByteStr(b)) => Ok(crate::value::key_from_bytes(b).into()),
         Some(other) => Err(format!(
             "value has type {}; should be string",
             other.type_name()

@@ -1093,7 +1093,9 @@ impl Printer {
                 }
                 self.open_maps.push(addr);
                 // A snapshot, so no lock is held while nested values are printed.
-                let entries = m.snapshot();
+                let mut entries: Vec<(String, Value)> = m.snapshot().into_iter().collect();
+                // Go prints a map's keys sorted bytewise.
+                crate::value::sort_go_key_order(&mut entries);
                 for (i, (k, e)) in entries.iter().enumerate() {
                     if i > 0 {
                         if self.f.sharp_v {
@@ -1102,7 +1104,7 @@ impl Printer {
                             self.buf.push(' ');
                         }
                     }
-                    self.fmt_string(k.as_bytes(), verb);
+                    self.fmt_string(&crate::value::key_bytes(k), verb);
                     self.buf.push(':');
                     self.print_value(e, verb, depth + 1);
                 }

@@ -234,10 +234,11 @@ impl TemplateSet {
     /// Executes template `name` with `data` as dot and `$` (Go's `ExecuteTemplate`).
     /// A missing value prints as `<no value>`, as Go does.
     pub fn execute(&self, name: &str, data: &Value, opts: &ExecOptions) -> Result<String> {
-        self.execute_bytes(name, data, opts).map(|b| match String::from_utf8(b) {
-            Ok(s) => s,
-            Err(e) => crate::value::go_lossy(e.as_bytes()).into_owned(),
-        })
+        self.execute_bytes(name, data, opts)
+            .map(|b| match String::from_utf8(b) {
+                Ok(s) => s,
+                Err(e) => crate::value::go_lossy(e.as_bytes()).into_owned(),
+            })
     }
 
     /// Like [`TemplateSet::execute`], returning the output as Go writes it: bytes, which are

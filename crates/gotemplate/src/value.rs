@@ -442,6 +442,90 @@ impl Value {
     }
 }
 
+/// Map keys are Rust `String`s; a Go string key that is not valid UTF-8 (a binary file's bytes
+/// used with `dict`, `set`, `index`) is stored with each invalid byte `b` (always 0x80–0xFF) as
+/// the character U+10FF00+`b` (the last 128 code points of the supplementary private use area
+/// B, which text keys do not use), and turned back into its bytes wherever a key leaves the
+/// map ([`key_value`], [`key_bytes`]). Valid UTF-8 keys are stored as they are, at no cost.
+const KEY_ESCAPE_BASE: u32 = 0x10_FF00;
+
+/// The map key for the Go string `bytes` (see [`KEY_ESCAPE_BASE`]).
+pub fn key_from_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            out.push(char::from_u32(KEY_ESCAPE_BASE + u32::from(b)).unwrap_or('\u{fffd}'));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The map key for a Go string value (`None` for other values).
+pub fn map_key(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Value::ByteStr(b) => Some(key_from_bytes(b)),
+        _ => None,
+    }
+}
+
+/// True when a map key stands for a Go string that is not UTF-8. Cheap: text keys rarely
+/// hold the byte 0xF4 that starts every escape.
+pub fn is_escaped_key(k: &str) -> bool {
+    k.as_bytes().contains(&0xF4) && k.chars().any(is_key_escape)
+}
+
+fn is_key_escape(c: char) -> bool {
+    (KEY_ESCAPE_BASE + 0x80..=KEY_ESCAPE_BASE + 0xFF).contains(&u32::from(c))
+}
+
+/// The Go string bytes a map key stands for.
+pub fn key_bytes(k: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !is_escaped_key(k) {
+        return std::borrow::Cow::Borrowed(k.as_bytes());
+    }
+    let mut out = Vec::with_capacity(k.len());
+    for c in k.chars() {
+        if is_key_escape(c) {
+            out.push((u32::from(c) - KEY_ESCAPE_BASE) as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A map key as the Go string value it stands for.
+pub fn key_value(k: &str) -> Value {
+    if is_escaped_key(k) {
+        Value::ByteStr(key_bytes(k).into_owned().into())
+    } else {
+        Value::String(k.into())
+    }
+}
+
+/// A map key as text where Go converts it rune by rune (`encoding/json`): each byte that is
+/// not UTF-8 becomes U+FFFD.
+pub fn key_lossy(k: &str) -> std::borrow::Cow<'_, str> {
+    if is_escaped_key(k) {
+        std::borrow::Cow::Owned(go_lossy(&key_bytes(k)).into_owned())
+    } else {
+        std::borrow::Cow::Borrowed(k)
+    }
+}
+
+/// Sorts map entries in Go's key order (bytewise on the Go strings) when an escaped key
+/// makes it differ from the map's own order; otherwise leaves them as they are.
+pub fn sort_go_key_order<V>(entries: &mut [(String, V)]) {
+    if entries.iter().any(|(k, _)| is_escaped_key(k)) {
+        entries.sort_by(|a, b| key_bytes(&a.0).cmp(&key_bytes(&b.0)));
+    }
+}
+
 /// Bytes as text the way Go converts them rune by rune (`for range`, `[]rune(s)`,
 /// `strings.Map`, `encoding/json`): each byte that does not start a valid UTF-8 sequence
 /// becomes one U+FFFD (Rust's `from_utf8_lossy` replaces a cut sequence by a single one).
