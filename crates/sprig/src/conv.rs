@@ -322,6 +322,28 @@ pub(crate) fn strval_bytes(v: &Value) -> Vec<u8> {
     }
 }
 
+/// True when `strslice(v)` would meet a string that is not UTF-8 (or a `[]byte`).
+pub(crate) fn has_byte_strings(v: &Value) -> bool {
+    match v {
+        Value::List(l, _) => l
+            .iter()
+            .any(|x| matches!(x, Value::ByteStr(_) | Value::Bytes(_))),
+        Value::ByteStr(_) => true,
+        _ => false,
+    }
+}
+
+/// Sprig's `strslice` keeping each string's bytes.
+pub(crate) fn strslice_bytes(v: &Value) -> Vec<Vec<u8>> {
+    match v {
+        Value::List(l, _) => l.iter().filter(|x| !x.is_nil()).map(strval_bytes).collect(),
+        other => strslice(other)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+    }
+}
+
 /// Sprig's `strslice`: a list's non-nil elements as strings; a scalar as one string.
 pub(crate) fn strslice(v: &Value) -> Vec<String> {
     match v {

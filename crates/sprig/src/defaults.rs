@@ -26,12 +26,10 @@ pub(crate) fn b64_decode(s: impl AsRef<[u8]>) -> Result<Vec<u8>, String> {
             base64::DecodeError::InvalidByte(p, _) => p,
             base64::DecodeError::InvalidLength(l) => l - l % 4,
             base64::DecodeError::InvalidLastSymbol { offset, .. } => offset,
-            base64::DecodeError::InvalidPadding => {
-                clean
-                    .iter()
-                    .position(|&c| c == b'=')
-                    .unwrap_or(clean.len() - clean.len() % 4)
-            }
+            base64::DecodeError::InvalidPadding => clean
+                .iter()
+                .position(|&c| c == b'=')
+                .unwrap_or(clean.len() - clean.len() % 4),
         };
         format!("illegal base64 data at input byte {pos}")
     })
@@ -65,7 +63,11 @@ fn b32_encode(data: &[u8]) -> String {
 
 /// Go's `base32.StdEncoding.DecodeString`.
 fn b32_decode(s: &[u8]) -> Result<Vec<u8>, String> {
-    let clean: Vec<u8> = s.iter().copied().filter(|c| *c != b'\r' && *c != b'\n').collect();
+    let clean: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| *c != b'\r' && *c != b'\n')
+        .collect();
     let err = |p: usize| format!("illegal base32 data at input byte {p}");
     if !clean.len().is_multiple_of(8) {
         // Go reports the first bad quantum position; a short input fails at its start.
@@ -105,7 +107,6 @@ fn b32_decode(s: &[u8]) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
-
 
 pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "default", &[Any], Some(Any), |a| {
@@ -181,12 +182,16 @@ pub(crate) fn register(m: &mut FuncMap) {
 
     // Go strings are bytes: binary data survives encoding and decoding unchanged.
     regb(m, "b64enc", &[Str], None, |a| {
-        Ok(vstr(base64::engine::general_purpose::STANDARD.encode(b(&a[0]))))
+        Ok(vstr(
+            base64::engine::general_purpose::STANDARD.encode(b(&a[0])),
+        ))
     });
     regb(m, "b64dec", &[Str], None, |a| {
         Ok(b64_decode(b(&a[0])).map_or_else(vstr, vbytes))
     });
-    regb(m, "b32enc", &[Str], None, |a| Ok(vstr(b32_encode(b(&a[0])))));
+    regb(m, "b32enc", &[Str], None, |a| {
+        Ok(vstr(b32_encode(b(&a[0]))))
+    });
     regb(m, "b32dec", &[Str], None, |a| {
         Ok(b32_decode(b(&a[0])).map_or_else(vstr, vbytes))
     });

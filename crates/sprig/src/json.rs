@@ -63,7 +63,11 @@ fn write_object<'a>(
             out.push(',');
         }
         newline(out, e, depth + 1);
-        write_string(out, k, e.escape_html);
+        if gotemplate::value::is_escaped_key(k) {
+            write_byte_string(out, &gotemplate::value::key_bytes(k), e.escape_html);
+        } else {
+            write_string(out, k, e.escape_html);
+        }
         out.push(':');
         if e.indent.is_some() {
             out.push(' ');
@@ -128,7 +132,15 @@ fn write_value(
                 ));
             }
             open.push(m.addr());
-            write_object(out, m.snapshot().iter(), e, depth, open)?;
+            let snap = m.snapshot();
+            if snap.keys().any(|k| gotemplate::value::is_escaped_key(k)) {
+                // Keys of other bytes: encoding/json sorts the Go strings bytewise.
+                let mut entries: Vec<(String, Value)> = snap.into_iter().collect();
+                gotemplate::value::sort_go_key_order(&mut entries);
+                write_object(out, entries.iter().map(|(k, x)| (k, x)), e, depth, open)?;
+            } else {
+                write_object(out, snap.iter(), e, depth, open)?;
+            }
             open.pop();
         }
         Value::Object(o) => match (o.json_fields(), o.to_data()) {

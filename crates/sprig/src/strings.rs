@@ -9,7 +9,8 @@ use gotemplate::{FuncError, FuncMap, Param, Value};
 use rand::seq::SliceRandom;
 
 use crate::conv::{
-    b, check_size, i, reg, regb, s, strslice, strval_bytes, vbytes, vstr, vstrings,
+    b, check_size, has_byte_strings, i, reg, regb, s, strslice, strslice_bytes, strval_bytes,
+    vbytes, vstr, vstrings,
 };
 
 use Param::{Any, Int, String as Str};
@@ -560,8 +561,9 @@ pub(crate) fn register(m: &mut FuncMap) {
             a[1].clone()
         })
     });
-    reg(m, "trim", &[Str], None, |a| {
-        Ok(vstr(s(&a[0]).trim_matches(is_space)))
+    regb(m, "trim", &[Str], None, |a| match &a[0] {
+        Value::String(st) => Ok(vstr(st.trim_matches(is_space))),
+        other => Ok(vbytes(trim_space_bytes(b(other)))),
     });
     reg(m, "upper", &[Str], None, |a| {
         Ok(vstr(s(&a[0]).chars().map(to_upper1).collect::<String>()))
@@ -695,11 +697,13 @@ pub(crate) fn register(m: &mut FuncMap) {
     regb(m, "nindent", &[Int, Str], None, |a| {
         Ok(indent(i(&a[0]), &a[1], true, "nindent")?)
     });
-    regb(m, "replace", &[Str, Str, Str], None, |a| match (&a[2], &a[0], &a[1]) {
-        (Value::String(st), Value::String(old), Value::String(new)) => {
-            Ok(vstr(go_replace(st, old, new)))
+    regb(m, "replace", &[Str, Str, Str], None, |a| {
+        match (&a[2], &a[0], &a[1]) {
+            (Value::String(st), Value::String(old), Value::String(new)) => {
+                Ok(vstr(go_replace(st, old, new)))
+            }
+            (st, old, new) => Ok(vbytes(go_replace_bytes(b(st), b(old), b(new)))),
         }
-        (st, old, new) => Ok(vbytes(go_replace_bytes(b(st), b(old), b(new)))),
     });
     reg(m, "plural", &[Str, Str, Int], None, |a| {
         Ok(if i(&a[2]) == 1 {
@@ -709,7 +713,9 @@ pub(crate) fn register(m: &mut FuncMap) {
         })
     });
     // `[]byte` and strings keep their bytes (Go's `string(b)`).
-    regb(m, "toString", &[Any], None, |a| Ok(vbytes(strval_bytes(&a[0]))));
+    regb(m, "toString", &[Any], None, |a| {
+        Ok(vbytes(strval_bytes(&a[0])))
+    });
     reg(m, "split", &[Str, Str], None, |a| {
         Ok(split_map(go_split(s(&a[1]), s(&a[0]), -1)))
     });
@@ -727,9 +733,55 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "toStrings", &[Any], None, |a| {
         Ok(vstrings(strslice(&a[0])))
     });
-    reg(m, "join", &[Str, Any], None, |a| {
-        Ok(vstr(strslice(&a[1]).join(s(&a[0]))))
+    regb(m, "join", &[Str, Any], None, |a| {
+        if let Value::String(sep) = &a[0]
+            && !has_byte_strings(&a[1])
+        {
+            return Ok(vstr(strslice(&a[1]).join(sep.as_ref())));
+        }
+        // Some element (or the separator) is a string of other bytes: join the bytes.
+        Ok(vbytes(strslice_bytes(&a[1]).join(b(&a[0]))))
     });
+}
+
+/// Go's `strings.TrimSpace` on bytes: Unicode spaces go from both ends; a byte that is not
+/// part of valid UTF-8 is not a space and stops the trimming.
+fn trim_space_bytes(st: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while start < st.len() {
+        match leading_char(&st[start..]) {
+            Some(c) if is_space(c) => start += c.len_utf8(),
+            _ => break,
+        }
+    }
+    let mut end = st.len();
+    while end > start {
+        match trailing_char(&st[start..end]) {
+            Some(c) if is_space(c) => end -= c.len_utf8(),
+            _ => break,
+        }
+    }
+    &st[start..end]
+}
+
+/// The character `st` starts with, if its first bytes are valid UTF-8.
+fn leading_char(st: &[u8]) -> Option<char> {
+    let n = st.len().min(4);
+    (1..=n).find_map(|w| {
+        std::str::from_utf8(&st[..w])
+            .ok()
+            .and_then(|t| t.chars().next())
+    })
+}
+
+/// The character `st` ends with, if its last bytes are valid UTF-8.
+fn trailing_char(st: &[u8]) -> Option<char> {
+    let n = st.len().min(4);
+    (1..=n).find_map(|w| {
+        std::str::from_utf8(&st[st.len() - w..])
+            .ok()
+            .and_then(|t| t.chars().next_back())
+    })
 }
 
 /// Sprig's `indent`/`nindent`: `pad + strings.Replace(v, "\n", "\n"+pad, -1)` on the
