@@ -231,7 +231,7 @@ pub fn helm_funcs() -> FuncMap {
     f.insert(
         "toToml",
         Function::new(&[Param::Any], None, |_, a| {
-            Ok(Value::str(crate::toml::to_toml(&a[0])))
+            Ok(crate::toml::to_toml_value(&a[0]))
         }),
     );
     f.insert(

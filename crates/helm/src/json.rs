@@ -43,9 +43,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
             }
         }
         Value::String(s) => serde_json::Value::String(s.to_string()),
-        Value::ByteStr(b) => {
-            serde_json::Value::String(gotemplate::value::go_lossy(b).into_owned())
-        }
+        Value::ByteStr(b) => serde_json::Value::String(gotemplate::value::go_lossy(b).into_owned()),
         Value::Bytes(b) => serde_json::Value::String(base64_std(b)),
         Value::List(..) if v.is_nil_list() => serde_json::Value::Null,
         Value::Map(..) if v.is_nil_map() => serde_json::Value::Null,
@@ -53,7 +51,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         Value::Map(m, _) => serde_json::Value::Object(
             m.read()
                 .iter()
-                .map(|(k, v)| (k.clone(), to_serde(v)))
+                .map(|(k, v)| (gotemplate::value::key_lossy(k).into_owned(), to_serde(v)))
                 .collect(),
         ),
         Value::Object(o) => o
@@ -489,7 +487,17 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
             }
             out.push(']');
         }
-        Value::Map(m, _) => write_object(out, m.snapshot().iter(), depth)?,
+        Value::Map(m, _) => {
+            let snap = m.snapshot();
+            if snap.keys().any(|k| gotemplate::value::is_escaped_key(k)) {
+                // Keys of other bytes: encoding/json sorts the Go strings bytewise.
+                let mut entries: Vec<(String, Value)> = snap.into_iter().collect();
+                gotemplate::value::sort_go_key_order(&mut entries);
+                write_object(out, entries.iter().map(|(k, x)| (k, x)), depth)?
+            } else {
+                write_object(out, snap.iter(), depth)?
+            }
+        }
         Value::Object(o) => match (o.json_fields(), o.to_data()) {
             // A Go struct: fields in declaration order.
             (Some(fields), _) => write_object(out, fields.iter().map(|(k, x)| (k, x)), depth)?,
@@ -511,7 +519,11 @@ fn write_object<'a>(
         if i > 0 {
             out.push(',');
         }
-        write_string(out, k);
+        if gotemplate::value::is_escaped_key(k) {
+            write_byte_string(out, &gotemplate::value::key_bytes(k));
+        } else {
+            write_string(out, k);
+        }
         out.push(':');
         write_value(out, x, depth + 1)?;
     }

@@ -97,7 +97,10 @@ pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
             _ => value >= 0x10000,
         };
         if !shortest {
-            return Some(YamlError::goyaml(None, "invalid length of a UTF-8 sequence"));
+            return Some(YamlError::goyaml(
+                None,
+                "invalid length of a UTF-8 sequence",
+            ));
         }
         if (0xd800..=0xdfff).contains(&value) || value > 0x10ffff {
             return Some(YamlError::goyaml(None, "invalid Unicode character"));

@@ -83,7 +83,13 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
 fn sorted_entries(m: &Map, depth: usize) -> Result<Vec<(String, Node)>, MarshalError> {
     let mut entries: Vec<(String, Node)> = m
         .iter()
-        .map(|(k, v)| Ok((k.clone(), to_node(v, depth + 1)?)))
+        // JSON first: a key's bytes that are not UTF-8 become U+FFFD.
+        .map(|(k, v)| {
+            Ok((
+                gotemplate::value::key_lossy(k).into_owned(),
+                to_node(v, depth + 1)?,
+            ))
+        })
         .collect::<Result<_, MarshalError>>()?;
     entries.sort_by(|a, b| natural_cmp(&a.0, &b.0));
     Ok(entries)
