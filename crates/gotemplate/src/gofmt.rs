@@ -424,24 +424,24 @@ fn fmt_x(prec: i32, fmt: char, neg: bool, mant: u64, exp: i64) -> String {
     s
 }
 
-/// Go's `strconv.IsPrint`, approximated without Unicode category tables: everything but
-/// controls, non-ASCII spaces, format characters, private use and non-characters.
+/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII space,
+/// by Unicode 15.0.0's categories (Go 1.23's; table in `printable.rs`).
 pub fn is_print(r: char) -> bool {
     let c = r as u32;
-    if c < 0x20 || (0x7f..0xa0).contains(&c) {
-        return false;
-    }
     if c < 0x7f {
-        return true;
+        return c >= 0x20;
     }
-    !matches!(c,
-        0xa0 | 0xad | 0x1680 | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f
-        | 0x3000 | 0xd800..=0xdfff | 0xe000..=0xf8ff | 0xfeff | 0xfff0..=0xfffb | 0xfffe | 0xffff
-        | 0xe0000..=0xe0fff | 0xf0000..=0x10ffff
-        // Format characters (Cf) outside the ranges above.
-        | 0x0600..=0x0605 | 0x061c | 0x06dd | 0x070f | 0x0890..=0x0891 | 0x08e2 | 0x110bd | 0x110cd
-        | 0x13430..=0x1343f | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a)
-        && (c & 0xfffe) != 0xfffe
+    crate::printable::PRINTABLE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 fn append_escaped_rune(out: &mut String, r: char, quote: char, ascii_only: bool) {
