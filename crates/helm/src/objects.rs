@@ -599,6 +599,10 @@ impl Object for Files {
             }
             "Lines" => match self.get(arg) {
                 None => Value::string_list(Vec::new()),
+                // Helm looks at the last byte without checking the length: Go panics.
+                Some(b) if b.is_empty() => {
+                    return Some(Err("runtime error: index out of range [-1]".into()));
+                }
                 Some(b) => {
                     let text: &[u8] = b;
                     let text = text.strip_suffix(b"\n").unwrap_or(text);

@@ -692,10 +692,10 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(vbytes(out))
     });
     regb(m, "indent", &[Int, Str], None, |a| {
-        Ok(indent(i(&a[0]), &a[1], false, "indent")?)
+        indent(i(&a[0]), &a[1], false, "indent")
     });
     regb(m, "nindent", &[Int, Str], None, |a| {
-        Ok(indent(i(&a[0]), &a[1], true, "nindent")?)
+        indent(i(&a[0]), &a[1], true, "nindent")
     });
     regb(m, "replace", &[Str, Str, Str], None, |a| {
         match (&a[2], &a[0], &a[1]) {
