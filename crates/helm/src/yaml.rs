@@ -51,20 +51,65 @@ impl YamlError {
     }
 }
 
-/// The error go-yaml's reader gives for a document that is not valid UTF-8 (Helm's manifests
-/// are Go strings: any bytes). The reader decodes ahead of the scanner, character by
-/// character, and stops at the first byte sequence it cannot decode or character it does not
-/// allow; those errors carry no line. `None` when `doc` is valid UTF-8 (the parser's own
-/// checks then apply).
+/// go-yaml's raw read-ahead: the reader takes the input 512 bytes at a time and decodes each
+/// such chunk whole when the scanner first needs a character from it.
+const RAW_CHUNK: usize = 512;
+
+/// The error go-yaml gives for a document that is not valid UTF-8 (Helm's manifests are Go
+/// strings: any bytes). `None` when `doc` is valid UTF-8 (the parser's own checks then apply).
+///
+/// The reader decodes ahead of the scanner, a raw chunk of 512 bytes at a time, and stops at
+/// the first byte sequence it cannot decode or character it does not allow; those errors carry
+/// no line. A bad byte past the first chunk is met only when the scanner reaches that chunk,
+/// so a syntax error in the complete lines before it is reported instead (the text up to the
+/// chunk is parsed for one; a construct left open at the cut is not taken for an error). A
+/// character cut by the end of the input is met only when the scanner gets there.
 ///
 /// Not modelled: a document starting with a UTF-16 byte order mark (`FF FE`, `FE FF`), which
-/// go-yaml would decode as UTF-16, and a syntax error more than one read-ahead chunk (512
-/// bytes) before the first bad byte, which go-yaml reports instead.
+/// go-yaml would decode as UTF-16, and the scanner's look-ahead across a chunk's last line.
 pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
     if std::str::from_utf8(doc).is_ok() {
         return None;
     }
+    let (at, err) = first_reader_error(doc)?;
+    // Where the chunk holding the bad byte starts: each chunk ends before a character it cuts.
+    let mut chunk = 0;
+    loop {
+        let end = (chunk + RAW_CHUNK).min(doc.len());
+        if at < end {
+            break;
+        }
+        let mut next = end;
+        while next > chunk && next < doc.len() && doc[next] & 0xc0 == 0x80 {
+            next -= 1;
+        }
+        chunk = next;
+    }
+    if at + 4 > doc.len() && err.message.ends_with("incomplete UTF-8 octet sequence") {
+        // A sequence cut by the end of the input fails only once the reader knows the input
+        // has ended: when the scanner asks for more than the characters before it.
+        chunk = at;
+    }
+    if chunk > 0 {
+        let before = &doc[..chunk];
+        let lines = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(&before[..0], |i| &before[..=i]);
+        if let Ok(text) = std::str::from_utf8(lines)
+            && let Err(e) = parse_all(text)
+            && !e.message.contains("end of stream")
+        {
+            return Some(e);
+        }
+    }
+    Some(err)
+}
+
+/// The offset and error of the first sequence go-yaml's reader refuses.
+fn first_reader_error(doc: &[u8]) -> Option<(usize, YamlError)> {
     let mut i = 0;
+    let fail = |i: usize, e: YamlError| Some((i, e));
     while i < doc.len() {
         let lead = doc[i];
         let width = match lead {
@@ -72,10 +117,13 @@ pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
             _ if lead & 0xe0 == 0xc0 => 2,
             _ if lead & 0xf0 == 0xe0 => 3,
             _ if lead & 0xf8 == 0xf0 => 4,
-            _ => return Some(YamlError::goyaml(None, "invalid leading UTF-8 octet")),
+            _ => return fail(i, YamlError::goyaml(None, "invalid leading UTF-8 octet")),
         };
         if width > doc.len() - i {
-            return Some(YamlError::goyaml(None, "incomplete UTF-8 octet sequence"));
+            return fail(
+                i,
+                YamlError::goyaml(None, "incomplete UTF-8 octet sequence"),
+            );
         }
         let mut value: u32 = match width {
             1 => u32::from(lead & 0x7f),
@@ -86,7 +134,7 @@ pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
         for k in 1..width {
             let c = doc[i + k];
             if c & 0xc0 != 0x80 {
-                return Some(YamlError::goyaml(None, "invalid trailing UTF-8 octet"));
+                return fail(i, YamlError::goyaml(None, "invalid trailing UTF-8 octet"));
             }
             value = (value << 6) + u32::from(c & 0x3f);
         }
@@ -97,17 +145,17 @@ pub fn reader_error(doc: &[u8]) -> Option<YamlError> {
             _ => value >= 0x10000,
         };
         if !shortest {
-            return Some(YamlError::goyaml(
-                None,
-                "invalid length of a UTF-8 sequence",
-            ));
+            return fail(
+                i,
+                YamlError::goyaml(None, "invalid length of a UTF-8 sequence"),
+            );
         }
         if (0xd800..=0xdfff).contains(&value) || value > 0x10ffff {
-            return Some(YamlError::goyaml(None, "invalid Unicode character"));
+            return fail(i, YamlError::goyaml(None, "invalid Unicode character"));
         }
         let allowed = matches!(value, 0x09 | 0x0a | 0x0d | 0x20..=0x7e | 0x85 | 0xa0..=0xd7ff | 0xe000..=0xfffd | 0x10000..=0x10ffff);
         if !allowed {
-            return Some(goyaml::control_char_error());
+            return fail(i, goyaml::control_char_error());
         }
         i += width;
     }
