@@ -730,7 +730,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Err(self.errorf("nil is not a command")),
             Arg::Number { num, .. } => self.ideal_constant(first, num),
-            Arg::String { text, .. } => Ok(Rv::Val(Value::String(text.clone()))),
+            Arg::String { value, .. } => Ok(Rv::Val(value.clone())),
             _ => Err(self.errorf(format!(
                 "can't evaluate command {}",
                 gofmt::quote(&first.to_string())
@@ -1087,10 +1087,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     _ => Err(self.literal_mismatch(n, typ)),
                 };
             }
-            Arg::String { text, .. } => {
+            Arg::String { value, .. } => {
                 return match typ {
                     PType::Reflect | PType::P(Param::Any | Param::String) => {
-                        Ok(self.literal_ok(typ, Value::String(text.clone())))
+                        Ok(self.literal_ok(typ, value.clone()))
                     }
                     _ => Err(self.literal_mismatch(n, typ)),
                 };
