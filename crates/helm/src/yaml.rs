@@ -51,6 +51,18 @@ impl YamlError {
     }
 }
 
+/// A YAML file's bytes as text for the parser, or the error go-yaml's reader gives when they
+/// are not valid UTF-8 (see [`reader_error`]). Valid text is borrowed.
+pub fn file_text(data: &[u8]) -> Result<std::borrow::Cow<'_, str>, YamlError> {
+    match std::str::from_utf8(data) {
+        Ok(text) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(_) => match reader_error(data) {
+            Some(e) => Err(e),
+            None => Ok(String::from_utf8_lossy(data)),
+        },
+    }
+}
+
 /// go-yaml's raw read-ahead: the reader takes the input 512 bytes at a time and decodes each
 /// such chunk whole when the scanner first needs a character from it.
 const RAW_CHUNK: usize = 512;
