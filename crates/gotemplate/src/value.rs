@@ -10,6 +10,17 @@
 //! Maps are references, as in Go: a [`MapRef`] is shared by every value that was
 //! copied from it, so Sprig's `set`/`unset`/`merge` change the map in place and the
 //! change is visible through every variable and field that refers to it.
+//!
+//! Go strings are bytes. Text that is valid UTF-8 (nearly all of it) is a
+//! [`Value::String`] (`Arc<str>`, as fast as ever); any other byte sequence (a binary
+//! file from `.Files.Get`, `b64dec` of binary, `trunc` inside a character, a `"\xff"`
+//! literal) is a [`Value::ByteStr`], built only through [`Value::string_from_bytes`] so one
+//! Go string always has one representation. Both are `string` to the executor, `printf`,
+//! comparison and `len`; a function registered without [`crate::Function::with_bytes`]
+//! sees a `ByteStr` `string` argument as Go code ranging over its runes would (each invalid
+//! byte U+FFFD, [`go_lossy`]), an `interface{}` argument unchanged. Map keys keep such bytes
+//! through an escape in the UTF-8 key ([`key_from_bytes`], [`key_value`]). The executor's
+//! output is bytes ([`crate::TemplateSet::execute_bytes`]).
 
 use std::collections::BTreeMap;
 use std::fmt;

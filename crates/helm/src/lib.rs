@@ -4,7 +4,12 @@
 //! dependencies, values coalescing and `--set` parsing, the built-in objects, Helm's
 //! template functions, and rendering to manifests in Helm's order.
 //!
-//! May call: `gotemplate`. Pure apart from reading chart files.
+//! Chart files are bytes and so are Go strings: `.Files`, `--set-file` and every template's
+//! output keep them ([`gotemplate::Value::ByteStr`] where they are not UTF-8); a rendered
+//! manifest, values file or `Chart.yaml` that is not UTF-8 fails as go-yaml's reader does
+//! (`yaml::reader_error`). `PARITY.md` lists what matches Helm.
+//!
+//! May call: `gotemplate`, `sprig`. Pure apart from reading chart files.
 
 pub mod chart;
 pub mod funcs;
