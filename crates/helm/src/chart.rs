@@ -871,7 +871,7 @@ fn validate(md: &Metadata) -> Result<(), LoadError> {
     if md.version.is_empty() {
         return v("chart.metadata.version is required".into());
     }
-    if crate::semver::Version::parse(&md.version).is_none() {
+    if crate::semver::parse_version(&md.version).is_none() {
         return v(format!(
             "chart.metadata.version {:?} is invalid",
             md.version

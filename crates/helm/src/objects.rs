@@ -308,7 +308,7 @@ impl KubeVersion {
     /// Helm's `ParseKubeVersion` (`1.29` → `v1.29.0`).
     pub fn parse(v: &str) -> Result<KubeVersion, String> {
         let parsed = crate::semver::Version::parse(v)
-            .ok_or_else(|| format!("invalid kube version '{v}': Invalid Semantic Version"))?;
+            .map_err(|e| format!("invalid kube version '{v}': {e}"))?;
         let mut version = format!("v{}.{}.{}", parsed.major, parsed.minor, parsed.patch);
         if !parsed.pre.is_empty() {
             version.push('-');

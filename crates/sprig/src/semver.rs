@@ -369,11 +369,29 @@ fn parse_cached(constraint: &str) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
+/// Parsed constraints (`*semver.Constraints`): OR groups of AND constraints. The one
+/// constraint parser of Trellis: Sprig's `semverCompare`, and Helm's `kubeVersion` checks
+/// and chart version constraints (`helm::semver`), as Masterminds semver v3 serves both.
+#[derive(Clone, Debug)]
+pub struct Constraints(Parsed);
+
+impl Constraints {
+    /// `semver.NewConstraint`, with its error texts (`improper constraint: ...`).
+    pub fn parse(text: &str) -> Result<Constraints, String> {
+        parse_cached(text).map(Constraints)
+    }
+
+    /// `(*Constraints).Check`.
+    pub fn check(&self, v: &Version) -> bool {
+        self.0.iter().any(|and| and.iter().all(|c| check(v, c)))
+    }
+}
+
 /// `semverCompare constraint version`.
 pub fn semver_compare(constraint: &str, version: &str) -> Result<bool, String> {
-    let cs = parse_cached(constraint)?;
+    let cs = Constraints::parse(constraint)?;
     let v = Version::parse(version)?;
-    Ok(cs.iter().any(|and| and.iter().all(|c| check(&v, c))))
+    Ok(cs.check(&v))
 }
 
 #[derive(Debug)]
