@@ -9,13 +9,13 @@
 //! manifest, values file or `Chart.yaml` that is not UTF-8 fails as go-yaml's reader does
 //! (`yaml::reader_error`). `PARITY.md` lists what matches Helm.
 //!
-//! May call: `gotemplate`, `sprig`. Pure apart from reading chart files.
+//! May call: `gotemplate`, `sprig`, `goyaml` (Go's YAML and JSON, re-exported as
+//! [`yaml`], [`yaml_emit`], [`json`]). Pure apart from reading chart files.
 
 pub mod chart;
 pub mod funcs;
 pub mod glob;
 pub mod ignore;
-pub mod json;
 pub mod manifest;
 pub mod name_template;
 pub mod objects;
@@ -25,8 +25,9 @@ pub mod semver;
 pub mod strvals;
 pub mod toml;
 pub mod values;
-pub mod yaml;
-pub mod yaml_emit;
+
+/// Go's encodings, from the `goyaml` crate (kept at their old paths).
+pub use goyaml::{json, yaml, yaml_emit};
 
 pub use chart::{Chart, LoadError};
 pub use funcs::{LookupFn, LookupHook};
