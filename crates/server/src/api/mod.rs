@@ -485,14 +485,9 @@ async fn delete_environment(
         .await
         .map_err(|e| ApiErr::kube(&format!("environment {name}"), e))?;
     tracing::info!(environment = %name, %role, "environment deletion requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!(
-                "environment {name} is being deleted; it comes back when a new commit is pushed to its branch"
-            ),
-        }),
-    ))
+    Ok(accepted(format!(
+        "environment {name} is being deleted; it comes back when a new commit is pushed to its branch"
+    )))
 }
 
 /// Filters and page of the applications list.
@@ -825,6 +820,11 @@ async fn annotate(state: &ApiState, name: &str, key: &str, value: &str) -> ApiRe
     Ok(())
 }
 
+/// 202 with what was asked of the controller.
+fn accepted(message: String) -> (StatusCode, Json<ActionResponse>) {
+    (StatusCode::ACCEPTED, Json(ActionResponse { message }))
+}
+
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
@@ -892,12 +892,7 @@ async fn sync(
     let value = serde_json::to_string(&opts).unwrap_or_default();
     annotate(&state, &name, SYNC_REQUEST, &value).await?;
     tracing::info!(app = %name, %role, prune = req.prune, "sync requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("sync of {name} requested"),
-        }),
-    ))
+    Ok(accepted(format!("sync of {name} requested")))
 }
 
 /// Fetch git again and compare.
@@ -911,12 +906,7 @@ async fn refresh(
     wait_model(&state).await?;
     actionable_app(&state, &role, &name, "refresh")?;
     annotate(&state, &name, REFRESH_REQUEST, &now()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("refresh of {name} requested"),
-        }),
-    ))
+    Ok(accepted(format!("refresh of {name} requested")))
 }
 
 /// Deploy a history entry's commit again (not while automated sync is on).
@@ -961,16 +951,11 @@ async fn rollback(
     )
     .await?;
     tracing::info!(app = %name, %role, id = entry.id, "rollback requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!(
-                "rollback of {name} to {} (history {}) requested",
-                entry.revision.get(..7).unwrap_or(&entry.revision),
-                entry.id
-            ),
-        }),
-    ))
+    Ok(accepted(format!(
+        "rollback of {name} to {} (history {}) requested",
+        entry.revision.get(..7).unwrap_or(&entry.revision),
+        entry.id
+    )))
 }
 
 /// Stop the running sync.
@@ -994,12 +979,9 @@ async fn terminate(
         )));
     }
     annotate(&state, &name, TERMINATE_REQUEST, &now()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("termination of {name}'s operation requested"),
-        }),
-    ))
+    Ok(accepted(format!(
+        "termination of {name}'s operation requested"
+    )))
 }
 
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]
