@@ -11,6 +11,8 @@ that runs to the next marker:
   shape      a regex (lines concatenated, final newline dropped) the decoded output must fully match
   @PATH      a file outside the chart, in the working directory (for -f / --set-file)
   PATH       a file inside the chart (Chart.yaml replaces the default one)
+A file section named `PATH (base64)` or `@PATH (base64)` holds the file's bytes base64-encoded
+(whitespace ignored): binary files, which a text case file cannot hold.
 """
 
 import base64
@@ -29,6 +31,7 @@ appVersion: "1.16.0"
 """
 WRAPPER = 'out: {{ include "case" . | b64enc | quote }}\n'
 MARKER = re.compile(r"^-- (.+) --$")
+BASE64_SUFFIX = " (base64)"
 WRAPPED_OUT = re.compile(r'^# Source: [^\n]*/templates/case\.yaml\nout: "([A-Za-z0-9+/=]*)"$', re.M)
 
 
@@ -104,14 +107,21 @@ def materialize(case, work):
             body = text[:-1] if text.endswith("\n") else text
             files[os.path.join(chart, "templates", "_case.tpl")] = '{{define "case"}}' + body + "{{end}}"
             files[os.path.join(chart, "templates", "case.yaml")] = WRAPPER
-        elif name.startswith("@"):
-            files[os.path.join(work, name[1:])] = text
         else:
-            files[os.path.join(chart, name)] = text
-    for path, text in files.items():
+            data = text.encode("utf-8")
+            if name.endswith(BASE64_SUFFIX):
+                name = name[: -len(BASE64_SUFFIX)]
+                data = base64.b64decode("".join(text.split()), validate=True)
+            if name.startswith("@"):
+                files[os.path.join(work, name[1:])] = data
+            else:
+                files[os.path.join(chart, name)] = data
+    for path, data in files.items():
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(path, "wb") as f:
+            f.write(data)
 
 
 def decode_wrapped(stdout):

@@ -135,7 +135,7 @@ fn funcs() -> FuncMap {
     m.insert(
         "include",
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
-            Ok(Value::str(
+            Ok(Value::string_from_bytes(
                 ctx.execute_template(a[0].as_str().unwrap_or(""), &a[1])?,
             ))
         }),

@@ -79,7 +79,7 @@ pub fn value_truth(v: &Value) -> bool {
         Value::Int(i, _) => *i != 0,
         Value::Float(f) => *f != 0.0,
         Value::String(s) => !s.is_empty(),
-        Value::Bytes(b) => !b.is_empty(),
+        Value::ByteStr(b) | Value::Bytes(b) => !b.is_empty(),
         Value::List(l, _) => !l.is_empty(),
         Value::Map(m, _) => !m.is_empty(),
         Value::Object(o) => match o.list_items() {
@@ -134,7 +134,8 @@ pub(crate) struct State<'t, 'o, 'sh> {
     set: &'t Arc<SetInner>,
     tree: &'t Tree,
     name: &'t str,
-    out: String,
+    /// Go's output writer: bytes, as the template printed them.
+    out: Vec<u8>,
     vars: Vec<(&'t str, Rv)>,
     node: At<'t>,
     depth: usize,
@@ -259,7 +260,7 @@ fn zero_of(p: Param) -> Value {
 fn assignable(v: &Value, p: Param) -> bool {
     match p {
         Param::Any => true,
-        Param::String => matches!(v, Value::String(_)),
+        Param::String => v.is_string(),
         Param::Bool => matches!(v, Value::Bool(_)),
         Param::Int => matches!(v, Value::Int(_, IntKind::Int)),
         Param::Int64 => matches!(v, Value::Int(_, IntKind::Int64)),
@@ -317,7 +318,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             set,
             tree,
             name,
-            out: String::new(),
+            out: Vec::new(),
             vars: vec![("$", data)],
             node: At::None,
             depth,
@@ -325,7 +326,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         }
     }
 
-    pub(crate) fn run(mut self, dot: Rv) -> R<String> {
+    pub(crate) fn run(mut self, dot: Rv) -> R<Vec<u8>> {
         let tree = self.tree;
         match self.walk_list(&dot, &tree.root) {
             Ok(()) => Ok(self.out),
@@ -375,7 +376,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
     fn check_size(&mut self, name: &str, v: &Value) -> R<()> {
         let size = match v {
             Value::String(s) => s.len(),
-            Value::Bytes(b) => b.len(),
+            Value::ByteStr(b) | Value::Bytes(b) => b.len(),
             Value::List(l, _) => l.len(),
             Value::Map(m, _) => m.len(),
             _ => 0,
@@ -390,8 +391,8 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
         Ok(())
     }
 
-    fn write(&mut self, s: &str) -> R<()> {
-        self.out.push_str(s);
+    fn write(&mut self, s: &[u8]) -> R<()> {
+        self.out.extend_from_slice(s);
         if self.out.len() > self.shared.opts.max_output {
             let e = Error::Limit(format!(
                 "template output exceeds {} bytes",
@@ -412,23 +413,27 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
     fn walk(&mut self, dot: &Rv, node: &'t Node) -> Result<(), Flow> {
         self.node = At::Node(node);
         match node {
-            Node::Text { text } => self.write(text)?,
+            Node::Text { text } => self.write(text.as_bytes())?,
             Node::Action { pipe, .. } => {
                 let val = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     self.node = At::Node(node);
                     match &val {
-                        Rv::Invalid => self.write("<no value>")?,
-                        Rv::Iface(v) | Rv::Val(v) => {
-                            let s = match v {
-                                Value::String(s) => s.to_string(),
-                                // An action prints the field itself (addressable), so a
-                                // pointer-receiver `String()` applies.
-                                Value::Object(o) => o.display(),
-                                v => gofmt::sprint(v),
-                            };
-                            self.write(&s)?
-                        }
+                        Rv::Invalid => self.write(b"<no value>")?,
+                        Rv::Iface(v) | Rv::Val(v) => match v {
+                            Value::String(s) => self.write(s.as_bytes())?,
+                            Value::ByteStr(b) => self.write(b)?,
+                            // An action prints the field itself (addressable), so a
+                            // pointer-receiver `String()` applies.
+                            Value::Object(o) => {
+                                let s = o.display();
+                                self.write(s.as_bytes())?
+                            }
+                            v => {
+                                let s = gofmt::sprint_bytes(v);
+                                self.write(&s)?
+                            }
+                        },
                     }
                 }
             }
@@ -515,23 +520,27 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                         )
                     })
                     .collect(),
-                Value::Map(m, kind) => m
-                    .snapshot()
-                    .into_iter()
-                    .map(|(k, e)| {
-                        let e = if kind.is_any() {
-                            Rv::Iface(e)
-                        } else {
-                            Rv::Val(e)
-                        };
-                        let key = if need_index {
-                            Rv::Val(Value::str(k.as_str()))
-                        } else {
-                            Rv::Invalid
-                        };
-                        (key, e)
-                    })
-                    .collect(),
+                Value::Map(m, kind) => {
+                    let mut entries: Vec<(String, Value)> = m.snapshot().into_iter().collect();
+                    // Go ranges over a map in sorted key order, bytewise.
+                    crate::value::sort_go_key_order(&mut entries);
+                    entries
+                        .into_iter()
+                        .map(|(k, e)| {
+                            let e = if kind.is_any() {
+                                Rv::Iface(e)
+                            } else {
+                                Rv::Val(e)
+                            };
+                            let key = if need_index {
+                                Rv::Val(crate::value::key_value(&k))
+                            } else {
+                                Rv::Invalid
+                            };
+                            (key, e)
+                        })
+                        .collect()
+                }
                 Value::Object(o) if o.map_entries().is_some() => o
                     .map_entries()
                     .unwrap_or_default()
@@ -721,7 +730,7 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Err(self.errorf("nil is not a command")),
             Arg::Number { num, .. } => self.ideal_constant(first, num),
-            Arg::String { text, .. } => Ok(Rv::Val(Value::String(text.clone()))),
+            Arg::String { value, .. } => Ok(Rv::Val(value.clone())),
             _ => Err(self.errorf(format!(
                 "can't evaluate command {}",
                 gofmt::quote(&first.to_string())
@@ -1003,7 +1012,20 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 }
             }
             Callee::Host(f) => {
-                let values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
+                let mut values: Vec<Value> = argv.into_iter().map(ArgVal::value).collect();
+                if !f.bytes {
+                    // A `string` parameter of a function not written for arbitrary bytes sees
+                    // Go's rune view of them; an `interface{}` one gets the value as it is
+                    // (`dict`, `list`, `default` carry a binary string along unchanged).
+                    for (i, v) in values.iter_mut().enumerate() {
+                        let param = f.params.get(i).copied().or(f.variadic);
+                        if let Value::ByteStr(_) = v
+                            && param == Some(Param::String)
+                        {
+                            *v = Value::str(v.str_lossy().unwrap_or_default().into_owned());
+                        }
+                    }
+                }
                 let mut ctx = Ctx {
                     set: self.set,
                     name: self.name,
@@ -1065,10 +1087,10 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     _ => Err(self.literal_mismatch(n, typ)),
                 };
             }
-            Arg::String { text, .. } => {
+            Arg::String { value, .. } => {
                 return match typ {
                     PType::Reflect | PType::P(Param::Any | Param::String) => {
-                        Ok(self.literal_ok(typ, Value::String(text.clone())))
+                        Ok(self.literal_ok(typ, value.clone()))
                     }
                     _ => Err(self.literal_mismatch(n, typ)),
                 };
@@ -1173,7 +1195,9 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     Rv::Iface(Value::Nil) => Err("len of nil pointer".into()),
                     Rv::Iface(v) | Rv::Val(v) => match &listify(v) {
                         Value::String(s) => Ok(Rv::Val(Value::int(s.len() as i64))),
-                        Value::Bytes(b) => Ok(Rv::Val(Value::int(b.len() as i64))),
+                        Value::ByteStr(b) | Value::Bytes(b) => {
+                            Ok(Rv::Val(Value::int(b.len() as i64)))
+                        }
                         Value::List(l, _) => Ok(Rv::Val(Value::int(l.len() as i64))),
                         Value::Map(m, _) => Ok(Rv::Val(Value::int(m.len() as i64))),
                         Value::Object(o) if o.map_entries().is_some() => Ok(Rv::Val(Value::int(
@@ -1215,17 +1239,17 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                 };
                 Ok(Rv::Val(Value::Bool(r)))
             }
-            Builtin::Print => Ok(Rv::Val(Value::str(gofmt::sprint_args(
+            Builtin::Print => Ok(Rv::Val(Value::string_from_bytes(gofmt::sprint_args_bytes(
                 &it.map(ArgVal::value).collect::<Vec<_>>(),
             )))),
-            Builtin::Println => Ok(Rv::Val(Value::str(gofmt::sprintln_args(
-                &it.map(ArgVal::value).collect::<Vec<_>>(),
-            )))),
+            Builtin::Println => Ok(Rv::Val(Value::string_from_bytes(
+                gofmt::sprintln_args_bytes(&it.map(ArgVal::value).collect::<Vec<_>>()),
+            ))),
             Builtin::Printf => {
                 let fmt = it.next().map(ArgVal::value).unwrap_or(Value::Nil);
                 let rest: Vec<Value> = it.map(ArgVal::value).collect();
-                Ok(Rv::Val(Value::str(gofmt::sprintf(
-                    fmt.as_str().unwrap_or(""),
+                Ok(Rv::Val(Value::string_from_bytes(gofmt::sprintf_bytes(
+                    fmt.str_bytes().unwrap_or_default(),
                     &rest,
                 ))))
             }
@@ -1245,7 +1269,9 @@ impl<'t, 'o, 'sh> State<'t, 'o, 'sh> {
                     Some(v) => {
                         // reflect.Value.String(): the text of a string, else `<T Value>`.
                         let name = call_name.unwrap_or_else(|| match v {
-                            Value::String(s) => s.to_string(),
+                            Value::String(_) | Value::ByteStr(_) => {
+                                v.str_lossy().unwrap_or_default().into_owned()
+                            }
                             other => format!("<{} Value>", other.type_name()),
                         });
                         Err(format!("non-function {name} of type {}", v.type_name()))
@@ -1335,9 +1361,9 @@ fn complex_text(t: &str) -> String {
 /// Go's `evalArgs` for html/js/urlquery: one string as is, otherwise `fmt.Sprint`.
 fn eval_args(args: Vec<Rv>) -> String {
     if args.len() == 1
-        && let Some(Value::String(s)) = args[0].value()
+        && let Some(s) = args[0].value().and_then(Value::str_lossy)
     {
-        return s.to_string();
+        return s.into_owned();
     }
     let vals: Vec<Value> = args
         .into_iter()
@@ -1424,6 +1450,8 @@ fn string_index(index: &Rv) -> Result<Arc<str>, String> {
     match index.value() {
         None => Err("value is nil; should be of type string".into()),
         Some(Value::String(s)) => Ok(s.clone()),
+        // A key of other bytes is looked up by its escaped form (see `value::key_from_bytes`).
+        Some(Value::ByteStr(b)) => Ok(crate::value::key_from_bytes(b).into()),
         Some(other) => Err(format!(
             "value has type {}; should be string",
             other.type_name()
@@ -1457,12 +1485,10 @@ fn builtin_index(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
                 let e = *b.get(x).ok_or("reflect: slice index out of range")?;
                 Rv::Val(Value::Int(i64::from(e), IntKind::Uint8))
             }
-            Value::String(s) => {
+            Value::String(_) | Value::ByteStr(_) => {
+                let s = v.str_bytes().unwrap_or_default();
                 let x = index_arg(&index, s.len())?;
-                let e = *s
-                    .as_bytes()
-                    .get(x)
-                    .ok_or("reflect: string index out of range")?;
+                let e = *s.get(x).ok_or("reflect: string index out of range")?;
                 Rv::Val(Value::Int(i64::from(e), IntKind::Uint8))
             }
             Value::Map(m, kind) => {
@@ -1498,11 +1524,11 @@ fn builtin_slice(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
         return Err(format!("too many slice indexes: {}", indexes.len()));
     }
     let len = match v {
-        Value::String(s) => {
+        Value::String(_) | Value::ByteStr(_) => {
             if indexes.len() == 3 {
                 return Err("cannot 3-index slice a string".into());
             }
-            s.len()
+            v.str_bytes().map_or(0, <[u8]>::len)
         }
         Value::List(l, _) => l.len(),
         Value::Bytes(b) => b.len(),
@@ -1520,7 +1546,9 @@ fn builtin_slice(item: Rv, indexes: Vec<Rv>) -> Result<Rv, String> {
     }
     let (i, j) = (idx[0], idx[1]);
     Ok(Rv::Val(match v {
-        Value::String(s) => Value::str(String::from_utf8_lossy(&s.as_bytes()[i..j]).into_owned()),
+        Value::String(_) | Value::ByteStr(_) => {
+            Value::string_from_slice(&v.str_bytes().unwrap_or_default()[i..j])
+        }
         Value::List(l, k) => Value::List(Arc::new(l[i..j].to_vec()), *k),
         Value::Bytes(b) => Value::Bytes(Arc::from(b[i..j].to_vec())),
         _ => unreachable!("checked above"),
@@ -1543,7 +1571,7 @@ fn basic_kind(v: &Rv) -> BasicKind {
         Some(Value::Int(_, IntKind::Uint8)) => BasicKind::Uint,
         Some(Value::Int(..)) => BasicKind::Int,
         Some(Value::Float(_)) => BasicKind::Float,
-        Some(Value::String(_)) => BasicKind::String,
+        Some(Value::String(_) | Value::ByteStr(_)) => BasicKind::String,
         _ => BasicKind::Invalid,
     }
 }
@@ -1562,11 +1590,9 @@ fn as_f64(v: &Rv) -> f64 {
     }
 }
 
-fn as_str(v: &Rv) -> &str {
-    match v.value() {
-        Some(Value::String(s)) => s,
-        _ => "",
-    }
+/// A string's bytes (Go compares strings bytewise).
+fn as_str(v: &Rv) -> &[u8] {
+    v.value().and_then(Value::str_bytes).unwrap_or_default()
 }
 
 fn as_bool(v: &Rv) -> bool {
@@ -1677,7 +1703,7 @@ struct Ctx<'t, 'o, 'sh> {
 const INCLUDE_NAME_LIMIT: usize = 1000;
 
 impl Ctx<'_, '_, '_> {
-    fn nested(&mut self, set: &Arc<SetInner>, tree: &Tree, data: &Value) -> Result<String, Error> {
+    fn nested(&mut self, set: &Arc<SetInner>, tree: &Tree, data: &Value) -> Result<Vec<u8>, Error> {
         if self.depth >= self.shared.opts.max_depth {
             let e = Error::Limit(format!(
                 "exceeded maximum template depth ({})",
@@ -1706,7 +1732,7 @@ impl Ctx<'_, '_, '_> {
 }
 
 impl CallContext for Ctx<'_, '_, '_> {
-    fn execute_template(&mut self, name: &str, data: &Value) -> Result<String, FuncError> {
+    fn execute_template(&mut self, name: &str, data: &Value) -> Result<Vec<u8>, FuncError> {
         let count = self.shared.include_counts.get(name).copied();
         if let Some(v) = count
             && v > INCLUDE_NAME_LIMIT
@@ -1744,13 +1770,13 @@ impl CallContext for Ctx<'_, '_, '_> {
         name: &str,
         text: &str,
         data: &Value,
-    ) -> Result<String, FuncError> {
+    ) -> Result<Vec<u8>, FuncError> {
         self.tpl(name, text, data).map_err(|e| match e {
             TplError::Parse(s) | TplError::Exec(s) => FuncError(s),
         })
     }
 
-    fn tpl(&mut self, name: &str, text: &str, data: &Value) -> Result<String, TplError> {
+    fn tpl(&mut self, name: &str, text: &str, data: &Value) -> Result<Vec<u8>, TplError> {
         let mut inner: SetInner = (**self.set).clone();
         let tree = inner
             .parse_into(name, text)

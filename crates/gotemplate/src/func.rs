@@ -49,13 +49,13 @@ pub type FuncResult = Result<Value, FuncError>;
 /// What a function may ask of the running template: the hooks Helm's `include` and
 /// `tpl` need. Implemented by the executor.
 pub trait CallContext {
-    /// Execute the named template of the current set with `data` and return its output
-    /// (Helm's `include`). Missing-key values print as `<no value>` here, as in Go.
+    /// Execute the named template of the current set with `data` and return its output,
+    /// Go's bytes (Helm's `include`). Missing-key values print as `<no value>` here, as in Go.
     /// The error text is Go's (`template: no template "x" associated with template "gotpl"`,
     /// or the nested execution error); more than 1000 nested calls of one name fail with
     /// Helm's `rendering template has a nested reference name: NAME: unable to execute template`.
     /// Inside [`CallContext::tpl`], "the current set" is the copy the `tpl` text was parsed into.
-    fn execute_template(&mut self, name: &str, data: &Value) -> Result<String, FuncError>;
+    fn execute_template(&mut self, name: &str, data: &Value) -> Result<Vec<u8>, FuncError>;
     /// Parse `text` as a new template named `name` that can see the templates of the
     /// current set, execute it with `data` and return the output (Helm's `tpl`).
     fn parse_and_execute(
@@ -63,13 +63,13 @@ pub trait CallContext {
         name: &str,
         text: &str,
         data: &Value,
-    ) -> Result<String, FuncError>;
+    ) -> Result<Vec<u8>, FuncError>;
     /// Name of the template being executed (`.Template.Name` style helpers).
     fn template_name(&self) -> &str;
     /// Like [`CallContext::parse_and_execute`] (Helm's `tpl`), but tells a parse failure
     /// (Helm wraps it as `cannot parse template ...`) from an execution failure (Helm:
     /// `error during tpl function execution for ...`).
-    fn tpl(&mut self, name: &str, text: &str, data: &Value) -> Result<String, TplError> {
+    fn tpl(&mut self, name: &str, text: &str, data: &Value) -> Result<Vec<u8>, TplError> {
         self.parse_and_execute(name, text, data)
             .map_err(|e| TplError::Exec(e.0))
     }
@@ -93,6 +93,10 @@ pub struct Function {
     /// Type of a variadic tail (`...interface{}`), if any.
     pub variadic: Option<Param>,
     pub f: Arc<FuncImpl>,
+    /// The function handles strings of any bytes ([`Value::ByteStr`]). When false, such an
+    /// argument reaches it as text with each invalid byte turned into U+FFFD (what Go code
+    /// ranging over the string's runes sees).
+    pub bytes: bool,
 }
 
 impl std::fmt::Debug for Function {
@@ -114,7 +118,13 @@ impl Function {
             params,
             variadic,
             f: Arc::new(f),
+            bytes: false,
         }
+    }
+    /// Marks the function as handling strings of any bytes (see [`Function::bytes`]).
+    pub fn with_bytes(mut self) -> Self {
+        self.bytes = true;
+        self
     }
 }
 

@@ -8,30 +8,46 @@
 
 use crate::value::{IntKind, MapKind, Value};
 
-/// `fmt.Sprint(v)` for one value: what `%v` prints (nil is `<nil>`).
+/// `fmt.Sprint(v)` for one value: what `%v` prints (nil is `<nil>`). Bytes of a string
+/// that are not UTF-8 come out as U+FFFD here; [`sprint_bytes`] keeps them.
 pub fn sprint(v: &Value) -> String {
+    into_text(sprint_bytes(v))
+}
+
+/// `fmt.Sprint(v)` as Go's bytes.
+pub fn sprint_bytes(v: &Value) -> Vec<u8> {
     let mut p = Printer::default();
     p.print_arg(v, 'v');
-    p.buf
+    p.buf.0
 }
 
 /// `fmt.Sprint(args...)`: operands are separated by a space when neither side is a string.
 pub fn sprint_args(args: &[Value]) -> String {
+    into_text(sprint_args_bytes(args))
+}
+
+/// [`sprint_args`] as Go's bytes.
+pub fn sprint_args_bytes(args: &[Value]) -> Vec<u8> {
     let mut p = Printer::default();
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
-        let is_string = matches!(a, Value::String(_));
+        let is_string = a.is_string();
         if i > 0 && !is_string && !prev_string {
             p.buf.push(' ');
         }
         p.print_arg(a, 'v');
         prev_string = is_string;
     }
-    p.buf
+    p.buf.0
 }
 
 /// `fmt.Sprintln(args...)`: operands always separated by spaces, newline appended.
 pub fn sprintln_args(args: &[Value]) -> String {
+    into_text(sprintln_args_bytes(args))
+}
+
+/// [`sprintln_args`] as Go's bytes.
+pub fn sprintln_args_bytes(args: &[Value]) -> Vec<u8> {
     let mut p = Printer::default();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -40,20 +56,67 @@ pub fn sprintln_args(args: &[Value]) -> String {
         p.print_arg(a, 'v');
     }
     p.buf.push('\n');
-    p.buf
+    p.buf.0
 }
 
 /// `fmt.Sprintf(format, args...)`.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
+    into_text(sprintf_bytes(format.as_bytes(), args))
+}
+
+/// `fmt.Sprintf(format, args...)` on Go's bytes: the format and string operands may hold
+/// any bytes, and so may the result.
+pub fn sprintf_bytes(format: &[u8], args: &[Value]) -> Vec<u8> {
     let mut p = Printer::default();
     p.do_printf(format, args);
-    p.buf
+    p.buf.0
+}
+
+/// Printed bytes as text: valid UTF-8 as is, other bytes as U+FFFD.
+fn into_text(b: Vec<u8>) -> String {
+    match String::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => crate::value::go_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// `Sprint`'s output buffer: Go's bytes.
+#[derive(Default)]
+struct Buf(Vec<u8>);
+
+impl Buf {
+    fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            self.0.push(c as u8);
+        } else {
+            self.0
+                .extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+        }
+    }
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn push_bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+    fn extend(&mut self, it: impl Iterator<Item = char>) {
+        for c in it {
+            self.push(c);
+        }
+    }
 }
 
 /// Go's `strconv.Quote`: a double-quoted Go string literal.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     append_quoted(&mut out, s.as_bytes(), '"', false);
+    out
+}
+
+/// Go's `strconv.Quote` of a string's bytes: invalid UTF-8 is escaped as `\xNN`.
+pub fn quote_bytes(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    append_quoted(&mut out, s, '"', false);
     out
 }
 
@@ -361,24 +424,24 @@ fn fmt_x(prec: i32, fmt: char, neg: bool, mant: u64, exp: i64) -> String {
     s
 }
 
-/// Go's `strconv.IsPrint`, approximated without Unicode category tables: everything but
-/// controls, non-ASCII spaces, format characters, private use and non-characters.
+/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII space,
+/// by Unicode 15.0.0's categories (Go 1.23's; table in `printable.rs`).
 pub fn is_print(r: char) -> bool {
     let c = r as u32;
-    if c < 0x20 || (0x7f..0xa0).contains(&c) {
-        return false;
-    }
     if c < 0x7f {
-        return true;
+        return c >= 0x20;
     }
-    !matches!(c,
-        0xa0 | 0xad | 0x1680 | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f
-        | 0x3000 | 0xd800..=0xdfff | 0xe000..=0xf8ff | 0xfeff | 0xfff0..=0xfffb | 0xfffe | 0xffff
-        | 0xe0000..=0xe0fff | 0xf0000..=0x10ffff
-        // Format characters (Cf) outside the ranges above.
-        | 0x0600..=0x0605 | 0x061c | 0x06dd | 0x070f | 0x0890..=0x0891 | 0x08e2 | 0x110bd | 0x110cd
-        | 0x13430..=0x1343f | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a)
-        && (c & 0xfffe) != 0xfffe
+    crate::printable::PRINTABLE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 fn append_escaped_rune(out: &mut String, r: char, quote: char, ascii_only: bool) {
@@ -462,7 +525,7 @@ struct Flags {
 
 #[derive(Default)]
 struct Printer {
-    buf: String,
+    buf: Buf,
     f: Flags,
     /// Addresses of the maps being printed, outermost first: a map met again inside
     /// itself prints as `map[<cycle>]` (Go recurses until its stack overflows).
@@ -483,16 +546,21 @@ impl Printer {
     }
 
     fn pad(&mut self, s: &str) {
+        self.pad_bytes(s.as_bytes());
+    }
+
+    /// Go's `fmt.pad`: the width counts runes (an invalid byte is one).
+    fn pad_bytes(&mut self, s: &[u8]) {
         if !self.f.wid_present || self.f.wid == 0 {
-            self.buf.push_str(s);
+            self.buf.push_bytes(s);
             return;
         }
-        let width = self.f.wid.saturating_sub(s.chars().count());
+        let width = self.f.wid.saturating_sub(crate::value::rune_count(s));
         if !self.f.minus {
             self.write_padding(width);
-            self.buf.push_str(s);
+            self.buf.push_bytes(s);
         } else {
-            self.buf.push_str(s);
+            self.buf.push_bytes(s);
             self.write_padding(width);
         }
     }
@@ -501,26 +569,25 @@ impl Printer {
         self.pad(if b { "true" } else { "false" });
     }
 
-    fn truncate<'a>(&self, s: &'a str) -> &'a str {
-        if self.f.prec_present
-            && let Some((i, _)) = s.char_indices().nth(self.f.prec)
-        {
-            return &s[..i];
-        }
-        s
+    fn fmt_s(&mut self, s: &str) {
+        self.fmt_sb(s.as_bytes());
     }
 
-    fn fmt_s(&mut self, s: &str) {
-        let s = self.truncate(s);
-        self.pad(s);
+    /// Go's `fmtS` on a string's bytes: precision cuts runes, width pads runes.
+    fn fmt_sb(&mut self, s: &[u8]) {
+        let s = self.truncate_bytes(s);
+        self.pad_bytes(s);
     }
 
     fn fmt_q(&mut self, s: &[u8]) {
         let s = self.truncate_bytes(s);
         let mut out = String::new();
-        if self.f.sharp && can_backquote(s) {
+        if self.f.sharp
+            && can_backquote(s)
+            && let Ok(text) = std::str::from_utf8(s)
+        {
             out.push('`');
-            out.push_str(&String::from_utf8_lossy(s));
+            out.push_str(text);
             out.push('`');
         } else {
             append_quoted(&mut out, s, '"', self.f.plus);
@@ -839,20 +906,20 @@ impl Printer {
         self.f.sharp = sharp;
     }
 
-    fn fmt_string(&mut self, s: &str, verb: char) {
+    fn fmt_string(&mut self, s: &[u8], verb: char) {
         match verb {
             'v' => {
                 if self.f.sharp_v {
-                    self.fmt_q(s.as_bytes());
+                    self.fmt_q(s);
                 } else {
-                    self.fmt_s(s);
+                    self.fmt_sb(s);
                 }
             }
-            's' => self.fmt_s(s),
-            'x' => self.fmt_sbx(s.as_bytes(), LDIGITS),
-            'X' => self.fmt_sbx(s.as_bytes(), UDIGITS),
-            'q' => self.fmt_q(s.as_bytes()),
-            _ => self.bad_verb(verb, Some(&Value::str(s))),
+            's' => self.fmt_sb(s),
+            'x' => self.fmt_sbx(s, LDIGITS),
+            'X' => self.fmt_sbx(s, UDIGITS),
+            'q' => self.fmt_q(s),
+            _ => self.bad_verb(verb, Some(&Value::string_from_slice(s))),
         }
     }
 
@@ -879,10 +946,7 @@ impl Printer {
                     self.buf.push(']');
                 }
             }
-            's' => {
-                let s = String::from_utf8_lossy(self.truncate_bytes(v)).into_owned();
-                self.pad(&s);
-            }
+            's' => self.fmt_sb(v),
             'x' => self.fmt_sbx(v, LDIGITS),
             'X' => self.fmt_sbx(v, UDIGITS),
             'q' => self.fmt_q(v),
@@ -974,7 +1038,8 @@ impl Printer {
             },
             Value::Int(i, k) => self.fmt_int(*i, *k, verb),
             Value::Float(f) => self.fmt_float(*f, verb),
-            Value::String(s) => self.fmt_string(s, verb),
+            Value::String(s) => self.fmt_string(s.as_bytes(), verb),
+            Value::ByteStr(s) => self.fmt_string(s, verb),
             Value::Bytes(b) => self.fmt_bytes(b, verb),
             Value::List(l, kind) => {
                 if self.f.sharp_v && v.is_nil_list() {
@@ -1028,7 +1093,9 @@ impl Printer {
                 }
                 self.open_maps.push(addr);
                 // A snapshot, so no lock is held while nested values are printed.
-                let entries = m.snapshot();
+                let mut entries: Vec<(String, Value)> = m.snapshot().into_iter().collect();
+                // Go prints a map's keys sorted bytewise.
+                crate::value::sort_go_key_order(&mut entries);
                 for (i, (k, e)) in entries.iter().enumerate() {
                     if i > 0 {
                         if self.f.sharp_v {
@@ -1037,7 +1104,7 @@ impl Printer {
                             self.buf.push(' ');
                         }
                     }
-                    self.fmt_string(k, verb);
+                    self.fmt_string(&crate::value::key_bytes(k), verb);
                     self.buf.push(':');
                     self.print_value(e, verb, depth + 1);
                 }
@@ -1057,7 +1124,7 @@ impl Printer {
                 // the others the integer.
                 'x' | 'X' if o.as_int().is_some() => {
                     let d = o.display_copy();
-                    self.fmt_string(&d, verb);
+                    self.fmt_string(d.as_bytes(), verb);
                 }
                 _ if o.as_int().is_some() => {
                     self.fmt_int(o.as_int().unwrap_or_default(), IntKind::Int64, verb)
@@ -1095,8 +1162,8 @@ impl Printer {
         (arg_num, i + wid, ok)
     }
 
-    fn do_printf(&mut self, format: &str, a: &[Value]) {
-        let fb = format.as_bytes();
+    fn do_printf(&mut self, format: &[u8], a: &[Value]) {
+        let fb = format;
         let end = fb.len();
         let mut arg_num = 0usize;
         let mut after_index;
@@ -1112,7 +1179,7 @@ impl Printer {
                 i += 1;
             }
             if i > lasti {
-                self.buf.push_str(&format[lasti..i]);
+                self.buf.push_bytes(&format[lasti..i]);
             }
             if i >= end {
                 break;
@@ -1189,11 +1256,15 @@ impl Printer {
                 self.buf.push_str("%!(NOVERB)");
                 break;
             }
-            let verb = format[i..]
-                .chars()
-                .next()
-                .expect("i < end on a char boundary");
-            i += verb.len_utf8();
+            // Go decodes the verb as a rune: an invalid byte is U+FFFD, one byte wide.
+            let (verb, width) = match format[i..].utf8_chunks().next() {
+                Some(c) if !c.valid().is_empty() => {
+                    let r = c.valid().chars().next().unwrap_or('\u{fffd}');
+                    (r, r.len_utf8())
+                }
+                _ => ('\u{fffd}', 1),
+            };
+            i += width;
             if verb == '%' {
                 self.buf.push('%');
             } else if !st.good_arg_num {

@@ -24,6 +24,7 @@ pub mod func;
 pub mod gofmt;
 mod lex;
 mod parse;
+mod printable;
 mod set;
 pub mod value;
 

@@ -10,6 +10,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use crate::lex::{Item, ItemType, Lexer};
+use crate::value::Value;
 
 /// Go's `maxStackDepth` for nested parenthesised pipelines.
 const MAX_STACK_DEPTH: usize = 10_000;
@@ -124,7 +125,9 @@ pub(crate) enum Arg {
     String {
         pos: usize,
         quoted: String,
-        text: Arc<str>,
+        /// The literal's Go string: any bytes (`"\xff"`), so a [`Value::String`] or
+        /// [`Value::ByteStr`].
+        value: Value,
     },
     Pipe(Box<Pipe>),
 }
@@ -912,11 +915,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::Pipe(Box::new(r?))
             }
             ItemType::String | ItemType::RawString => {
-                let s = unquote(&token.val).map_err(|e| self.errorf(e))?;
+                let s = unquote_bytes(&token.val).map_err(|e| self.errorf(e))?;
                 Arg::String {
                     pos,
                     quoted: token.val.into_owned(),
-                    text: Arc::from(s),
+                    value: Value::string_from_bytes(s),
                 }
             }
             _ => {
@@ -927,8 +930,17 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 }
 
-/// Go's `strconv.Unquote` for `"..."` and `` `...` `` literals.
+/// Go's `strconv.Unquote` for `"..."` and `` `...` `` literals, as text (a template name):
+/// bytes that are not UTF-8 become U+FFFD.
 pub(crate) fn unquote(s: &str) -> Result<String, String> {
+    unquote_bytes(s).map(|b| match String::from_utf8(b) {
+        Ok(text) => text,
+        Err(e) => crate::value::go_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// Go's `strconv.Unquote`: the literal's bytes (`\xff` and octal escapes give any byte).
+pub(crate) fn unquote_bytes(s: &str) -> Result<Vec<u8>, String> {
     const SYNTAX: &str = "invalid syntax";
     if s.len() < 2 {
         return Err(SYNTAX.into());
@@ -942,7 +954,7 @@ pub(crate) fn unquote(s: &str) -> Result<String, String> {
         if body.contains('`') {
             return Err(SYNTAX.into());
         }
-        return Ok(body.replace('\r', ""));
+        return Ok(body.replace('\r', "").into_bytes());
     }
     if q != b'"' && q != b'\'' {
         return Err(SYNTAX.into());
@@ -966,7 +978,7 @@ pub(crate) fn unquote(s: &str) -> Result<String, String> {
             return Err(SYNTAX.into());
         }
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(out)
 }
 
 pub(crate) enum Unq {

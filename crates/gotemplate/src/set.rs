@@ -234,6 +234,16 @@ impl TemplateSet {
     /// Executes template `name` with `data` as dot and `$` (Go's `ExecuteTemplate`).
     /// A missing value prints as `<no value>`, as Go does.
     pub fn execute(&self, name: &str, data: &Value, opts: &ExecOptions) -> Result<String> {
+        self.execute_bytes(name, data, opts)
+            .map(|b| match String::from_utf8(b) {
+                Ok(s) => s,
+                Err(e) => crate::value::go_lossy(e.as_bytes()).into_owned(),
+            })
+    }
+
+    /// Like [`TemplateSet::execute`], returning the output as Go writes it: bytes, which are
+    /// not UTF-8 when the template printed such strings (a binary file, `b64dec`).
+    pub fn execute_bytes(&self, name: &str, data: &Value, opts: &ExecOptions) -> Result<Vec<u8>> {
         let Some(tree) = self.inner.templates.get(name) else {
             return Err(Error::Exec(format!(
                 "template: no template {} associated with template {}",

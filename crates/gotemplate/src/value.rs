@@ -10,6 +10,17 @@
 //! Maps are references, as in Go: a [`MapRef`] is shared by every value that was
 //! copied from it, so Sprig's `set`/`unset`/`merge` change the map in place and the
 //! change is visible through every variable and field that refers to it.
+//!
+//! Go strings are bytes. Text that is valid UTF-8 (nearly all of it) is a
+//! [`Value::String`] (`Arc<str>`, as fast as ever); any other byte sequence (a binary
+//! file from `.Files.Get`, `b64dec` of binary, `trunc` inside a character, a `"\xff"`
+//! literal) is a [`Value::ByteStr`], built only through [`Value::string_from_bytes`] so one
+//! Go string always has one representation. Both are `string` to the executor, `printf`,
+//! comparison and `len`; a function registered without [`crate::Function::with_bytes`]
+//! sees a `ByteStr` `string` argument as Go code ranging over its runes would (each invalid
+//! byte U+FFFD, [`go_lossy`]), an `interface{}` argument unchanged. Map keys keep such bytes
+//! through an escape in the UTF-8 key ([`key_from_bytes`], [`key_value`]). The executor's
+//! output is bytes ([`crate::TemplateSet::execute_bytes`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -262,7 +273,13 @@ pub enum Value {
     Bool(bool),
     Int(i64, IntKind),
     Float(f64),
+    /// A Go `string` holding valid UTF-8 (the fast, common case).
     String(Arc<str>),
+    /// A Go `string` whose bytes are not valid UTF-8 (a binary file read with `.Files.Get`,
+    /// `b64dec` of binary, a cut inside a character). Never holds valid UTF-8: build it with
+    /// [`Value::string_from_bytes`], which picks [`Value::String`] when it can, so two equal
+    /// Go strings always have the same variant.
+    ByteStr(Arc<[u8]>),
     /// Go `[]byte`.
     Bytes(Arc<[u8]>),
     List(Arc<Vec<Value>>, ListKind),
@@ -273,6 +290,42 @@ pub enum Value {
 impl Value {
     pub fn str(s: impl Into<Arc<str>>) -> Value {
         Value::String(s.into())
+    }
+    /// A Go string made of `bytes`: [`Value::String`] when they are valid UTF-8, else
+    /// [`Value::ByteStr`].
+    pub fn string_from_bytes(bytes: impl Into<Vec<u8>>) -> Value {
+        match String::from_utf8(bytes.into()) {
+            Ok(s) => Value::String(s.into()),
+            Err(e) => Value::ByteStr(e.into_bytes().into()),
+        }
+    }
+    /// Like [`Value::string_from_bytes`], copying from a slice.
+    pub fn string_from_slice(bytes: &[u8]) -> Value {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Value::String(s.into()),
+            Err(_) => Value::ByteStr(bytes.into()),
+        }
+    }
+    /// True for a Go string, whatever its bytes.
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::String(_) | Value::ByteStr(_))
+    }
+    /// The bytes of a Go string (either variant).
+    pub fn str_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::String(s) => Some(s.as_bytes()),
+            Value::ByteStr(b) => Some(b),
+            _ => None,
+        }
+    }
+    /// The text of a Go string as Go code that ranges over its runes sees it: every byte
+    /// that is not part of valid UTF-8 becomes U+FFFD (see [`go_lossy`]).
+    pub fn str_lossy(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Value::ByteStr(b) => Some(go_lossy(b)),
+            _ => None,
+        }
     }
     pub fn int(i: i64) -> Value {
         Value::Int(i, IntKind::Int)
@@ -363,7 +416,7 @@ impl Value {
             Value::Int(_, IntKind::Int32) => "int32".into(),
             Value::Int(_, IntKind::Uint8) => "uint8".into(),
             Value::Float(_) => "float64".into(),
-            Value::String(_) => "string".into(),
+            Value::String(_) | Value::ByteStr(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(_, k) if k.is_any() => "[]interface {}".into(),
             Value::List(..) => "[]string".into(),
@@ -384,7 +437,7 @@ impl Value {
             Value::Int(_, IntKind::Int32) => "int32",
             Value::Int(_, IntKind::Uint8) => "uint8",
             Value::Float(_) => "float64",
-            Value::String(_) => "string",
+            Value::String(_) | Value::ByteStr(_) => "string",
             Value::Bytes(_) | Value::List(..) => "slice",
             Value::Map(..) => "map",
             Value::Object(o) => {
@@ -398,6 +451,116 @@ impl Value {
             }
         }
     }
+}
+
+/// Map keys are Rust `String`s; a Go string key that is not valid UTF-8 (a binary file's bytes
+/// used with `dict`, `set`, `index`) is stored with each invalid byte `b` (always 0x80–0xFF) as
+/// the character U+10FF00+`b` (the last 128 code points of the supplementary private use area
+/// B, which text keys do not use), and turned back into its bytes wherever a key leaves the
+/// map ([`key_value`], [`key_bytes`]). Valid UTF-8 keys are stored as they are, at no cost.
+const KEY_ESCAPE_BASE: u32 = 0x10_FF00;
+
+/// The map key for the Go string `bytes` (see [`KEY_ESCAPE_BASE`]).
+pub fn key_from_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            out.push(char::from_u32(KEY_ESCAPE_BASE + u32::from(b)).unwrap_or('\u{fffd}'));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The map key for a Go string value (`None` for other values).
+pub fn map_key(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Value::ByteStr(b) => Some(key_from_bytes(b)),
+        _ => None,
+    }
+}
+
+/// True when a map key stands for a Go string that is not UTF-8. Cheap: text keys rarely
+/// hold the byte 0xF4 that starts every escape.
+pub fn is_escaped_key(k: &str) -> bool {
+    k.as_bytes().contains(&0xF4) && k.chars().any(is_key_escape)
+}
+
+fn is_key_escape(c: char) -> bool {
+    (KEY_ESCAPE_BASE + 0x80..=KEY_ESCAPE_BASE + 0xFF).contains(&u32::from(c))
+}
+
+/// The Go string bytes a map key stands for.
+pub fn key_bytes(k: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !is_escaped_key(k) {
+        return std::borrow::Cow::Borrowed(k.as_bytes());
+    }
+    let mut out = Vec::with_capacity(k.len());
+    for c in k.chars() {
+        if is_key_escape(c) {
+            out.push((u32::from(c) - KEY_ESCAPE_BASE) as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A map key as the Go string value it stands for.
+pub fn key_value(k: &str) -> Value {
+    if is_escaped_key(k) {
+        Value::ByteStr(key_bytes(k).into_owned().into())
+    } else {
+        Value::String(k.into())
+    }
+}
+
+/// A map key as text where Go converts it rune by rune (`encoding/json`): each byte that is
+/// not UTF-8 becomes U+FFFD.
+pub fn key_lossy(k: &str) -> std::borrow::Cow<'_, str> {
+    if is_escaped_key(k) {
+        std::borrow::Cow::Owned(go_lossy(&key_bytes(k)).into_owned())
+    } else {
+        std::borrow::Cow::Borrowed(k)
+    }
+}
+
+/// Sorts map entries in Go's key order (bytewise on the Go strings) when an escaped key
+/// makes it differ from the map's own order; otherwise leaves them as they are.
+pub fn sort_go_key_order<V>(entries: &mut [(String, V)]) {
+    if entries.iter().any(|(k, _)| is_escaped_key(k)) {
+        entries.sort_by(|a, b| key_bytes(&a.0).cmp(&key_bytes(&b.0)));
+    }
+}
+
+/// Bytes as text the way Go converts them rune by rune (`for range`, `[]rune(s)`,
+/// `strings.Map`, `encoding/json`): each byte that does not start a valid UTF-8 sequence
+/// becomes one U+FFFD (Rust's `from_utf8_lossy` replaces a cut sequence by a single one).
+pub fn go_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push('\u{fffd}');
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Go's `utf8.RuneCount`: runes of valid UTF-8 plus one per invalid byte.
+pub fn rune_count(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in bytes.utf8_chunks() {
+        n += chunk.valid().chars().count() + chunk.invalid().len();
+    }
+    n
 }
 
 #[cfg(test)]

@@ -492,12 +492,13 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
             }
             "Chart.lock" => {}
             "values.yaml" => {
-                let text = crate::utf8_lossy(&f.data);
-                c.values = yaml::parse_map(&text).map_err(|e| LoadError::Yaml {
-                    file: "values.yaml".into(),
-                    message: e.message,
-                    line: e.line,
-                })?;
+                c.values = yaml::file_text(&f.data)
+                    .and_then(|text| yaml::parse_map(&text))
+                    .map_err(|e| LoadError::Yaml {
+                        file: "values.yaml".into(),
+                        message: e.message,
+                        line: e.line,
+                    })?;
             }
             "values.schema.json" => c.schema = Some(f.data.clone()),
             "requirements.yaml" => {
@@ -581,11 +582,13 @@ pub fn load_files(files: Vec<File>, depth: usize) -> Result<Chart, LoadError> {
 }
 
 fn parse_yaml_file(file: &str, data: &[u8]) -> Result<Value, LoadError> {
-    yaml::parse(&crate::utf8_lossy(data)).map_err(|e| LoadError::Yaml {
-        file: file.into(),
-        message: e.message,
-        line: e.line,
-    })
+    yaml::file_text(data)
+        .and_then(|text| yaml::parse(&text))
+        .map_err(|e| LoadError::Yaml {
+            file: file.into(),
+            message: e.message,
+            line: e.line,
+        })
 }
 
 /// A scalar read into a Go `string` field through sigs.k8s.io/yaml.
@@ -868,7 +871,7 @@ fn validate(md: &Metadata) -> Result<(), LoadError> {
     if md.version.is_empty() {
         return v("chart.metadata.version is required".into());
     }
-    if crate::semver::Version::parse(&md.version).is_none() {
+    if crate::semver::parse_version(&md.version).is_none() {
         return v(format!(
             "chart.metadata.version {:?} is invalid",
             md.version

@@ -181,7 +181,8 @@ pub fn helm_funcs() -> FuncMap {
         "toJson",
         Function::new(&[Param::Any], None, |_, a| {
             Ok(Value::str(crate::json::marshal(&a[0]).unwrap_or_default()))
-        }),
+        })
+        .with_bytes(),
     );
     f.insert(
         "mustToJson",
@@ -189,7 +190,8 @@ pub fn helm_funcs() -> FuncMap {
             crate::json::marshal(&a[0])
                 .map(Value::str)
                 .map_err(|e| FuncError(e.to_string()))
-        }),
+        })
+        .with_bytes(),
     );
     f.insert(
         "fromJson",
@@ -229,7 +231,7 @@ pub fn helm_funcs() -> FuncMap {
     f.insert(
         "toToml",
         Function::new(&[Param::Any], None, |_, a| {
-            Ok(Value::str(crate::toml::to_toml(&a[0])))
+            Ok(crate::toml::to_toml_value(&a[0]))
         }),
     );
     f.insert(
@@ -244,7 +246,8 @@ pub fn helm_funcs() -> FuncMap {
     f.insert(
         "include",
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
-            ctx.execute_template(arg_str(&a[0]), &a[1]).map(Value::str)
+            ctx.execute_template(arg_str(&a[0]), &a[1])
+                .map(Value::string_from_bytes)
         }),
     );
     f.insert(
@@ -252,7 +255,7 @@ pub fn helm_funcs() -> FuncMap {
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
             let text = arg_str(&a[0]);
             match ctx.tpl("gotpl", text, &a[1]) {
-                Ok(out) => Ok(Value::str(out.replace("<no value>", ""))),
+                Ok(out) => Ok(Value::string_from_bytes(crate::replace_no_value(out))),
                 Err(TplError::Parse(e)) => Err(FuncError(format!(
                     "cannot parse template {}: {e}",
                     go_quote(text)
@@ -267,10 +270,13 @@ pub fn helm_funcs() -> FuncMap {
     f.insert(
         "required",
         Function::new(&[Param::String, Param::Any], None, |_, a| match &a[1] {
-            Value::Nil => Err(warn_wrap(arg_str(&a[0]))),
-            Value::String(s) if s.is_empty() => Err(warn_wrap(arg_str(&a[0]))),
+            Value::Nil => Err(warn_wrap(&a[0].str_lossy().unwrap_or_default())),
+            Value::String(s) if s.is_empty() => {
+                Err(warn_wrap(&a[0].str_lossy().unwrap_or_default()))
+            }
             v => Ok(v.clone()),
-        }),
+        })
+        .with_bytes(),
     );
     f.insert(
         "fail",

@@ -193,6 +193,86 @@ fn string_field(v: Option<&Value>, field: &str) -> Result<String, String> {
     }
 }
 
+/// The error Helm's `SortManifests` gives for a rendered template `path` whose output `out`
+/// is not UTF-8: its documents (split as [`split_manifests`] does, on bytes) are read in
+/// order, and the first that go-yaml refuses (a YAML error of a valid document, or the
+/// reader's UTF-8 error) is reported. `None` if every document reads.
+pub fn binary_manifest_error(path: &str, out: &[u8]) -> Option<ManifestError> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    if base.starts_with('_') {
+        return None;
+    }
+    for doc in split_manifest_bytes(out) {
+        let message = match std::str::from_utf8(doc) {
+            Ok(text) => match parse_head(text) {
+                Ok(_) => continue,
+                Err(m) => m,
+            },
+            Err(_) => match crate::yaml::reader_error(doc) {
+                Some(e) => e.message,
+                None => continue,
+            },
+        };
+        return Some(ManifestError {
+            source_path: path.to_string(),
+            message,
+        });
+    }
+    None
+}
+
+/// [`split_manifests`] on bytes (Go's regexp treats the text as bytes; the separator and
+/// whitespace are ASCII).
+fn split_manifest_bytes<'a>(big: &'a [u8]) -> Vec<&'a [u8]> {
+    fn is_ws(b: u8) -> bool {
+        matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+    }
+    fn trim(mut b: &[u8]) -> &[u8] {
+        while let [first, rest @ ..] = b
+            && is_ws(*first)
+        {
+            b = rest;
+        }
+        while let [rest @ .., last] = b
+            && is_ws(*last)
+        {
+            b = rest;
+        }
+        b
+    }
+    let bytes = trim(big);
+    let mut docs: Vec<&[u8]> = Vec::new();
+    let mut push = |piece: &'a [u8]| {
+        let piece = trim(piece);
+        if !piece.is_empty() {
+            docs.push(piece);
+        }
+    };
+    let skip_ws = |mut j: usize| {
+        while j < bytes.len() && is_ws(bytes[j]) {
+            j += 1;
+        }
+        j
+    };
+    let mut beg = if bytes.starts_with(b"---") {
+        skip_ws(3)
+    } else {
+        0
+    };
+    let finder = memchr::memmem::Finder::new(b"\n---");
+    while let Some(off) = finder.find(&bytes[beg..]) {
+        let newline = beg + off;
+        let mut start = newline;
+        while start > beg && is_ws(bytes[start - 1]) {
+            start -= 1;
+        }
+        push(&bytes[beg..start]);
+        beg = skip_ws(newline + 4);
+    }
+    push(&bytes[beg..]);
+    docs
+}
+
 /// The top-level fields of `SimpleHead`.
 const HEAD_KEYS: &[&str] = &["apiVersion", "kind", "metadata"];
 

@@ -308,7 +308,7 @@ impl KubeVersion {
     /// Helm's `ParseKubeVersion` (`1.29` → `v1.29.0`).
     pub fn parse(v: &str) -> Result<KubeVersion, String> {
         let parsed = crate::semver::Version::parse(v)
-            .ok_or_else(|| format!("invalid kube version '{v}': Invalid Semantic Version"))?;
+            .map_err(|e| format!("invalid kube version '{v}': {e}"))?;
         let mut version = format!("v{}.{}.{}", parsed.major, parsed.minor, parsed.patch);
         if !parsed.pre.is_empty() {
             version.push('-');
@@ -566,7 +566,7 @@ impl Object for Files {
             )));
         }
         let arg = if want == 1 {
-            match args[0].as_str() {
+            match args[0].str_lossy() {
                 Some(a) => a,
                 None => {
                     return Some(Err(format!(
@@ -576,14 +576,14 @@ impl Object for Files {
                 }
             }
         } else {
-            ""
+            "".into()
         };
+        let arg: &str = &arg;
         Some(Ok(match name {
-            "Get" => Value::str(
-                self.get(arg)
-                    .map(|b| crate::utf8_lossy(b).into_owned())
-                    .unwrap_or_default(),
-            ),
+            // Go's `string(b)`: the file's bytes, whatever they are.
+            "Get" => self
+                .get(arg)
+                .map_or_else(|| Value::str(""), |b| Value::string_from_slice(b)),
             "GetBytes" => {
                 Value::Bytes(self.get(arg).cloned().unwrap_or_else(|| Arc::from(&[][..])))
             }
@@ -599,10 +599,18 @@ impl Object for Files {
             }
             "Lines" => match self.get(arg) {
                 None => Value::string_list(Vec::new()),
+                // Helm looks at the last byte without checking the length: Go panics.
+                Some(b) if b.is_empty() => {
+                    return Some(Err("runtime error: index out of range [-1]".into()));
+                }
                 Some(b) => {
-                    let text = crate::utf8_lossy(b);
-                    let text = text.strip_suffix('\n').unwrap_or(&text);
-                    Value::string_list(text.split('\n').map(Value::str).collect())
+                    let text: &[u8] = b;
+                    let text = text.strip_suffix(b"\n").unwrap_or(text);
+                    Value::string_list(
+                        text.split(|&c| c == b'\n')
+                            .map(Value::string_from_slice)
+                            .collect(),
+                    )
                 }
             },
             "AsConfig" | "AsSecrets" => {
@@ -611,11 +619,11 @@ impl Object for Files {
                 let mut m = Map::new();
                 for (k, v) in self.0.iter() {
                     let val = if name == "AsConfig" {
-                        crate::utf8_lossy(v).into_owned()
+                        Value::string_from_slice(v)
                     } else {
-                        crate::json::base64_std(v)
+                        Value::str(crate::json::base64_std(v))
                     };
-                    m.insert(base_name(k).to_string(), Value::str(val));
+                    m.insert(base_name(k).to_string(), val);
                 }
                 Value::str(crate::yaml_emit::to_yaml(&Value::string_map(m)).unwrap_or_default())
             }

@@ -523,9 +523,18 @@ impl Engine {
         tpls.sort_by(|a, b| parse_order(&a.name, &b.name));
         let set = self.template_set(&tpls)?;
 
-        let mut files = crate::funcs::with_lookup(opts.lookup.as_ref(), || {
+        let (mut files, binary_error) = crate::funcs::with_lookup(opts.lookup.as_ref(), || {
             Self::execute_all(&set, &tpls, opts)
         })?;
+        if let Some(error) = binary_error {
+            return Err(RenderError::Manifest {
+                error,
+                files: files
+                    .into_iter()
+                    .filter(|(_, text)| !text.trim().is_empty())
+                    .collect(),
+            });
+        }
         let notes_name = format!("{}/templates/NOTES.txt", c.name());
         let notes = files.get(&notes_name).cloned().unwrap_or_default();
         files.retain(|k, _| !k.ends_with("NOTES.txt"));
@@ -553,12 +562,18 @@ impl Engine {
     }
 
     /// Executes every non-partial template of `tpls` (Helm removes each `<no value>`).
+    ///
+    /// Templates write Go's bytes. An output that is not UTF-8 is kept as text with U+FFFD for
+    /// `--debug`, and the first such output (by name) that Helm's YAML reader refuses gives
+    /// the error returned beside the files.
+    #[allow(clippy::type_complexity)]
     fn execute_all(
         set: &TemplateSet,
         tpls: &[Renderable],
         opts: &RenderOptions,
-    ) -> Result<BTreeMap<String, String>, RenderError> {
+    ) -> Result<(BTreeMap<String, String>, Option<manifest::ManifestError>), RenderError> {
         let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut binary_error: Option<manifest::ManifestError> = None;
         for t in tpls {
             if t.name.rsplit('/').next().unwrap_or("").starts_with('_') {
                 continue;
@@ -574,17 +589,24 @@ impl Engine {
                 ));
             }
             let out = set
-                .execute(&t.name, &t.data, &opts.exec)
+                .execute_bytes(&t.name, &t.data, &opts.exec)
                 .map_err(|e| RenderError::Template(reformat_exec_error(&t.name, &e.to_string())))?;
             // Helm removes every "<no value>"; most outputs have none, so look before copying.
-            let out = if memchr::memmem::find(out.as_bytes(), b"<no value>").is_some() {
-                out.replace("<no value>", "")
-            } else {
-                out
+            let out = crate::replace_no_value(out);
+            let out = match String::from_utf8(out) {
+                Ok(text) => text,
+                Err(e) => {
+                    let bytes = e.into_bytes();
+                    let is_notes = t.name.ends_with("NOTES.txt");
+                    if binary_error.as_ref().is_none_or(|b| b.source_path > t.name) && !is_notes {
+                        binary_error = manifest::binary_manifest_error(&t.name, &bytes);
+                    }
+                    gotemplate::value::go_lossy(&bytes).into_owned()
+                }
             };
             files.insert(t.name.clone(), out);
         }
-        Ok(files)
+        Ok((files, binary_error))
     }
 }
 

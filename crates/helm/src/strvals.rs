@@ -32,7 +32,7 @@ fn err<T>(s: impl Into<String>) -> Result<T> {
 enum Reader<'a> {
     Typed,
     String,
-    File(&'a dyn Fn(&str) -> std::result::Result<String, String>),
+    File(&'a dyn Fn(&str) -> std::result::Result<Vec<u8>, String>),
 }
 
 struct Parser<'a> {
@@ -74,7 +74,8 @@ impl Parser<'_> {
         match &self.reader {
             Reader::Typed => Ok(typed_val(s)),
             Reader::String => Ok(Value::str(s)),
-            Reader::File(f) => f(s).map(Value::str).map_err(Flow::Err),
+            // Go's `string(bytes)`: a binary file's bytes as they are.
+            Reader::File(f) => f(s).map(Value::string_from_bytes).map_err(Flow::Err),
         }
     }
 
@@ -380,7 +381,7 @@ pub fn parse_into_string(s: &str, dest: &mut Map) -> std::result::Result<(), Par
 pub fn parse_into_file(
     s: &str,
     dest: &mut Map,
-    read: &dyn Fn(&str) -> std::result::Result<String, String>,
+    read: &dyn Fn(&str) -> std::result::Result<Vec<u8>, String>,
 ) -> std::result::Result<(), ParseError> {
     run(s, dest, Reader::File(read), false)
 }

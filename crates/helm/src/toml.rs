@@ -123,6 +123,11 @@ impl Encoder {
                 }
             }
             Value::String(s) => self.out.push_str(&quote(&s)),
+            // The encoder writes a string's bytes as they are: here as map-key escapes, turned
+            // back into bytes by `to_toml_value`.
+            Value::ByteStr(b) => self
+                .out
+                .push_str(&quote(&gotemplate::value::key_from_bytes(&b))),
             Value::Bytes(b) => {
                 let items: Vec<String> = b.iter().map(u8::to_string).collect();
                 self.out.push_str(&format!("[{}]", items.join(", ")));
@@ -228,8 +233,19 @@ impl Encoder {
     }
 }
 
+/// [`to_toml`] as the Go string Helm returns: strings and keys that are not UTF-8 keep
+/// their bytes.
+pub fn to_toml_value(v: &Value) -> Value {
+    let text = to_toml(v);
+    match gotemplate::value::key_bytes(&text) {
+        std::borrow::Cow::Borrowed(_) => Value::str(text),
+        std::borrow::Cow::Owned(bytes) => Value::string_from_bytes(bytes),
+    }
+}
+
 /// Helm's `toToml` (BurntSushi/toml's encoder): on an encoding error the result is the
-/// error's text, as in Helm.
+/// error's text, as in Helm. Bytes that are not UTF-8 are map-key escapes here (see
+/// [`to_toml_value`]).
 pub fn to_toml(v: &Value) -> String {
     let mut enc = Encoder { out: String::new() };
     let result = match data(v) {

@@ -117,12 +117,13 @@ impl ValueOptions {
         let mut base = Map::new();
         for path in &self.value_files {
             let bytes = read_source_fetched(path, &self.fetched)?;
-            let text = crate::utf8_lossy(&bytes);
-            let current = crate::yaml::parse_map(&text).map_err(|e| ValuesError::Parse {
-                path: path.display().to_string(),
-                message: e.message,
-                line: e.line,
-            })?;
+            let current = crate::yaml::file_text(&bytes)
+                .and_then(|text| crate::yaml::parse_map(&text))
+                .map_err(|e| ValuesError::Parse {
+                    path: path.display().to_string(),
+                    message: e.message,
+                    line: e.line,
+                })?;
             base = strvals::merge_maps(&base, &current);
         }
         for s in &self.set_json {
@@ -134,10 +135,8 @@ impl ValueOptions {
         for s in &self.set_string {
             strvals::parse_into_string(s, &mut base).map_err(|e| ValuesError::SetString(e.0))?;
         }
-        let read = |p: &str| -> Result<String, String> {
-            read_source_fetched(Path::new(p), &self.fetched)
-                .map(|b| crate::utf8_lossy(&b).into_owned())
-                .map_err(|e| e.to_string())
+        let read = |p: &str| -> Result<Vec<u8>, String> {
+            read_source_fetched(Path::new(p), &self.fetched).map_err(|e| e.to_string())
         };
         for s in &self.set_file {
             strvals::parse_into_file(s, &mut base, &read).map_err(|e| ValuesError::SetFile(e.0))?;

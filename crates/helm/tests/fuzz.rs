@@ -42,7 +42,7 @@ proptest! {
         let _ = helm::strvals::parse_into_string(&s, &mut m);
         let _ = helm::strvals::parse_json(&s, &mut m);
         let _ = helm::strvals::parse_literal_into(&s, &mut m);
-        let read = |p: &str| -> Result<String, String> { Ok(p.to_string()) };
+        let read = |p: &str| -> Result<Vec<u8>, String> { Ok(p.as_bytes().to_vec()) };
         let _ = helm::strvals::parse_into_file(&s, &mut m, &read);
     }
 

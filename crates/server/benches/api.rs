@@ -100,6 +100,13 @@ fn ms(d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("api: bench");
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this once, small, as a check.
+    let full = args.iter().any(|a| a == "--bench");
+    let rounds = if full { 200 } else { 3 };
     let arg = |name: &str, default: usize| {
         args.iter()
             .position(|a| a == name)
@@ -107,8 +114,8 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let apps = arg("--apps", 10_000);
-    let clients = arg("--clients", 100);
+    let apps = arg("--apps", if full { 10_000 } else { 300 });
+    let clients = arg("--clients", if full { 100 } else { 5 });
     let envs = 100.min(apps);
     let services = apps.div_ceil(envs);
 
@@ -119,7 +126,11 @@ async fn main() {
         model.apply_env(Arc::new(env(i, services)));
     }
     for i in 0..apps {
-        let health = if i.is_multiple_of(97) { "Degraded" } else { "Healthy" };
+        let health = if i.is_multiple_of(97) {
+            "Degraded"
+        } else {
+            "Healthy"
+        };
         model.apply_app(Arc::new(app(i, envs, health)));
     }
     model.set_synced();
@@ -186,7 +197,9 @@ async fn main() {
     for (_, p) in &cases {
         get(port, p).await;
     }
-    println!("\nGET over HTTP at {apps} Applications (200 requests each, new connection each):");
+    println!(
+        "\nGET over HTTP at {apps} Applications ({rounds} requests each, new connection each):"
+    );
     println!(
         "{:<28} {:>12} {:>12} {:>12} {:>10}",
         "request", "TTFB p50", "TTFB p99", "total p99", "bytes"
@@ -195,7 +208,7 @@ async fn main() {
         let mut ttfb = Vec::new();
         let mut total = Vec::new();
         let mut bytes = 0;
-        for _ in 0..200 {
+        for _ in 0..rounds {
             let (a, b, n) = get(port, path).await;
             ttfb.push(a);
             total.push(b);
@@ -235,7 +248,8 @@ async fn main() {
         readers.push(r);
     }
     let mut fanout = Vec::new();
-    for round in 0..20 {
+    let changes = if full { 20 } else { 2 };
+    for round in 0..changes {
         let mut a = app(round * envs, envs, "Progressing");
         if let Some(st) = a.status.as_mut() {
             st.reconciled_at = Some(format!("2026-12-01T11:00:{round:02}Z"));
@@ -271,7 +285,7 @@ async fn main() {
         let _ = t2;
     }
     println!(
-        "\nstream fan-out: a change reaches all {clients} SSE clients in p50 {} / max {} (20 changes)",
+        "\nstream fan-out: a change reaches all {clients} SSE clients in p50 {} / max {} ({changes} changes)",
         ms(pct(&mut fanout.clone(), 0.5)),
         ms(*fanout.iter().max().expect("rounds"))
     );

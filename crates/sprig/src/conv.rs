@@ -28,6 +28,36 @@ pub(crate) fn reg(
     );
 }
 
+/// Registers `name`, written for strings of any bytes: a [`Value::ByteStr`] argument reaches
+/// it as is (read it with [`b`]) instead of as Go's rune view of it.
+pub(crate) fn regb(
+    m: &mut FuncMap,
+    name: &str,
+    params: &'static [Param],
+    variadic: Option<Param>,
+    f: impl Fn(&[Value]) -> FuncResult + Send + Sync + 'static,
+) {
+    m.insert(
+        name,
+        Function::new(
+            params,
+            variadic,
+            move |_: &mut dyn CallContext, a: &[Value]| f(a),
+        )
+        .with_bytes(),
+    );
+}
+
+/// A `string` argument's bytes (functions registered with [`regb`]).
+pub(crate) fn b(v: &Value) -> &[u8] {
+    v.str_bytes().unwrap_or_default()
+}
+
+/// A Go string of `bytes` (UTF-8 or not).
+pub(crate) fn vbytes(bytes: impl Into<Vec<u8>>) -> Value {
+    Value::string_from_bytes(bytes)
+}
+
 /// Largest result (bytes or elements) a function builds. Go would try to allocate
 /// whatever a template asks for and crash the process; here such a call fails instead.
 pub(crate) const MAX_RESULT: u64 = 256 << 20;
@@ -283,6 +313,37 @@ pub(crate) fn strval(v: &Value) -> String {
     }
 }
 
+/// Sprig's `strval` as Go's bytes: a string or `[]byte` keeps its bytes.
+pub(crate) fn strval_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::ByteStr(b) | Value::Bytes(b) => b.to_vec(),
+        other => gotemplate::gofmt::sprint_bytes(other),
+    }
+}
+
+/// True when `strslice(v)` would meet a string that is not UTF-8 (or a `[]byte`).
+pub(crate) fn has_byte_strings(v: &Value) -> bool {
+    match v {
+        Value::List(l, _) => l
+            .iter()
+            .any(|x| matches!(x, Value::ByteStr(_) | Value::Bytes(_))),
+        Value::ByteStr(_) => true,
+        _ => false,
+    }
+}
+
+/// Sprig's `strslice` keeping each string's bytes.
+pub(crate) fn strslice_bytes(v: &Value) -> Vec<Vec<u8>> {
+    match v {
+        Value::List(l, _) => l.iter().filter(|x| !x.is_nil()).map(strval_bytes).collect(),
+        other => strslice(other)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+    }
+}
+
 /// Sprig's `strslice`: a list's non-nil elements as strings; a scalar as one string.
 pub(crate) fn strslice(v: &Value) -> Vec<String> {
     match v {
@@ -304,7 +365,7 @@ pub(crate) fn empty(v: &Value) -> bool {
         Value::Int(n, _) => *n == 0,
         Value::Float(x) => *x == 0.0,
         Value::String(s) => s.is_empty(),
-        Value::Bytes(b) => b.is_empty(),
+        Value::ByteStr(b) | Value::Bytes(b) => b.is_empty(),
         Value::List(l, _) => l.is_empty(),
         Value::Map(m, _) => m.is_empty(),
         Value::Object(o) => o.list_items().is_some_and(|l| empty(&l)),
@@ -319,6 +380,7 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Int(x, kx), Value::Int(y, ky)) => x == y && kx == ky,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
+        (Value::ByteStr(x), Value::ByteStr(y)) => x == y,
         (Value::Bytes(x), Value::Bytes(y)) => x == y,
         (Value::List(x, kx), Value::List(y, ky)) => {
             // reflect.DeepEqual: same element type, and a nil slice equals only a nil slice.

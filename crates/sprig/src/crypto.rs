@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use rand::RngExt;
 use sha1::Digest;
 
-use crate::conv::{i, reg, s, vstr};
+use crate::conv::{b, i, reg, regb, s, vstr};
 
 use Param::{Any, Int, List, String as Str};
 
@@ -818,17 +818,18 @@ fn build_custom_cert(b64cert: &str, b64key: &str) -> Result<Value, FuncError> {
 }
 
 pub(crate) fn register(m: &mut FuncMap) {
-    reg(m, "sha1sum", &[Str], None, |a| {
-        Ok(vstr(hex(&sha1::Sha1::digest(s(&a[0]).as_bytes()))))
+    // Hashes read the string's bytes, whatever they are.
+    regb(m, "sha1sum", &[Str], None, |a| {
+        Ok(vstr(hex(&sha1::Sha1::digest(b(&a[0])))))
     });
-    reg(m, "sha256sum", &[Str], None, |a| {
-        Ok(vstr(hex(&sha2::Sha256::digest(s(&a[0]).as_bytes()))))
+    regb(m, "sha256sum", &[Str], None, |a| {
+        Ok(vstr(hex(&sha2::Sha256::digest(b(&a[0])))))
     });
-    reg(m, "sha512sum", &[Str], None, |a| {
-        Ok(vstr(hex(&sha2::Sha512::digest(s(&a[0]).as_bytes()))))
+    regb(m, "sha512sum", &[Str], None, |a| {
+        Ok(vstr(hex(&sha2::Sha512::digest(b(&a[0])))))
     });
-    reg(m, "adler32sum", &[Str], None, |a| {
-        Ok(vstr(adler2::adler32_slice(s(&a[0]).as_bytes()).to_string()))
+    regb(m, "adler32sum", &[Str], None, |a| {
+        Ok(vstr(adler2::adler32_slice(b(&a[0])).to_string()))
     });
     reg(m, "bcrypt", &[Str], None, |a| {
         Ok(vstr(bcrypt_hash(s(&a[0]))))

@@ -6,24 +6,30 @@ use base64::Engine;
 use gotemplate::{FuncError, FuncMap, Param, Value};
 use rand::seq::IndexedRandom;
 
-use crate::conv::{deep_equal, empty, reg, s, vstr};
+use crate::conv::{b, deep_equal, empty, reg, regb, s, vbytes, vstr};
 use crate::json;
 
 use Param::{Any, Bool, String as Str};
 
 /// Go's `base64.StdEncoding.DecodeString` error text, or the bytes.
-pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn b64_decode(s: impl AsRef<[u8]>) -> Result<Vec<u8>, String> {
     // Go skips \r and \n anywhere in the input.
-    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let clean: Vec<u8> = s
+        .as_ref()
+        .iter()
+        .copied()
+        .filter(|c| *c != b'\r' && *c != b'\n')
+        .collect();
     let eng = base64::engine::general_purpose::STANDARD;
-    eng.decode(clean.as_bytes()).map_err(|e| {
+    eng.decode(&clean).map_err(|e| {
         let pos = match e {
             base64::DecodeError::InvalidByte(p, _) => p,
             base64::DecodeError::InvalidLength(l) => l - l % 4,
             base64::DecodeError::InvalidLastSymbol { offset, .. } => offset,
-            base64::DecodeError::InvalidPadding => {
-                clean.find('=').unwrap_or(clean.len() - clean.len() % 4)
-            }
+            base64::DecodeError::InvalidPadding => clean
+                .iter()
+                .position(|&c| c == b'=')
+                .unwrap_or(clean.len() - clean.len() % 4),
         };
         format!("illegal base64 data at input byte {pos}")
     })
@@ -56,8 +62,12 @@ fn b32_encode(data: &[u8]) -> String {
 }
 
 /// Go's `base32.StdEncoding.DecodeString`.
-fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'\r' && *c != b'\n').collect();
+fn b32_decode(s: &[u8]) -> Result<Vec<u8>, String> {
+    let clean: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| *c != b'\r' && *c != b'\n')
+        .collect();
     let err = |p: usize| format!("illegal base32 data at input byte {p}");
     if !clean.len().is_multiple_of(8) {
         // Go reports the first bad quantum position; a short input fails at its start.
@@ -98,10 +108,6 @@ fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn lossy(b: Vec<u8>) -> String {
-    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "default", &[Any], Some(Any), |a| {
         Ok(match a.get(1) {
@@ -132,28 +138,28 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "mustFromJson", &[Str], None, |a| {
         json::unmarshal(s(&a[0])).map_err(FuncError)
     });
-    reg(m, "toJson", &[Any], None, |a| {
+    regb(m, "toJson", &[Any], None, |a| {
         Ok(vstr(
             json::marshal(&a[0], json::MARSHAL).unwrap_or_default(),
         ))
     });
-    reg(m, "mustToJson", &[Any], None, |a| {
+    regb(m, "mustToJson", &[Any], None, |a| {
         json::marshal(&a[0], json::MARSHAL)
             .map(vstr)
             .map_err(FuncError)
     });
-    reg(m, "toPrettyJson", &[Any], None, |a| {
+    regb(m, "toPrettyJson", &[Any], None, |a| {
         Ok(vstr(json::marshal(&a[0], json::PRETTY).unwrap_or_default()))
     });
-    reg(m, "mustToPrettyJson", &[Any], None, |a| {
+    regb(m, "mustToPrettyJson", &[Any], None, |a| {
         json::marshal(&a[0], json::PRETTY)
             .map(vstr)
             .map_err(FuncError)
     });
-    reg(m, "toRawJson", &[Any], None, |a| {
+    regb(m, "toRawJson", &[Any], None, |a| {
         Ok(vstr(json::marshal(&a[0], json::RAW).unwrap_or_default()))
     });
-    reg(m, "mustToRawJson", &[Any], None, |a| {
+    regb(m, "mustToRawJson", &[Any], None, |a| {
         json::marshal(&a[0], json::RAW).map(vstr).map_err(FuncError)
     });
 
@@ -174,19 +180,20 @@ pub(crate) fn register(m: &mut FuncMap) {
         Ok(Value::Bool(deep_equal(&a[0], &a[1])))
     });
 
-    reg(m, "b64enc", &[Str], None, |a| {
+    // Go strings are bytes: binary data survives encoding and decoding unchanged.
+    regb(m, "b64enc", &[Str], None, |a| {
         Ok(vstr(
-            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+            base64::engine::general_purpose::STANDARD.encode(b(&a[0])),
         ))
     });
-    reg(m, "b64dec", &[Str], None, |a| {
-        Ok(vstr(b64_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e)))
+    regb(m, "b64dec", &[Str], None, |a| {
+        Ok(b64_decode(b(&a[0])).map_or_else(vstr, vbytes))
     });
-    reg(m, "b32enc", &[Str], None, |a| {
-        Ok(vstr(b32_encode(s(&a[0]).as_bytes())))
+    regb(m, "b32enc", &[Str], None, |a| {
+        Ok(vstr(b32_encode(b(&a[0]))))
     });
-    reg(m, "b32dec", &[Str], None, |a| {
-        Ok(vstr(b32_decode(s(&a[0])).map(lossy).unwrap_or_else(|e| e)))
+    regb(m, "b32dec", &[Str], None, |a| {
+        Ok(b32_decode(b(&a[0])).map_or_else(vstr, vbytes))
     });
 
     reg(m, "fail", &[Str], None, |a| {
@@ -220,14 +227,14 @@ mod tests {
             "illegal base64 data at input byte 0"
         );
         assert_eq!(b32_encode(b"hi"), "NBUQ====");
-        assert_eq!(b32_decode("NBUQ====").unwrap(), b"hi");
+        assert_eq!(b32_decode(b"NBUQ====").unwrap(), b"hi");
         assert_eq!(
-            b32_decode("x").unwrap_err(),
+            b32_decode(b"x").unwrap_err(),
             "illegal base32 data at input byte 0"
         );
         assert_eq!(b32_encode(b"hello world"), "NBSWY3DPEB3W64TMMQ======");
         assert_eq!(
-            b32_decode("NBSWY3DPEB3W64TMMQ======").unwrap(),
+            b32_decode(b"NBSWY3DPEB3W64TMMQ======").unwrap(),
             b"hello world"
         );
     }

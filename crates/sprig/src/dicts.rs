@@ -8,9 +8,18 @@
 
 use gotemplate::{FuncError, FuncMap, Map, MapRef, Param, Value};
 
-use crate::conv::{empty, list_any, reg, s, strval, vstrings};
+use std::borrow::Cow;
+
+use gotemplate::value::{key_from_bytes, key_value, map_key};
+
+use crate::conv::{empty, list_any, reg, regb, strval, strval_bytes};
 
 use Param::{Any, Map as PMap, String as Str};
+
+/// A `string` argument as a map key: any bytes (see `gotemplate::value::key_from_bytes`).
+fn key(v: &Value) -> Cow<'_, str> {
+    map_key(v).unwrap_or_default()
+}
 
 fn map_of(v: &Value) -> Map {
     v.as_map().map(MapRef::snapshot).unwrap_or_default()
@@ -62,9 +71,9 @@ fn dig(a: &[Value]) -> Result<Value, FuncError> {
     let def = &a[n - 2];
     let mut keys = Vec::new();
     for k in &a[..n - 2] {
-        match k {
-            Value::String(s) => keys.push(s.clone()),
-            other => return Err(conv_panic(other, "string")),
+        match map_key(k) {
+            Some(s) => keys.push(s),
+            None => return Err(conv_panic(k, "string")),
         }
     }
     for (idx, k) in keys.iter().enumerate() {
@@ -100,49 +109,58 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "dict", &[], Some(Any), |a| {
         let mut d = Map::new();
         for pair in a.chunks(2) {
-            let key = strval(&pair[0]);
+            // Sprig's `strval` of the key: a string or `[]byte` keeps its bytes.
+            let key = match &pair[0] {
+                Value::String(s) => s.to_string(),
+                v @ (Value::ByteStr(_) | Value::Bytes(_)) => {
+                    key_from_bytes(&strval_bytes(v)).into_owned()
+                }
+                other => strval(other),
+            };
             d.insert(key, pair.get(1).cloned().unwrap_or_else(|| Value::str("")));
         }
         Ok(vmap(d))
     });
-    reg(m, "get", &[PMap, Str], None, |a| {
+    // The key functions take a `string` of any bytes, as Go's map keys are.
+    regb(m, "get", &[PMap, Str], None, |a| {
         Ok(a[0]
             .as_map()
-            .and_then(|d| d.get(s(&a[1])))
+            .and_then(|d| d.get(&key(&a[1])))
             .unwrap_or_else(|| Value::str("")))
     });
     // The argument conversion gives a fresh map for nil, as Go's nil map would be
     // (Go then panics writing to it; the fresh map is the closest non-crashing stand-in).
-    reg(m, "set", &[PMap, Str, Any], None, |a| {
+    regb(m, "set", &[PMap, Str, Any], None, |a| {
         if let Some(d) = a[0].as_map() {
-            d.insert(s(&a[1]), a[2].clone());
+            d.insert(key(&a[1]), a[2].clone());
         }
         Ok(a[0].clone())
     });
-    reg(m, "unset", &[PMap, Str], None, |a| {
+    regb(m, "unset", &[PMap, Str], None, |a| {
         if let Some(d) = a[0].as_map() {
-            d.remove(s(&a[1]));
+            d.remove(&key(&a[1]));
         }
         Ok(a[0].clone())
     });
-    reg(m, "hasKey", &[PMap, Str], None, |a| {
+    regb(m, "hasKey", &[PMap, Str], None, |a| {
         Ok(Value::Bool(
-            a[0].as_map().is_some_and(|d| d.contains_key(s(&a[1]))),
+            a[0].as_map().is_some_and(|d| d.contains_key(&key(&a[1]))),
         ))
     });
-    reg(m, "pluck", &[Str], Some(PMap), |a| {
-        let k = s(&a[0]);
+    regb(m, "pluck", &[Str], Some(PMap), |a| {
+        let k = key(&a[0]);
         Ok(list_any(
             a[1..]
                 .iter()
-                .filter_map(|d| d.as_map().and_then(|d| d.get(k)))
+                .filter_map(|d| d.as_map().and_then(|d| d.get(&k)))
                 .collect(),
         ))
     });
     reg(m, "keys", &[], Some(PMap), |a| {
-        Ok(vstrings(
+        Ok(Value::string_list(
             a.iter()
                 .flat_map(|d| d.as_map().map(MapRef::keys).unwrap_or_default())
+                .map(|k| key_value(&k))
                 .collect(),
         ))
     });
@@ -153,20 +171,21 @@ pub(crate) fn register(m: &mut FuncMap) {
                 .unwrap_or_default(),
         ))
     });
-    reg(m, "pick", &[PMap], Some(Str), |a| {
+    regb(m, "pick", &[PMap], Some(Str), |a| {
         let d = map_of(&a[0]);
         let mut out = Map::new();
         for k in &a[1..] {
-            if let Some(v) = d.get(s(k)) {
-                out.insert(s(k).to_string(), v.clone());
+            let k = key(k);
+            if let Some(v) = d.get(k.as_ref()) {
+                out.insert(k.into_owned(), v.clone());
             }
         }
         Ok(vmap(out))
     });
-    reg(m, "omit", &[PMap], Some(Str), |a| {
+    regb(m, "omit", &[PMap], Some(Str), |a| {
         let mut d = map_of(&a[0]);
         for k in &a[1..] {
-            d.remove(s(k));
+            d.remove(key(k).as_ref());
         }
         Ok(vmap(d))
     });

@@ -63,7 +63,11 @@ fn write_object<'a>(
             out.push(',');
         }
         newline(out, e, depth + 1);
-        write_string(out, k, e.escape_html);
+        if gotemplate::value::is_escaped_key(k) {
+            write_byte_string(out, &gotemplate::value::key_bytes(k), e.escape_html);
+        } else {
+            write_string(out, k, e.escape_html);
+        }
         out.push(':');
         if e.indent.is_some() {
             out.push(' ');
@@ -88,6 +92,7 @@ fn write_value(
         Value::Int(n, _) => out.push_str(&n.to_string()),
         Value::Float(x) => out.push_str(&json_float(*x)?),
         Value::String(s) => write_string(out, s, e.escape_html),
+        Value::ByteStr(b) => write_byte_string(out, b, e.escape_html),
         Value::Bytes(b) => {
             let enc = base64::engine::general_purpose::STANDARD.encode(b);
             write_string(out, &enc, e.escape_html);
@@ -127,7 +132,15 @@ fn write_value(
                 ));
             }
             open.push(m.addr());
-            write_object(out, m.snapshot().iter(), e, depth, open)?;
+            let snap = m.snapshot();
+            if snap.keys().any(|k| gotemplate::value::is_escaped_key(k)) {
+                // Keys of other bytes: encoding/json sorts the Go strings bytewise.
+                let mut entries: Vec<(String, Value)> = snap.into_iter().collect();
+                gotemplate::value::sort_go_key_order(&mut entries);
+                write_object(out, entries.iter().map(|(k, x)| (k, x)), e, depth, open)?;
+            } else {
+                write_object(out, snap.iter(), e, depth, open)?;
+            }
             open.pop();
         }
         Value::Object(o) => match (o.json_fields(), o.to_data()) {
@@ -164,8 +177,25 @@ fn json_float(x: f64) -> Result<String, String> {
 }
 
 fn write_string(out: &mut String, s: &str, escape_html: bool) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
+    write_chars(out, s, escape_html);
+    out.push('"');
+}
+
+/// A Go string of any bytes: `encoding/json` writes each invalid byte as `\ufffd`.
+fn write_byte_string(out: &mut String, s: &[u8], escape_html: bool) {
+    out.push('"');
+    for chunk in s.utf8_chunks() {
+        write_chars(out, chunk.valid(), escape_html);
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_chars(out: &mut String, s: &str, escape_html: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -190,7 +220,6 @@ fn write_string(out: &mut String, s: &str, escape_html: bool) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// `json.Unmarshal` into `interface{}`.

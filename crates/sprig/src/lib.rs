@@ -21,8 +21,13 @@
 //!   gives `{}` where Go gives `null`.
 //! - `until`/`untilStep` return `[]interface {}` of ints where Go has `[]int` (only `typeOf`
 //!   shows it); `semver` `.Major`/`.Minor`/`.Patch` are `int64`, Go's are `uint64`.
-//! - Strings are UTF-8 here: byte cuts inside a character (`trunc`, `substr`, `b64dec` of
-//!   binary) become U+FFFD where Go keeps the raw bytes.
+//! - Go strings are bytes, and so are ours where Go treats them as bytes: `b64*`/`b32*`,
+//!   the hashes, `trunc`, `substr`, `indent`, `replace`, `repeat`, `trim*`, `contains`,
+//!   `has*`, `quote`, `squote`, `cat`, `join`, `toString`, `sortAlpha`, the dict functions'
+//!   keys and `toJson` keep a binary string's bytes (registered with `with_bytes`); the other
+//!   functions taking a `string` see each invalid byte as U+FFFD, which is what Go's rune-wise
+//!   code (`upper`, `title`, `wrap`...) produces too, but not what byte-wise ones not listed
+//!   (`trimAll`, `split`, `regex*`) would.
 //! - `rest`/`initial` of an empty list give an empty list where Go gives a nil
 //!   slice (same when printed, `null` vs `[]` in `toJson`).
 //! - `keys`/`values` are in sorted key order (Go's order is random).

@@ -278,7 +278,14 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     reg(m, "sortAlpha", &[Any], None, |a| {
         let v = &a[0];
-        if slice_elems(v).is_some() {
+        if crate::conv::has_byte_strings(v) {
+            // Strings of other bytes sort bytewise, as Go's strings do.
+            let mut s = crate::conv::strslice_bytes(v);
+            s.sort();
+            Ok(Value::string_list(
+                s.into_iter().map(Value::string_from_bytes).collect(),
+            ))
+        } else if slice_elems(v).is_some() {
             let mut s = strslice(v);
             s.sort();
             Ok(vstrings(s))

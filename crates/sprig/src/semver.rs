@@ -29,9 +29,6 @@ fn re(p: String) -> Regex {
         .expect("constant pattern compiles")
 }
 
-static VERSION_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$".into())
-});
 static CONSTRAINT_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"^\s*({OPS})\s*({CV})\s*$")));
 static RANGE_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"\s*({CV})\s+-\s+({CV})\s*")));
 static FIND_RE: LazyLock<Regex> = LazyLock::new(|| re(format!(r"({OPS})\s*({CV})")));
@@ -40,6 +37,62 @@ static VALID_RE: LazyLock<Regex> = LazyLock::new(|| {
         r"^(\s*({OPS})\s*({CV})\s*)((?:\s+|,\s*)({OPS})\s*({CV})\s*)*$"
     ))
 });
+
+/// The parts of a version string as Masterminds' version pattern reads them
+/// (`^v?N(.N)?(.N)?(-PRE)?(+META)?$`, `N` digits, `PRE`/`META` dot-separated
+/// `[0-9A-Za-z-]+` identifiers), scanned by hand: compiling the pattern as a regex cost each
+/// process more than rendering a small chart.
+struct VersionText<'a> {
+    major: &'a str,
+    minor: Option<&'a str>,
+    patch: Option<&'a str>,
+    pre: &'a str,
+    meta: &'a str,
+}
+
+impl<'a> VersionText<'a> {
+    fn scan(v: &'a str) -> Option<VersionText<'a>> {
+        let s = v.strip_prefix('v').unwrap_or(v);
+        let (core, meta) = match s.split_once('+') {
+            Some((c, m)) => (c, Some(m)),
+            None => (s, None),
+        };
+        let (core, pre) = match core.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (core, None),
+        };
+        let idents = |x: &str| {
+            x.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        };
+        if pre.is_some_and(|p| !idents(p)) || meta.is_some_and(|m| !idents(m)) {
+            return None;
+        }
+        let mut nums = core.split('.');
+        let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+        let major = nums.next().filter(|x| digits(x))?;
+        let minor = match nums.next() {
+            Some(x) if digits(x) => Some(x),
+            Some(_) => return None,
+            None => None,
+        };
+        let patch = match nums.next() {
+            Some(x) if digits(x) => Some(x),
+            Some(_) => return None,
+            None => None,
+        };
+        if nums.next().is_some() {
+            return None;
+        }
+        Some(VersionText {
+            major,
+            minor,
+            patch,
+            pre: pre.unwrap_or(""),
+            meta: meta.unwrap_or(""),
+        })
+    }
+}
 
 /// A parsed version (`*semver.Version`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,28 +108,29 @@ pub struct Version {
 impl Version {
     /// `semver.NewVersion`.
     pub fn parse(v: &str) -> Result<Version, String> {
-        let m = VERSION_RE.captures(v).ok_or(INVALID)?;
-        let seg = |i: usize| -> Result<u64, String> {
-            match m.get(i) {
+        let m = VersionText::scan(v).ok_or(INVALID)?;
+        let seg = |x: Option<&str>| -> Result<u64, String> {
+            match x {
                 None => Ok(0),
-                Some(x) => x
-                    .as_str()
-                    .trim_start_matches('.')
-                    .parse::<u64>()
-                    .map_err(|_| format!("Error parsing version segment: strconv.ParseUint: parsing {}: value out of range", gotemplate::gofmt::quote(x.as_str().trim_start_matches('.')))),
+                Some(x) => x.parse::<u64>().map_err(|_| {
+                    format!(
+                        "Error parsing version segment: strconv.ParseUint: parsing {}: value out of range",
+                        gotemplate::gofmt::quote(x)
+                    )
+                }),
             }
         };
-        let pre = m.get(5).map_or("", |x| x.as_str()).to_string();
-        let metadata = m.get(8).map_or("", |x| x.as_str()).to_string();
+        let pre = m.pre.to_string();
+        let metadata = m.meta.to_string();
         for part in pre.split('.').filter(|_| !pre.is_empty()) {
             if part.len() > 1 && part.bytes().all(|c| c.is_ascii_digit()) && part.starts_with('0') {
                 return Err("Version segment starts with 0".into());
             }
         }
         Ok(Version {
-            major: seg(1)?,
-            minor: seg(2)?,
-            patch: seg(3)?,
+            major: seg(Some(m.major))?,
+            minor: seg(m.minor)?,
+            patch: seg(m.patch)?,
             pre,
             metadata,
             original: v.to_string(),
@@ -181,6 +235,13 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
         .captures(c)
         .ok_or_else(|| format!("improper constraint: {c}"))?;
     let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
+    constraint_of(&[g(1), g(2), g(3), g(4), g(5), g(6)])
+}
+
+/// A constraint from the groups of Masterminds' constraint pattern: the operator, the whole
+/// version, its first segment, `.`second, `.`third and `-`prerelease (empty when absent).
+fn constraint_of(g: &[&str; 6]) -> Result<Constraint, String> {
+    let g = |i: usize| g[i - 1];
     let op = match g(1) {
         "" | "=" => Op::TildeOrEqual,
         "!=" => Op::NotEqual,
@@ -216,8 +277,134 @@ fn parse_constraint(c: &str) -> Result<Constraint, String> {
     })
 }
 
-/// `semver.NewConstraint`: OR groups of AND constraints.
+/// `semver.NewConstraint`: OR groups of AND constraints. Common constraints (operators,
+/// versions, `,`/space and `||`, no hyphen range) are scanned by hand; anything else goes
+/// through Masterminds' patterns as regexes, whose compilation costs a process more than
+/// rendering a small chart. Both read the same (a property test checks it).
 fn parse_constraints(c: &str) -> Result<Vec<Vec<Constraint>>, String> {
+    match scan_constraints(c) {
+        Some(groups) => groups
+            .into_iter()
+            .map(|and| and.iter().map(constraint_of).collect())
+            .collect(),
+        None => parse_constraints_regex(c),
+    }
+}
+
+const OPERATORS: [&str; 11] = ["!=", ">=", "=>", "<=", "=<", "~>", ">", "<", "=", "~", "^"];
+
+fn is_go_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// The constraint groups (see [`constraint_of`]) of a common constraint text, or `None` to
+/// leave it to the regexes (errors included).
+fn scan_constraints(c: &str) -> Option<Vec<Vec<[&str; 6]>>> {
+    let b = c.as_bytes();
+    // A hyphen range (`1 - 2`) is rewritten first; a lone `|` belongs to the version class.
+    if b.windows(3)
+        .any(|w| is_go_space(w[0]) && w[1] == b'-' && is_go_space(w[2]))
+        || c.replace("||", "").contains('|')
+    {
+        return None;
+    }
+    c.split("||").map(scan_and).collect()
+}
+
+fn scan_and(part: &str) -> Option<Vec<[&str; 6]>> {
+    let b = part.as_bytes();
+    let mut i = 0;
+    let skip = |mut i: usize| {
+        while i < b.len() && is_go_space(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    i = skip(i);
+    loop {
+        let op = OPERATORS
+            .iter()
+            .find(|o| part[i..].starts_with(**o))
+            .copied()
+            .unwrap_or("");
+        i = skip(i + op.len());
+        let start = i;
+        if b.get(i) == Some(&b'v') {
+            i += 1;
+        }
+        let seg = |i: usize| {
+            let mut j = i;
+            while j < b.len() && matches!(b[j], b'0'..=b'9' | b'x' | b'X' | b'*') {
+                j += 1;
+            }
+            j
+        };
+        let s1 = (i, seg(i));
+        if s1.0 == s1.1 {
+            return None;
+        }
+        i = s1.1;
+        let mut dotted = [(i, i); 2];
+        for d in &mut dotted {
+            if b.get(i) == Some(&b'.') && seg(i + 1) > i + 1 {
+                *d = (i, seg(i + 1));
+                i = d.1;
+            } else {
+                break;
+            }
+        }
+        let ident = |mut j: usize| {
+            let from = j;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-') {
+                j += 1;
+            }
+            (j > from).then_some(j)
+        };
+        let idents = |j: usize| {
+            let mut end = ident(j)?;
+            while b.get(end) == Some(&b'.')
+                && let Some(e) = ident(end + 1)
+            {
+                end = e;
+            }
+            Some(end)
+        };
+        let mut pre = (i, i);
+        if b.get(i) == Some(&b'-')
+            && let Some(end) = idents(i + 1)
+        {
+            pre = (i, end);
+            i = end;
+        }
+        if b.get(i) == Some(&b'+')
+            && let Some(end) = idents(i + 1)
+        {
+            i = end;
+        }
+        out.push([
+            op,
+            &part[start..i],
+            &part[s1.0..s1.1],
+            &part[dotted[0].0..dotted[0].1],
+            &part[dotted[1].0..dotted[1].1],
+            &part[pre.0..pre.1],
+        ]);
+        let after = i;
+        i = skip(i);
+        if i == b.len() {
+            return Some(out);
+        }
+        if b[i] == b',' {
+            i = skip(i + 1);
+        } else if i == after {
+            return None;
+        }
+    }
+}
+
+/// `semver.NewConstraint` through Masterminds' patterns.
+fn parse_constraints_regex(c: &str) -> Result<Vec<Vec<Constraint>>, String> {
     // rewriteRange: "a - b" becomes ">= a, <= b".
     let mut text = c.to_string();
     let ranges: Vec<(String, String, String)> = RANGE_RE
@@ -369,11 +556,29 @@ fn parse_cached(constraint: &str) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
+/// Parsed constraints (`*semver.Constraints`): OR groups of AND constraints. The one
+/// constraint parser of Trellis: Sprig's `semverCompare`, and Helm's `kubeVersion` checks
+/// and chart version constraints (`helm::semver`), as Masterminds semver v3 serves both.
+#[derive(Clone, Debug)]
+pub struct Constraints(Parsed);
+
+impl Constraints {
+    /// `semver.NewConstraint`, with its error texts (`improper constraint: ...`).
+    pub fn parse(text: &str) -> Result<Constraints, String> {
+        parse_cached(text).map(Constraints)
+    }
+
+    /// `(*Constraints).Check`.
+    pub fn check(&self, v: &Version) -> bool {
+        self.0.iter().any(|and| and.iter().all(|c| check(v, c)))
+    }
+}
+
 /// `semverCompare constraint version`.
 pub fn semver_compare(constraint: &str, version: &str) -> Result<bool, String> {
-    let cs = parse_cached(constraint)?;
+    let cs = Constraints::parse(constraint)?;
     let v = Version::parse(version)?;
-    Ok(cs.iter().any(|and| and.iter().all(|c| check(&v, c))))
+    Ok(cs.check(&v))
 }
 
 #[derive(Debug)]
@@ -525,6 +730,107 @@ pub(crate) fn register(m: &mut FuncMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Masterminds' version pattern, which [`VersionText::scan`] reads by hand.
+    static VERSION_RE: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$".into())
+    });
+
+    fn text(pieces: &[&str], picks: &[usize]) -> String {
+        picks.iter().map(|&i| pieces[i % pieces.len()]).collect()
+    }
+
+    const PIECES: &[&str] = &[
+        "1",
+        "2",
+        "0",
+        "10",
+        "01",
+        ".",
+        ".",
+        "x",
+        "*",
+        "X",
+        "v",
+        "-",
+        "+",
+        "rc",
+        "beta",
+        "a-b",
+        " ",
+        " ",
+        ",",
+        ", ",
+        "||",
+        "|",
+        ">",
+        "<",
+        "=",
+        "!",
+        "~",
+        "^",
+        ">=",
+        "<=",
+        "!=",
+        "~>",
+        "\t",
+        "\u{e9}",
+        "99999999999999999999",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The hand scan of constraints reads every text as Masterminds' patterns do (or
+        /// leaves it to them): same constraints, same errors.
+        #[test]
+        fn constraint_scan_agrees_with_the_patterns(picks in proptest::collection::vec(0usize..64, 0..14)) {
+            let c = text(PIECES, &picks);
+            proptest::prop_assert_eq!(
+                format!("{:?}", parse_constraints(&c)),
+                format!("{:?}", parse_constraints_regex(&c)),
+                "{:?}", c
+            );
+        }
+
+        /// The same over texts made mostly of well-formed constraints.
+        #[test]
+        fn constraint_scan_agrees_on_likely_constraints(
+            parts in proptest::collection::vec((0usize..12, 0usize..6, 0usize..5, 0usize..4), 1..4),
+        ) {
+            const OPS: &[&str] = &["", ">=", "<", "~", "^", "!=", "=", ">", "<=", "=>", "~>", "= "];
+            const VERSIONS: &[&str] = &["1", "1.2", "1.2.3", "v1.x", "1.2.3-rc.1", "1.19.0-0"];
+            const SEPS: &[&str] = &[" ", ", ", ",", " || ", "  "];
+            let mut c = String::new();
+            for (i, &(o, v, sep, _)) in parts.iter().enumerate() {
+                if i > 0 {
+                    c.push_str(SEPS[sep]);
+                }
+                c.push_str(OPS[o]);
+                c.push_str(VERSIONS[v]);
+            }
+            proptest::prop_assert!(scan_constraints(&c).is_some(), "{:?} not scanned", c);
+            proptest::prop_assert_eq!(
+                format!("{:?}", parse_constraints(&c)),
+                format!("{:?}", parse_constraints_regex(&c)),
+                "{:?}", c
+            );
+        }
+
+        #[test]
+        fn version_scan_agrees_with_the_pattern(picks in proptest::collection::vec(0usize..64, 0..10)) {
+            let v = text(PIECES, &picks);
+            proptest::prop_assert_eq!(VersionText::scan(&v).is_some(), VERSION_RE.is_match(&v), "{:?}", v);
+            if let (Some(t), Some(m)) = (VersionText::scan(&v), VERSION_RE.captures(&v)) {
+                let g = |i: usize| m.get(i).map(|x| x.as_str().trim_start_matches('.'));
+                proptest::prop_assert_eq!(Some(t.major), g(1));
+                proptest::prop_assert_eq!(t.minor, g(2));
+                proptest::prop_assert_eq!(t.patch, g(3));
+                proptest::prop_assert_eq!(t.pre, g(5).unwrap_or(""));
+                proptest::prop_assert_eq!(t.meta, g(8).unwrap_or(""));
+            }
+        }
+    }
 
     // Expected values from helm-template:
     // {{ list (semverCompare "^1.2" "1.9.0") (semverCompare "~1.2" "1.3.0")

@@ -5,20 +5,63 @@
 
 use std::collections::BTreeMap;
 
-use gotemplate::gofmt::sprint_args;
 use gotemplate::{FuncError, FuncMap, Param, Value};
 use rand::seq::SliceRandom;
 
-use crate::conv::{check_size, i, reg, s, strslice, strval, vstr, vstrings};
+use crate::conv::{
+    b, check_size, has_byte_strings, i, reg, regb, s, strslice, strslice_bytes, strval_bytes,
+    vbytes, vstr, vstrings,
+};
 
 use Param::{Any, Int, String as Str};
 
-/// `s[a:b]` on bytes.
+/// `s[a:b]` on bytes, as text (abbreviation and wrapping work on runes).
 pub(crate) fn bslice(s: &str, a: usize, b: usize) -> String {
     match s.get(a..b) {
         Some(x) => x.to_string(),
         None => String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
     }
+}
+
+/// Go's `s[a:b]`: bytes, so a cut inside a character keeps the cut bytes.
+fn vslice(s: &[u8], a: usize, b: usize) -> Value {
+    vbytes(&s[a..b])
+}
+
+/// Go's `strings.Index(s, sub) >= 0` on bytes.
+fn bytes_contains(s: &[u8], sub: &[u8]) -> bool {
+    sub.is_empty() || s.windows(sub.len()).any(|w| w == sub)
+}
+
+/// Go's `strings.Replace(s, old, new, -1)` on bytes: an empty `old` inserts `new` around
+/// every rune (an invalid byte is one rune, kept as it is).
+fn go_replace_bytes(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    if old.is_empty() {
+        out.extend_from_slice(new);
+        for chunk in s.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+                out.extend_from_slice(new);
+            }
+            for &x in chunk.invalid() {
+                out.push(x);
+                out.extend_from_slice(new);
+            }
+        }
+        return out;
+    }
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(old) {
+            out.extend_from_slice(new);
+            i += old.len();
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn slice_panic(lo: i64, hi: i64, len: usize, which_hi: bool) -> FuncError {
@@ -464,11 +507,6 @@ fn to_lower_case(s: &str, conn: char) -> String {
     out
 }
 
-/// Go's `%q` of a string (strconv.Quote).
-pub(crate) fn go_quote(s: &str) -> String {
-    gotemplate::gofmt::quote(s)
-}
-
 fn split_map(parts: Vec<&str>) -> Value {
     let m: BTreeMap<String, Value> = parts
         .into_iter()
@@ -512,19 +550,20 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "abbrevboth", &[Int, Int, Str], None, |a| {
         Ok(vstr(abbrevboth(i(&a[0]), i(&a[1]), s(&a[2]))))
     });
-    reg(m, "trunc", &[Int, Str], None, |a| {
-        let (c, st) = (i(&a[0]), s(&a[1]));
+    regb(m, "trunc", &[Int, Str], None, |a| {
+        let (c, st) = (i(&a[0]), b(&a[1]));
         let len = st.len() as i64;
-        Ok(vstr(if c < 0 && len + c > 0 {
-            bslice(st, (len + c) as usize, st.len())
+        Ok(if c < 0 && len + c > 0 {
+            vslice(st, (len + c) as usize, st.len())
         } else if c >= 0 && len > c {
-            bslice(st, 0, c as usize)
+            vslice(st, 0, c as usize)
         } else {
-            st.to_string()
-        }))
+            a[1].clone()
+        })
     });
-    reg(m, "trim", &[Str], None, |a| {
-        Ok(vstr(s(&a[0]).trim_matches(is_space)))
+    regb(m, "trim", &[Str], None, |a| match &a[0] {
+        Value::String(st) => Ok(vstr(st.trim_matches(is_space))),
+        other => Ok(vbytes(trim_space_bytes(b(other)))),
     });
     reg(m, "upper", &[Str], None, |a| {
         Ok(vstr(s(&a[0]).chars().map(to_upper1).collect::<String>()))
@@ -534,14 +573,14 @@ pub(crate) fn register(m: &mut FuncMap) {
     });
     reg(m, "title", &[Str], None, |a| Ok(vstr(title(s(&a[0])))));
     reg(m, "untitle", &[Str], None, |a| Ok(vstr(untitle(s(&a[0])))));
-    reg(m, "substr", &[Int, Int, Str], None, |a| {
-        let (start, end, st) = (i(&a[0]), i(&a[1]), s(&a[2]));
+    regb(m, "substr", &[Int, Int, Str], None, |a| {
+        let (start, end, st) = (i(&a[0]), i(&a[1]), b(&a[2]));
         let len = st.len() as i64;
         if start < 0 {
             if end < 0 || end > len {
                 return Err(slice_panic(0, end, st.len(), true));
             }
-            return Ok(vstr(bslice(st, 0, end as usize)));
+            return Ok(vslice(st, 0, end as usize));
         }
         if end < 0 || end > len {
             if start > len {
@@ -549,17 +588,19 @@ pub(crate) fn register(m: &mut FuncMap) {
                     "runtime error: slice bounds out of range [{start}:{len}]"
                 )));
             }
-            return Ok(vstr(bslice(st, start as usize, st.len())));
+            return Ok(vslice(st, start as usize, st.len()));
         }
         if start > end {
             return Err(slice_panic(start, end, st.len(), false));
         }
-        Ok(vstr(bslice(st, start as usize, end as usize)))
+        Ok(vslice(st, start as usize, end as usize))
     });
-    reg(m, "repeat", &[Int, Str], None, |a| {
+    regb(m, "repeat", &[Int, Str], None, |a| {
         let n = i(&a[0]);
-        let st = s(&a[1]);
-        Ok(vstr(go_repeat(st, n)?))
+        match &a[1] {
+            Value::String(st) => Ok(vstr(go_repeat(st, n)?)),
+            other => Ok(vbytes(go_repeat_bytes(b(other), n)?)),
+        }
     });
     let trim_all = |a: &[Value]| {
         let cut = s(&a[0]);
@@ -567,13 +608,13 @@ pub(crate) fn register(m: &mut FuncMap) {
     };
     reg(m, "trimall", &[Str, Str], None, trim_all);
     reg(m, "trimAll", &[Str, Str], None, trim_all);
-    reg(m, "trimSuffix", &[Str, Str], None, |a| {
-        let (suf, st) = (s(&a[0]), s(&a[1]));
-        Ok(vstr(st.strip_suffix(suf).unwrap_or(st)))
+    regb(m, "trimSuffix", &[Str, Str], None, |a| {
+        let (suf, st) = (b(&a[0]), b(&a[1]));
+        Ok(vbytes(st.strip_suffix(suf).unwrap_or(st)))
     });
-    reg(m, "trimPrefix", &[Str, Str], None, |a| {
-        let (pre, st) = (s(&a[0]), s(&a[1]));
-        Ok(vstr(st.strip_prefix(pre).unwrap_or(st)))
+    regb(m, "trimPrefix", &[Str, Str], None, |a| {
+        let (pre, st) = (b(&a[0]), b(&a[1]));
+        Ok(vbytes(st.strip_prefix(pre).unwrap_or(st)))
     });
     reg(m, "nospace", &[Str], None, |a| {
         Ok(vstr(
@@ -609,64 +650,60 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "wrapWith", &[Int, Str, Str], None, |a| {
         Ok(vstr(wrap_custom(s(&a[2]), i(&a[0]), s(&a[1]), true)))
     });
-    reg(m, "contains", &[Str, Str], None, |a| {
-        Ok(Value::Bool(s(&a[1]).contains(s(&a[0]))))
+    regb(m, "contains", &[Str, Str], None, |a| {
+        Ok(Value::Bool(bytes_contains(b(&a[1]), b(&a[0]))))
     });
-    reg(m, "hasPrefix", &[Str, Str], None, |a| {
-        Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0]))))
+    regb(m, "hasPrefix", &[Str, Str], None, |a| {
+        Ok(Value::Bool(b(&a[1]).starts_with(b(&a[0]))))
     });
-    reg(m, "hasSuffix", &[Str, Str], None, |a| {
-        Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))))
+    regb(m, "hasSuffix", &[Str, Str], None, |a| {
+        Ok(Value::Bool(b(&a[1]).ends_with(b(&a[0]))))
     });
-    reg(m, "quote", &[], Some(Any), |a| {
+    // `fmt.Sprintf("%q", strval(x))`: other bytes are escaped as `\xNN`.
+    regb(m, "quote", &[], Some(Any), |a| {
         let v: Vec<String> = a
             .iter()
             .filter(|x| !x.is_nil())
-            .map(|x| go_quote(&strval(x)))
+            .map(|x| gotemplate::gofmt::quote_bytes(&strval_bytes(x)))
             .collect();
         Ok(vstr(v.join(" ")))
     });
-    reg(m, "squote", &[], Some(Any), |a| {
-        let v: Vec<String> = a
-            .iter()
-            .filter(|x| !x.is_nil())
-            .map(|x| format!("'{}'", gotemplate::gofmt::sprint(x)))
-            .collect();
-        Ok(vstr(v.join(" ")))
+    regb(m, "squote", &[], Some(Any), |a| {
+        let mut out = Vec::new();
+        for x in a.iter().filter(|x| !x.is_nil()) {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.push(b'\'');
+            out.extend_from_slice(&gotemplate::gofmt::sprint_bytes(x));
+            out.push(b'\'');
+        }
+        Ok(vbytes(out))
     });
-    reg(m, "cat", &[], Some(Any), |a| {
+    regb(m, "cat", &[], Some(Any), |a| {
         // fmt.Sprintf("%v %v ...") of the non-nil values: always space-separated.
-        let v: Vec<String> = a
-            .iter()
-            .filter(|x| !x.is_nil())
-            .map(|x| sprint_args(std::slice::from_ref(x)))
-            .collect();
-        Ok(vstr(v.join(" ")))
+        let mut out = Vec::new();
+        for x in a.iter().filter(|x| !x.is_nil()) {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.extend_from_slice(&gotemplate::gofmt::sprint_bytes(x));
+        }
+        Ok(vbytes(out))
     });
-    reg(m, "indent", &[Int, Str], None, |a| {
-        let pad = go_repeat(" ", i(&a[0]))?;
-        check_size(
-            "indent",
-            (s(&a[1]).matches('\n').count() as u128 + 1) * pad.len() as u128,
-        )?;
-        Ok(vstr(format!(
-            "{pad}{}",
-            s(&a[1]).replace('\n', &format!("\n{pad}"))
-        )))
+    regb(m, "indent", &[Int, Str], None, |a| {
+        indent(i(&a[0]), &a[1], false, "indent")
     });
-    reg(m, "nindent", &[Int, Str], None, |a| {
-        let pad = go_repeat(" ", i(&a[0]))?;
-        check_size(
-            "nindent",
-            (s(&a[1]).matches('\n').count() as u128 + 1) * pad.len() as u128,
-        )?;
-        Ok(vstr(format!(
-            "\n{pad}{}",
-            s(&a[1]).replace('\n', &format!("\n{pad}"))
-        )))
+    regb(m, "nindent", &[Int, Str], None, |a| {
+        indent(i(&a[0]), &a[1], true, "nindent")
     });
-    reg(m, "replace", &[Str, Str, Str], None, |a| {
-        Ok(vstr(go_replace(s(&a[2]), s(&a[0]), s(&a[1]))))
+    regb(m, "replace", &[Str, Str, Str], None, |a| {
+        match (&a[2], &a[0], &a[1]) {
+            (Value::String(st), Value::String(old), Value::String(new)) => {
+                Ok(vstr(go_replace(st, old, new)))
+            }
+            (st, old, new) => Ok(vbytes(go_replace_bytes(b(st), b(old), b(new)))),
+        }
     });
     reg(m, "plural", &[Str, Str, Int], None, |a| {
         Ok(if i(&a[2]) == 1 {
@@ -675,7 +712,10 @@ pub(crate) fn register(m: &mut FuncMap) {
             a[1].clone()
         })
     });
-    reg(m, "toString", &[Any], None, |a| Ok(vstr(strval(&a[0]))));
+    // `[]byte` and strings keep their bytes (Go's `string(b)`).
+    regb(m, "toString", &[Any], None, |a| {
+        Ok(vbytes(strval_bytes(&a[0])))
+    });
     reg(m, "split", &[Str, Str], None, |a| {
         Ok(split_map(go_split(s(&a[1]), s(&a[0]), -1)))
     });
@@ -693,9 +733,88 @@ pub(crate) fn register(m: &mut FuncMap) {
     reg(m, "toStrings", &[Any], None, |a| {
         Ok(vstrings(strslice(&a[0])))
     });
-    reg(m, "join", &[Str, Any], None, |a| {
-        Ok(vstr(strslice(&a[1]).join(s(&a[0]))))
+    regb(m, "join", &[Str, Any], None, |a| {
+        if let Value::String(sep) = &a[0]
+            && !has_byte_strings(&a[1])
+        {
+            return Ok(vstr(strslice(&a[1]).join(sep.as_ref())));
+        }
+        // Some element (or the separator) is a string of other bytes: join the bytes.
+        Ok(vbytes(strslice_bytes(&a[1]).join(b(&a[0]))))
     });
+}
+
+/// Go's `strings.TrimSpace` on bytes: Unicode spaces go from both ends; a byte that is not
+/// part of valid UTF-8 is not a space and stops the trimming.
+fn trim_space_bytes(st: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while start < st.len() {
+        match leading_char(&st[start..]) {
+            Some(c) if is_space(c) => start += c.len_utf8(),
+            _ => break,
+        }
+    }
+    let mut end = st.len();
+    while end > start {
+        match trailing_char(&st[start..end]) {
+            Some(c) if is_space(c) => end -= c.len_utf8(),
+            _ => break,
+        }
+    }
+    &st[start..end]
+}
+
+/// The character `st` starts with, if its first bytes are valid UTF-8.
+fn leading_char(st: &[u8]) -> Option<char> {
+    let n = st.len().min(4);
+    (1..=n).find_map(|w| {
+        std::str::from_utf8(&st[..w])
+            .ok()
+            .and_then(|t| t.chars().next())
+    })
+}
+
+/// The character `st` ends with, if its last bytes are valid UTF-8.
+fn trailing_char(st: &[u8]) -> Option<char> {
+    let n = st.len().min(4);
+    (1..=n).find_map(|w| {
+        std::str::from_utf8(&st[st.len() - w..])
+            .ok()
+            .and_then(|t| t.chars().next_back())
+    })
+}
+
+/// Sprig's `indent`/`nindent`: `pad + strings.Replace(v, "\n", "\n"+pad, -1)` on the
+/// string's bytes.
+fn indent(n: i64, v: &Value, newline: bool, what: &str) -> Result<Value, FuncError> {
+    let pad = go_repeat(" ", n)?;
+    let st = b(v);
+    let lines = st.iter().filter(|&&c| c == b'\n').count() as u128 + 1;
+    check_size(what, lines * pad.len() as u128)?;
+    let mut out = Vec::with_capacity(st.len() + lines as usize * pad.len() + 1);
+    if newline {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(pad.as_bytes());
+    for &c in st {
+        out.push(c);
+        if c == b'\n' {
+            out.extend_from_slice(pad.as_bytes());
+        }
+    }
+    Ok(vbytes(out))
+}
+
+/// [`go_repeat`] on bytes.
+fn go_repeat_bytes(st: &[u8], n: i64) -> Result<Vec<u8>, FuncError> {
+    if n < 0 {
+        return Err(FuncError("strings: negative Repeat count".into()));
+    }
+    if !st.is_empty() && st.len() as u128 * n as u128 > i64::MAX as u128 {
+        return Err(FuncError("strings: Repeat output length overflow".into()));
+    }
+    check_size("repeat", st.len() as u128 * n as u128)?;
+    Ok(st.repeat(n as usize))
 }
 
 /// Go's `strings.Repeat` with its panics as errors.

@@ -15,7 +15,7 @@ fn render(text: &str) -> Result<String, String> {
         "include",
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
             ctx.execute_template(a[0].as_str().unwrap_or_default(), &a[1])
-                .map(Value::str)
+                .map(Value::string_from_bytes)
         }),
     );
     let mut set = TemplateSet::new(funcs);

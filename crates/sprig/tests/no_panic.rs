@@ -10,10 +10,10 @@ use gotemplate::{CallContext, FuncError, Param, Value};
 struct NoTemplates;
 
 impl CallContext for NoTemplates {
-    fn execute_template(&mut self, name: &str, _: &Value) -> Result<String, FuncError> {
+    fn execute_template(&mut self, name: &str, _: &Value) -> Result<Vec<u8>, FuncError> {
         Err(FuncError(format!("no template {name}")))
     }
-    fn parse_and_execute(&mut self, name: &str, _: &str, _: &Value) -> Result<String, FuncError> {
+    fn parse_and_execute(&mut self, name: &str, _: &str, _: &Value) -> Result<Vec<u8>, FuncError> {
         Err(FuncError(format!("no template {name}")))
     }
     fn template_name(&self) -> &str {

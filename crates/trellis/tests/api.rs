@@ -292,6 +292,7 @@ spec:
     assert_eq!(api_svc["hasBranch"], true);
     assert_eq!(api_svc["revision"], head.as_str());
     assert_eq!(env["services"][0]["revision"], pg.main_commit().as_str());
+    let (_, early_metrics) = srv.get("/metrics");
     let list = get(port, "/api/v1/environments", READONLY);
     assert!(
         list["items"]
@@ -768,6 +769,32 @@ spec:
 
     // --- metrics ------------------------------------------------------------------------------
     let (code, text) = srv.get("/metrics");
+    // The series moved as the run went: more syncs, renders, fetches and API requests than at
+    // the first scrape; the terminated sync counted; vault's info series followed its status.
+    for family in [
+        r#"trellis_sync_total{result="succeeded"}"#,
+        "trellis_render_duration_seconds_count",
+        "trellis_git_fetch_duration_seconds_count",
+        r#"trellis_kube_requests_total{verb="patch",code="200"}"#,
+    ] {
+        let (a, b) = (sample(&early_metrics, family), sample(&text, family));
+        assert!(b > a, "{family} did not grow: {a} then {b}");
+    }
+    assert_eq!(
+        sample(&early_metrics, r#"trellis_sync_total{result="terminated"}"#),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, r#"trellis_sync_total{result="terminated"}"#),
+        1.0
+    );
+    assert!(
+        text.contains(
+            r#"trellis_app_info{name="vault",environment="",project="shop",sync_status="OutOfSync""#
+        ),
+        "{text}"
+    );
+    assert!(!early_metrics.contains(r#"name="vault""#));
     assert_eq!(code, 200);
     for needle in [
         r#"trellis_app_info{name="feature-a-api",environment="feature-a",project="shop",sync_status="Synced",health_status="Healthy"} 1"#,
@@ -954,4 +981,12 @@ fn collect_exprs(v: &Value, out: &mut Vec<String>) {
         Value::Array(a) => a.iter().for_each(|x| collect_exprs(x, out)),
         _ => {}
     }
+}
+
+/// The value of one series in a /metrics text (0 when absent).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }

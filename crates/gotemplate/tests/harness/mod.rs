@@ -35,7 +35,7 @@ pub fn funcs() -> FuncMap {
     m.insert(
         "include",
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
-            Ok(Value::str(
+            Ok(Value::string_from_bytes(
                 ctx.execute_template(a[0].as_str().unwrap_or(""), &a[1])?,
             ))
         }),
@@ -45,7 +45,9 @@ pub fn funcs() -> FuncMap {
         Function::new(&[Param::String, Param::Any], None, |ctx, a| {
             let text = a[0].as_str().unwrap_or("");
             match ctx.tpl("gotpl", text, &a[1]) {
-                Ok(s) => Ok(Value::str(s.replace("<no value>", ""))),
+                Ok(s) => Ok(Value::str(
+                    String::from_utf8_lossy(&s).replace("<no value>", ""),
+                )),
                 Err(TplError::Parse(e)) => Err(FuncError(format!(
                     "cannot parse template {}: {e}",
                     gofmt::quote(text)

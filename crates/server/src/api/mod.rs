@@ -136,7 +136,40 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/{*rest}", axum::routing::any(api_not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Every error of the API is JSON `{"error": ...}`, including those axum answers by itself
+/// (a path that is not UTF-8, a method a route does not take).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&bytes).trim().to_string();
+    if text.is_empty() {
+        text = status.canonical_reason().unwrap_or("error").to_lowercase();
+    }
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut out = (status, Json(ApiError { error: text })).into_response();
+    for (k, v) in parts.headers.iter() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,14 +485,9 @@ async fn delete_environment(
         .await
         .map_err(|e| ApiErr::kube(&format!("environment {name}"), e))?;
     tracing::info!(environment = %name, %role, "environment deletion requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!(
-                "environment {name} is being deleted; it comes back when a new commit is pushed to its branch"
-            ),
-        }),
-    ))
+    Ok(accepted(format!(
+        "environment {name} is being deleted; it comes back when a new commit is pushed to its branch"
+    )))
 }
 
 /// Filters and page of the applications list.
@@ -792,6 +820,11 @@ async fn annotate(state: &ApiState, name: &str, key: &str, value: &str) -> ApiRe
     Ok(())
 }
 
+/// 202 with what was asked of the controller.
+fn accepted(message: String) -> (StatusCode, Json<ActionResponse>) {
+    (StatusCode::ACCEPTED, Json(ActionResponse { message }))
+}
+
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
@@ -859,12 +892,7 @@ async fn sync(
     let value = serde_json::to_string(&opts).unwrap_or_default();
     annotate(&state, &name, SYNC_REQUEST, &value).await?;
     tracing::info!(app = %name, %role, prune = req.prune, "sync requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("sync of {name} requested"),
-        }),
-    ))
+    Ok(accepted(format!("sync of {name} requested")))
 }
 
 /// Fetch git again and compare.
@@ -878,12 +906,7 @@ async fn refresh(
     wait_model(&state).await?;
     actionable_app(&state, &role, &name, "refresh")?;
     annotate(&state, &name, REFRESH_REQUEST, &now()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("refresh of {name} requested"),
-        }),
-    ))
+    Ok(accepted(format!("refresh of {name} requested")))
 }
 
 /// Deploy a history entry's commit again (not while automated sync is on).
@@ -928,16 +951,11 @@ async fn rollback(
     )
     .await?;
     tracing::info!(app = %name, %role, id = entry.id, "rollback requested through the API");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!(
-                "rollback of {name} to {} (history {}) requested",
-                entry.revision.get(..7).unwrap_or(&entry.revision),
-                entry.id
-            ),
-        }),
-    ))
+    Ok(accepted(format!(
+        "rollback of {name} to {} (history {}) requested",
+        entry.revision.get(..7).unwrap_or(&entry.revision),
+        entry.id
+    )))
 }
 
 /// Stop the running sync.
@@ -961,12 +979,9 @@ async fn terminate(
         )));
     }
     annotate(&state, &name, TERMINATE_REQUEST, &now()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ActionResponse {
-            message: format!("termination of {name}'s operation requested"),
-        }),
-    ))
+    Ok(accepted(format!(
+        "termination of {name}'s operation requested"
+    )))
 }
 
 #[derive(Deserialize, Debug, Default, utoipa::IntoParams)]

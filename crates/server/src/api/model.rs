@@ -166,58 +166,28 @@ impl Model {
     pub fn spawn(self: &Arc<Self>, client: kube::Client, namespace: &str) {
         let apps: Api<Application> = Api::namespaced(client.clone(), namespace);
         let envs: Api<Environment> = Api::namespaced(client, namespace);
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut pending: Option<HashMap<String, Arc<Application>>> = None;
-            let mut stream = watcher::watcher(apps, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
-                    Ok(watcher::Event::InitApply(a)) => {
-                        if let Some(p) = pending.as_mut() {
-                            p.insert(a.name_any(), Arc::new(a));
-                        }
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        if let Some(all) = pending.take() {
-                            me.replace_apps(all);
-                        }
-                        me.synced.send_modify(|s| s.0 = true);
-                    }
-                    Ok(watcher::Event::Apply(a)) => me.apply_app(Arc::new(a)),
-                    Ok(watcher::Event::Delete(a)) => me.delete_app(&a.name_any()),
-                    Err(e) => tracing::warn!(error = %e, "API: watching Applications"),
-                }
-            }
-        });
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut pending: Option<BTreeMap<String, Arc<Environment>>> = None;
-            let mut stream = watcher::watcher(envs, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(watcher::Event::Init) => pending = Some(BTreeMap::new()),
-                    Ok(watcher::Event::InitApply(e)) => {
-                        if let Some(p) = pending.as_mut() {
-                            p.insert(e.name_any(), Arc::new(e));
-                        }
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        if let Some(all) = pending.take() {
-                            me.replace_envs(all);
-                        }
-                        me.synced.send_modify(|s| s.1 = true);
-                    }
-                    Ok(watcher::Event::Apply(e)) => me.apply_env(Arc::new(e)),
-                    Ok(watcher::Event::Delete(e)) => me.delete_env(&e.name_any()),
-                    Err(e) => tracing::warn!(error = %e, "API: watching Environments"),
-                }
-            }
-        });
+        tokio::spawn(follow(
+            self.clone(),
+            apps,
+            "Applications",
+            Watched {
+                replace: |m, all| m.replace_apps(all),
+                apply: |m, a| m.apply_app(a),
+                delete: |m, n| m.delete_app(n),
+                listed: |s| s.0 = true,
+            },
+        ));
+        tokio::spawn(follow(
+            self.clone(),
+            envs,
+            "Environments",
+            Watched {
+                replace: |m, all| m.replace_envs(all),
+                apply: |m, e| m.apply_env(e),
+                delete: |m, n| m.delete_env(n),
+                listed: |s| s.1 = true,
+            },
+        ));
     }
 
     fn publish_app(&self, name: &str, env: &str, project: &str, summary: Option<&AppSummary>) {
@@ -315,7 +285,7 @@ impl Model {
         }
     }
 
-    fn replace_apps(&self, all: HashMap<String, Arc<Application>>) {
+    fn replace_apps(&self, all: BTreeMap<String, Arc<Application>>) {
         let gone: Vec<String> = {
             let s = self.state.read().expect("model lock");
             s.apps
@@ -475,6 +445,47 @@ impl Model {
     pub fn counts(&self) -> (usize, usize) {
         let s = self.state.read().expect("model lock");
         (s.apps.len(), s.envs.len())
+    }
+}
+
+/// What a watch of one kind does to the model.
+struct Watched<K> {
+    /// After a (re)list: everything there is.
+    replace: fn(&Model, BTreeMap<String, Arc<K>>),
+    apply: fn(&Model, Arc<K>),
+    delete: fn(&Model, &str),
+    /// Mark this kind as listed.
+    listed: fn(&mut (bool, bool)),
+}
+
+/// Follow one kind's watch into the model; a relist replaces what the model holds of it.
+async fn follow<K>(model: Arc<Model>, api: Api<K>, what: &'static str, on: Watched<K>)
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let mut pending: Option<BTreeMap<String, Arc<K>>> = None;
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Init) => pending = Some(BTreeMap::new()),
+            Ok(watcher::Event::InitApply(o)) => {
+                if let Some(p) = pending.as_mut() {
+                    p.insert(o.name_any(), Arc::new(o));
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                if let Some(all) = pending.take() {
+                    (on.replace)(&model, all);
+                }
+                model.synced.send_modify(on.listed);
+            }
+            Ok(watcher::Event::Apply(o)) => (on.apply)(&model, Arc::new(o)),
+            Ok(watcher::Event::Delete(o)) => (on.delete)(&model, &o.name_any()),
+            Err(e) => tracing::warn!(error = %e, "API: watching {what}"),
+        }
     }
 }
 

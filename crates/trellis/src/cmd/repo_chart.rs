@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use helm::semver::{Constraint, Version};
+use helm::semver::{Constraint, Version, cmp_versions, parse_version};
 
 /// A repository as `repositories.yaml` lists it.
 struct Repo {
@@ -120,9 +120,9 @@ pub fn locate(chart: &str, version: Option<&str>, devel: bool) -> Result<Option<
     // Helm sorts each chart's entries by version, highest first.
     let mut versions: Vec<(Option<Version>, gotemplate::Value)> = entries
         .into_iter()
-        .map(|e| (Version::parse(&string_field(&e, "version")), e))
+        .map(|e| (parse_version(&string_field(&e, "version")), e))
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by(|a, b| cmp_versions(b.0.as_ref(), a.0.as_ref()));
     let exact = (!version.is_empty())
         .then(|| {
             versions

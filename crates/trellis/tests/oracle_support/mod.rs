@@ -39,6 +39,8 @@ version: 0.1.0
 appVersion: \"1.16.0\"
 ";
 const WRAPPER: &str = "out: {{ include \"case\" . | b64enc | quote }}\n";
+/// A file section `PATH (base64)` holds the file's bytes base64-encoded (binary files).
+const BASE64_SUFFIX: &str = " (base64)";
 /// A trellis run taking longer than this is reported as a hang, and killed.
 const TIMEOUT: Duration = Duration::from_secs(60);
 const DIFF_LINES: usize = 60;
@@ -138,12 +140,13 @@ impl Case {
         })
     }
 
-    /// Writes the case's chart under `work/chart` and its `@files` under `work`.
+    /// Writes the case's chart under `work/chart` and its `@files` under `work` (a section
+    /// `PATH (base64)` as the bytes its text encodes).
     pub fn materialize(&self, work: &Path) -> std::io::Result<()> {
         let chart = work.join(CHART_DIR);
-        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         if self.chart().is_none() {
-            files.push((chart.join("Chart.yaml"), DEFAULT_CHART_YAML.to_string()));
+            files.push((chart.join("Chart.yaml"), DEFAULT_CHART_YAML.into()));
         }
         for (name, text) in &self.sections {
             match name.as_str() {
@@ -152,12 +155,26 @@ impl Case {
                     let body = text.strip_suffix('\n').unwrap_or(text);
                     files.push((
                         chart.join("templates/_case.tpl"),
-                        format!("{{{{define \"case\"}}}}{body}{{{{end}}}}"),
+                        format!("{{{{define \"case\"}}}}{body}{{{{end}}}}").into(),
                     ));
-                    files.push((chart.join("templates/case.yaml"), WRAPPER.to_string()));
+                    files.push((chart.join("templates/case.yaml"), WRAPPER.into()));
                 }
-                n if n.starts_with('@') => files.push((work.join(&n[1..]), text.clone())),
-                n => files.push((chart.join(n), text.clone())),
+                n => {
+                    let (n, data) = match n.strip_suffix(BASE64_SUFFIX) {
+                        Some(n) => {
+                            let clean: String = text.split_whitespace().collect();
+                            let data = base64::engine::general_purpose::STANDARD
+                                .decode(clean)
+                                .map_err(|e| std::io::Error::other(format!("{n}: {e}")))?;
+                            (n, data)
+                        }
+                        None => (n, text.clone().into_bytes()),
+                    };
+                    match n.strip_prefix('@') {
+                        Some(outside) => files.push((work.join(outside), data)),
+                        None => files.push((chart.join(n), data)),
+                    }
+                }
             }
         }
         for (path, text) in files {

@@ -43,6 +43,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
             }
         }
         Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::ByteStr(b) => serde_json::Value::String(gotemplate::value::go_lossy(b).into_owned()),
         Value::Bytes(b) => serde_json::Value::String(base64_std(b)),
         Value::List(..) if v.is_nil_list() => serde_json::Value::Null,
         Value::Map(..) if v.is_nil_map() => serde_json::Value::Null,
@@ -50,7 +51,7 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         Value::Map(m, _) => serde_json::Value::Object(
             m.read()
                 .iter()
-                .map(|(k, v)| (k.clone(), to_serde(v)))
+                .map(|(k, v)| (gotemplate::value::key_lossy(k).into_owned(), to_serde(v)))
                 .collect(),
         ),
         Value::Object(o) => o
@@ -472,6 +473,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
         Value::Int(i, _) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float(*f)?),
         Value::String(s) => write_string(out, s),
+        Value::ByteStr(b) => write_byte_string(out, b),
         Value::Bytes(b) => write_string(out, &base64_std(b)),
         Value::List(..) if v.is_nil_list() => out.push_str("null"),
         Value::Map(..) if v.is_nil_map() => out.push_str("null"),
@@ -485,7 +487,17 @@ fn write_value(out: &mut String, v: &Value, depth: usize) -> Result<(), MarshalE
             }
             out.push(']');
         }
-        Value::Map(m, _) => write_object(out, m.snapshot().iter(), depth)?,
+        Value::Map(m, _) => {
+            let snap = m.snapshot();
+            if snap.keys().any(|k| gotemplate::value::is_escaped_key(k)) {
+                // Keys of other bytes: encoding/json sorts the Go strings bytewise.
+                let mut entries: Vec<(String, Value)> = snap.into_iter().collect();
+                gotemplate::value::sort_go_key_order(&mut entries);
+                write_object(out, entries.iter().map(|(k, x)| (k, x)), depth)?
+            } else {
+                write_object(out, snap.iter(), depth)?
+            }
+        }
         Value::Object(o) => match (o.json_fields(), o.to_data()) {
             // A Go struct: fields in declaration order.
             (Some(fields), _) => write_object(out, fields.iter().map(|(k, x)| (k, x)), depth)?,
@@ -507,7 +519,11 @@ fn write_object<'a>(
         if i > 0 {
             out.push(',');
         }
-        write_string(out, k);
+        if gotemplate::value::is_escaped_key(k) {
+            write_byte_string(out, &gotemplate::value::key_bytes(k));
+        } else {
+            write_string(out, k);
+        }
         out.push(':');
         write_value(out, x, depth + 1)?;
     }
@@ -518,6 +534,24 @@ fn write_object<'a>(
 /// A Go JSON string literal with HTML-safe escaping.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
+    write_chars(out, s);
+    out.push('"');
+}
+
+/// A Go string of any bytes, as `encoding/json` writes it: each byte that is not part of
+/// valid UTF-8 becomes the escape `\ufffd`.
+pub fn write_byte_string(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for chunk in s.utf8_chunks() {
+        write_chars(out, chunk.valid());
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_chars(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -537,7 +571,6 @@ pub fn write_string(out: &mut String, s: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// Standard base64 with padding (Go's `[]byte` JSON encoding).

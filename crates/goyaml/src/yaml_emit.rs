@@ -46,7 +46,9 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
                 Node::Float(*f)
             }
         }
-        Value::String(s) => Node::Str(s.to_string()),
+        Value::String(s) => Node::Str(read_back(s)?),
+        // JSON first: each invalid byte becomes U+FFFD.
+        Value::ByteStr(b) => Node::Str(read_back(&gotemplate::value::go_lossy(b))?),
         Value::Bytes(b) => Node::Str(json::base64_std(b)),
         Value::List(..) if v.is_nil_list() => Node::Null,
         Value::Map(..) if v.is_nil_map() => Node::Null,
@@ -78,10 +80,84 @@ fn to_node(v: &Value, depth: usize) -> Result<Node, MarshalError> {
     })
 }
 
+/// A string as go-yaml reads it back from the JSON text `sigs.k8s.io/yaml` hands it: Go's
+/// JSON leaves DEL, the C1 controls and U+FFFE/U+FFFF unescaped, and go-yaml's reader refuses
+/// them (the whole `toYaml` fails; Helm's result is then empty); an unescaped NEL (U+0085) is
+/// a line break inside the double-quoted scalar, folded as YAML folds breaks. Common strings
+/// are checked with one byte scan and copied.
+fn read_back(s: &str) -> Result<String, MarshalError> {
+    // DEL, the lead byte of U+0080..U+00BF, and of U+F000..U+FFFF.
+    if memchr::memchr3(0x7f, 0xc2, 0xef, s.as_bytes()).is_none() {
+        return Ok(s.to_string());
+    }
+    let refused = |c: char| {
+        c == '\u{7f}'
+            || (('\u{80}'..='\u{9f}').contains(&c) && c != '\u{85}')
+            || c == '\u{fffe}'
+            || c == '\u{ffff}'
+    };
+    if s.chars().any(refused) {
+        return Err(MarshalError(
+            "error converting JSON to YAML: yaml: control characters are not allowed".into(),
+        ));
+    }
+    if !s.contains('\u{85}') {
+        return Ok(s.to_string());
+    }
+    // go-yaml's double-quoted scalar: spaces around a run of breaks are dropped; one break
+    // folds to a space, n breaks to n-1 newlines (a NEL reads as a newline).
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ' ' && c != '\u{85}' {
+            out.push(c);
+            continue;
+        }
+        let (mut spaces, mut breaks) = (0usize, 0usize);
+        let mut x = c;
+        loop {
+            if x == ' ' {
+                if breaks == 0 {
+                    spaces += 1;
+                }
+            } else {
+                breaks += 1;
+            }
+            match chars.next_if(|&n| n == ' ' || n == '\u{85}') {
+                Some(n) => x = n,
+                None => break,
+            }
+        }
+        match breaks {
+            0 => out.extend(std::iter::repeat_n(' ', spaces)),
+            1 => out.push(' '),
+            n => out.extend(std::iter::repeat_n('\n', n - 1)),
+        }
+    }
+    Ok(out)
+}
+
+/// [`read_back`] for a map key: a key with a line break in it is not a simple key for
+/// go-yaml, and the round trip fails.
+fn read_key_back(k: &str) -> Result<String, MarshalError> {
+    if k.contains('\u{85}') {
+        return Err(MarshalError(
+            "error converting JSON to YAML: yaml: line 1: did not find expected key".into(),
+        ));
+    }
+    read_back(k)
+}
+
 fn sorted_entries(m: &Map, depth: usize) -> Result<Vec<(String, Node)>, MarshalError> {
     let mut entries: Vec<(String, Node)> = m
         .iter()
-        .map(|(k, v)| Ok((k.clone(), to_node(v, depth + 1)?)))
+        // JSON first: a key's bytes that are not UTF-8 become U+FFFD.
+        .map(|(k, v)| {
+            Ok((
+                read_key_back(&gotemplate::value::key_lossy(k))?,
+                to_node(v, depth + 1)?,
+            ))
+        })
         .collect::<Result<_, MarshalError>>()?;
     entries.sort_by(|a, b| natural_cmp(&a.0, &b.0));
     Ok(entries)

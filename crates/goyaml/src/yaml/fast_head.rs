@@ -486,7 +486,7 @@ fn special_float(s: &str) -> bool {
 }
 
 /// Where [`head_text`] gave up on `doc`, for test failure messages.
-#[cfg(test)]
+/// Why [`head_text`] declines `doc` (for tests of the scan over real documents).
 pub(super) fn why_declined(doc: &str) -> String {
     let mut scan = Scanner::default();
     let mut offset = 0;
