@@ -68,8 +68,14 @@ fn fast_head_scan_agrees_on_every_rendered_in_repo_document() {
     // The charts written in this repository (tests' and examples'): always present.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut paths = chart_dirs(&root.join("crates/helm/testdata/charts"));
-    paths.extend(chart_dirs(&root.join("crates/devcluster/tests/data/charts")));
-    for app in ["examples/demo/api", "examples/demo/web", "examples/demo/postgres"] {
+    paths.extend(chart_dirs(
+        &root.join("crates/devcluster/tests/data/charts"),
+    ));
+    for app in [
+        "examples/demo/api",
+        "examples/demo/web",
+        "examples/demo/postgres",
+    ] {
         paths.extend(chart_dirs(&root.join(app)));
     }
     paths.extend(chart_dirs(&root.join("examples/hello")));
