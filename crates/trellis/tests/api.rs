@@ -559,9 +559,37 @@ spec:
     );
     let events = get(port, "/api/v1/applications/feature-a-api/events", READONLY);
     let events = events.as_array().expect("test step");
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["reason"], "ScalingReplicaSet");
-    assert_eq!(events[0]["object"], format!("Deployment/{deploy_name}"));
+    // The one written above, and what the cluster's controllers and kubelet recorded about the
+    // Deployment, its ReplicaSet and Pods; never an event of an object outside the tree.
+    assert!(
+        events.iter().any(|e| e["reason"] == "ScalingReplicaSet"
+            && e["message"] == "Scaled up replica set to 2"
+            && e["object"] == format!("Deployment/{deploy_name}")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| e["message"] != "not ours"),
+        "{events:?}"
+    );
+    let mut in_tree = vec![format!("Deployment/{deploy_name}")];
+    in_tree.push(format!("ReplicaSet/{}", rs["name"].as_str().expect("name")));
+    in_tree.extend(
+        pods.iter()
+            .map(|p| format!("Pod/{}", p["name"].as_str().expect("name"))),
+    );
+    in_tree.extend(tree.iter().map(|n| {
+        format!(
+            "{}/{}",
+            n["kind"].as_str().expect("kind"),
+            n["name"].as_str().expect("name")
+        )
+    }));
+    for e in events {
+        assert!(
+            in_tree.contains(&e["object"].as_str().expect("object").to_string()),
+            "{e} is not about the tree {in_tree:?}"
+        );
+    }
     // Logs of one of its Pods; a Pod that is not its own is refused.
     let pod = pods[0]["name"].as_str().expect("test step");
     let (code, log) = call(
