@@ -3,21 +3,26 @@
 //! server does.
 //!
 //! `cargo bench -p controller --bench render` (a plain `harness = false` program: it prints the
-//! figures). The environment has 100 services, each with its own chart: the charts are the
-//! repository's `examples/hello/charts` and the corpus charts at
-//! `${TRELLIS_SHARED:-../shared}/corpus/charts/*` (skipped with a line when absent), cycled, and
-//! each service's copy gets its own chart name (`<chart>-svc<N>`), so no two services share parsed
-//! templates: the in-process "cold" figure parses and renders 100 distinct charts. Both sides run
-//! as many renders at once as there are cores.
+//! figures). Two environments of `BENCH_SERVICES` (default 100) services, each service with its
+//! own chart (each copy gets its own chart name, `<chart>-svc<N>`, so no two services share parsed
+//! templates: the in-process "cold" figure parses and renders 100 distinct charts):
 //!
-//! Figures: in-process cold (a fresh `Renderer`), in-process after a new commit (every digest
-//! new, parsed templates still cached, as when a push touches every service), in-process warm
-//! (the same 100 requests again: cache hits), and `helm template` × 100 (`HELM_BIN`, else `helm`
-//! on `PATH`, else `~/.cache/helm-oracle/bin/helm3` from `scripts/setup`; skipped with a line
-//! when there is none). `BENCH_SERVICES` changes the number of services. Charts that do not render
-//! with their defaults (external-dns needs `policy`) are skipped with a line. Before the totals, a
-//! table shows where one render's time goes per chart: the whole pipeline, Helm's render alone,
-//! and the sync crate's YAML → objects conversion (argo-cd's 1.9 MB of CRDs cost most there).
+//! - **services**: the microservice charts of the product's use case, the repository's own
+//!   `examples/hello` and `examples/demo/{api,postgres,web}` charts (helpers, ConfigMap,
+//!   Deployment, Service, a seed hook Job), cycled. Always runs.
+//! - **corpus**: the real-world charts at `${TRELLIS_SHARED:-../shared}/corpus/charts/*` (skipped
+//!   with a line when absent), cycled: large off-the-shelf charts (argo-cd's 1.9 MB of CRDs,
+//!   bitnami's RSA key generation) that no per-branch environment has 100 of, as a worst case.
+//!
+//! Figures per environment: in-process cold (a fresh `Renderer`), in-process after a new commit
+//! (every digest new, parsed templates still cached, as when a push touches every service),
+//! in-process warm (the same 100 requests again: cache hits), and `helm template` × 100
+//! (`HELM_BIN`, else `helm` on `PATH`, else `~/.cache/helm-oracle/bin/helm3` from
+//! `scripts/setup`; skipped with a line when there is none). Both sides run as many renders at once
+//! as there are cores. Charts that do not render with their defaults (external-dns needs
+//! `policy`) are skipped with a line. Before the totals, a table shows where one render's time
+//! goes per chart: the whole pipeline, Helm's render alone, and the sync crate's YAML → objects
+//! conversion.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -34,6 +39,8 @@ const NAMESPACE: &str = "env-feature-x";
 struct ChartSrc {
     name: String,
     files: Vec<TreeFile>,
+    /// From the external corpus (else one of the repository's service charts).
+    corpus: bool,
 }
 
 fn read_tree(root: &Path, dir: &Path, out: &mut Vec<TreeFile>) -> std::io::Result<()> {
@@ -63,7 +70,11 @@ fn load_chart(dir: &Path) -> Option<ChartSrc> {
     let mut files = Vec::new();
     read_tree(dir, dir, &mut files).ok()?;
     let name = dir.file_name()?.to_string_lossy().into_owned();
-    Some(ChartSrc { name, files })
+    Some(ChartSrc {
+        name,
+        files,
+        corpus: false,
+    })
 }
 
 /// The chart's files with its top-level `name:` replaced.
@@ -263,12 +274,17 @@ fn main() {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
 
     let mut charts: Vec<ChartSrc> = Vec::new();
-    charts.extend(
-        load_chart(&root.join("examples/hello/charts")).map(|mut c| {
-            c.name = "hello".into();
+    for (name, dir) in [
+        ("hello", "examples/hello/charts"),
+        ("demo-api", "examples/demo/api/charts"),
+        ("demo-postgres", "examples/demo/postgres/charts"),
+        ("demo-web", "examples/demo/web/charts"),
+    ] {
+        charts.extend(load_chart(&root.join(dir)).map(|mut c| {
+            c.name = name.into();
             c
-        }),
-    );
+        }));
+    }
     let corpus = shared.join("corpus/charts");
     match std::fs::read_dir(&corpus) {
         Ok(entries) => {
@@ -278,10 +294,13 @@ fn main() {
                 .filter(|p| p.join("Chart.yaml").is_file())
                 .collect();
             dirs.sort();
-            charts.extend(dirs.iter().filter_map(|d| load_chart(d)));
+            charts.extend(dirs.iter().filter_map(|d| load_chart(d)).map(|mut c| {
+                c.corpus = true;
+                c
+            }));
         }
         Err(_) => println!(
-            "corpus charts not found at {}: only examples/hello",
+            "corpus charts not found at {}: the service charts only",
             corpus.display()
         ),
     }
@@ -392,6 +411,24 @@ fn main() {
         );
     }
 
+    let (corpus_charts, service_charts): (Vec<ChartSrc>, Vec<ChartSrc>) =
+        charts.into_iter().partition(|c| c.corpus);
+    measure(&rt, "services", &service_charts, n_services, parallel);
+    measure(&rt, "corpus", &corpus_charts, n_services, parallel);
+}
+
+/// The figures for one environment of `n_services` services over `charts`.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    charts: &[ChartSrc],
+    n_services: usize,
+    parallel: usize,
+) {
+    if charts.is_empty() {
+        println!("\n[{label}] no chart: nothing to measure");
+        return;
+    }
     let services: Vec<Service> = (0..n_services)
         .map(|i| {
             let c = &charts[i % charts.len()];
@@ -405,7 +442,7 @@ fn main() {
         })
         .collect();
     println!(
-        "\n{n_services} services over {} charts, namespace {NAMESPACE}, {parallel} at a time",
+        "\n[{label}] {n_services} services over {} charts, namespace {NAMESPACE}, {parallel} at a time",
         charts.len()
     );
 
@@ -415,9 +452,9 @@ fn main() {
     let (mut cold, mut new_commit, mut warm) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let renderer = Renderer::new();
-        cold.push(render_all(&rt, &renderer, &services, &commit_a));
-        new_commit.push(render_all(&rt, &renderer, &services, &commit_b));
-        warm.push(render_all(&rt, &renderer, &services, &commit_b));
+        cold.push(render_all(rt, &renderer, &services, &commit_a));
+        new_commit.push(render_all(rt, &renderer, &services, &commit_b));
+        warm.push(render_all(rt, &renderer, &services, &commit_b));
         assert_eq!(renderer.renders(), 2 * n_services as u64);
     }
     let (cold, new_commit, warm) = (median(cold), median(new_commit), median(warm));

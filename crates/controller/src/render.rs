@@ -13,6 +13,9 @@
 //!   when a hundred callers ask at the same moment (single-flight: one `tokio::sync::OnceCell` per
 //!   digest; the others wait for it). The CPU work runs on `tokio::task::spawn_blocking`, at most
 //!   [`RendererConfig::max_parallel`] renders at a time: the async runtime never blocks.
+//!   Large rendered texts (CRD files: argo-cd ships 1.9 MB) are turned into objects once per
+//!   renderer and shared by every render that ships the same text (every branch's copy of a chart),
+//!   within a bound; they were most of such a render's time.
 //! - [`render_once`]: the pure, blocking pipeline itself (no cache), for tests and one-shot tools.
 //!
 //! ## Values: as Argo CD's Helm source
@@ -953,6 +956,15 @@ fn user_values(
 /// Renders `req` now, on this thread, with `engine` (no render cache): the pipeline behind
 /// [`Renderer::render`]. CPU-bound and blocking.
 pub fn render_once(engine: &helm::Engine, req: &RenderRequest) -> Result<Rendered, RenderError> {
+    render_with(engine, None, req)
+}
+
+/// [`render_once`], sharing the objects of large texts through `texts`.
+fn render_with(
+    engine: &helm::Engine,
+    texts: Option<&Mutex<SharedTexts>>,
+    req: &RenderRequest,
+) -> Result<Rendered, RenderError> {
     let at = Arc::new(req.origin());
     let request_err = |message: String| RenderError::Request {
         at: at.clone(),
@@ -1019,15 +1031,15 @@ pub fn render_once(engine: &helm::Engine, req: &RenderRequest) -> Result<Rendere
     for crd in &rendered.crds {
         let text = String::from_utf8_lossy(&crd.data);
         text_bytes += text.len();
-        manifests.extend(manifests_from_yaml(&text, &crd.filename).map_err(manifest_err)?);
+        manifests.extend(objects_of(texts, &text, &crd.filename).map_err(manifest_err)?);
     }
     for m in &rendered.manifests {
         text_bytes += m.content.len();
-        manifests.extend(manifests_from_yaml(&m.content, &m.source).map_err(manifest_err)?);
+        manifests.extend(objects_of(texts, &m.content, &m.source).map_err(manifest_err)?);
     }
     for h in &rendered.hooks {
         text_bytes += h.content.len();
-        manifests.extend(manifests_from_yaml(&h.content, &h.source).map_err(manifest_err)?);
+        manifests.extend(objects_of(texts, &h.content, &h.source).map_err(manifest_err)?);
     }
     warnings.extend(rendered.warnings);
     // A JSON value takes several times its YAML text; the estimate only has to be proportional.
@@ -1040,6 +1052,68 @@ pub fn render_once(engine: &helm::Engine, req: &RenderRequest) -> Result<Rendere
         used_lookup: used_lookup.load(Ordering::Relaxed),
         approx_bytes,
     })
+}
+
+/// Texts at least this long (CRD files, mostly: argo-cd ships 1.9 MB of them) are turned into
+/// objects once per process: every render of every branch's copy of the chart ships the same text,
+/// and reading it is most of such a render's time.
+const SHARED_TEXT_MIN: usize = 32 << 10;
+
+/// Most text kept by the shared conversions (the objects take a few times as much).
+const SHARED_TEXT_MAX: usize = 16 << 20;
+
+/// Large rendered texts already turned into objects, keyed by their exact text (compared in full
+/// on a hit), oldest dropped first.
+#[derive(Default)]
+struct SharedTexts {
+    entries: HashMap<Arc<str>, Arc<Vec<Manifest>>>,
+    order: std::collections::VecDeque<Arc<str>>,
+    bytes: usize,
+}
+
+/// The objects of one rendered text; large texts are read once per [`Renderer`] and shared.
+fn objects_of(
+    shared: Option<&Mutex<SharedTexts>>,
+    text: &str,
+    source: &str,
+) -> Result<Vec<Manifest>, sync::Error> {
+    let Some(shared_texts) = shared.filter(|_| text.len() >= SHARED_TEXT_MIN) else {
+        return manifests_from_yaml(text, source);
+    };
+    let with_source = |ms: &[Manifest]| -> Vec<Manifest> {
+        ms.iter()
+            .map(|m| Manifest {
+                obj: m.obj.clone(),
+                source: source.to_string(),
+            })
+            .collect()
+    };
+    let hit = shared_texts
+        .lock()
+        .expect("shared texts lock")
+        .entries
+        .get(text)
+        .cloned();
+    if let Some(ms) = hit {
+        return Ok(with_source(&ms));
+    }
+    // Errors are not kept: the next render reads the text again and says the same.
+    let ms = Arc::new(manifests_from_yaml(text, source)?);
+    let mut shared = shared_texts.lock().expect("shared texts lock");
+    let key: Arc<str> = Arc::from(text);
+    if shared.entries.insert(key.clone(), ms.clone()).is_none() {
+        shared.bytes += text.len();
+        shared.order.push_back(key);
+    }
+    while shared.bytes > SHARED_TEXT_MAX {
+        let Some(old) = shared.order.pop_front() else {
+            break;
+        };
+        shared.bytes -= old.len();
+        shared.entries.remove(&old);
+    }
+    drop(shared);
+    Ok(with_source(&ms))
 }
 
 /// Bounds of a [`Renderer`].
@@ -1056,7 +1130,9 @@ pub struct RendererConfig {
 impl Default for RendererConfig {
     fn default() -> Self {
         RendererConfig {
-            max_entries: 4096,
+            // The byte bound is the one that matters; 10,000 Applications in 100 environments
+            // are 10,000 digests (the namespace is part of each), all wanted at every resync.
+            max_entries: 65_536,
             max_bytes: 256 << 20,
             max_parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -1107,6 +1183,8 @@ struct Inner {
     slots: Semaphore,
     renders: AtomicU64,
     hits: AtomicU64,
+    /// Large texts already turned into objects.
+    texts: Mutex<SharedTexts>,
 }
 
 /// The process's renderer: one Helm engine and one render cache, shared by every Application.
@@ -1133,6 +1211,16 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
+    /// How many large rendered texts are held, turned into objects, for other renders to share.
+    pub fn shared_texts(&self) -> usize {
+        self.inner
+            .texts
+            .lock()
+            .expect("shared texts lock")
+            .entries
+            .len()
+    }
+
     /// A renderer with the default bounds ([`RendererConfig::default`]).
     pub fn new() -> Renderer {
         Renderer::with_config(RendererConfig::default())
@@ -1148,6 +1236,7 @@ impl Renderer {
                 cache: Mutex::new(Cache::default()),
                 renders: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
+                texts: Mutex::new(SharedTexts::default()),
             }),
         }
     }
@@ -1248,6 +1337,23 @@ impl Renderer {
     /// share one render. The render runs on the blocking pool.
     pub async fn render(&self, req: RenderRequest) -> Result<Arc<Rendered>, RenderError> {
         let digest = req.digest();
+        if req.is_upgrade {
+            // Once an Application renders as an upgrade it never asks for its install render
+            // again: keeping it would hold two renders per Application.
+            let install = RenderRequest {
+                is_upgrade: false,
+                ..req.clone()
+            }
+            .digest();
+            let mut cache = self.cache();
+            if cache
+                .entries
+                .get(&install)
+                .is_some_and(|e| e.cell.initialized())
+            {
+                cache.remove(&install);
+            }
+        }
         let at = Arc::new(req.origin());
         let cell = self.slot(&digest);
         let ran = AtomicBool::new(false);
@@ -1292,7 +1398,7 @@ impl Renderer {
         let inner = self.inner.clone();
         let done = tokio::task::spawn_blocking(move || {
             inner.renders.fetch_add(1, Ordering::Relaxed);
-            render_once(&inner.engine, &req)
+            render_with(&inner.engine, Some(&inner.texts), &req)
         })
         .await;
         match done {

@@ -22,6 +22,38 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Semaphore;
 
 use crate::app::{AppMemo, Next, env_of};
+
+/// How long watch events about one Application's objects (or about an Environment's
+/// Applications) are gathered before the one reconcile that looks at all of them.
+const GATHER_WINDOW: Duration = Duration::from_millis(200);
+
+/// A fingerprint of what a reconcile acts on in an Application besides its status: spec
+/// (through `generation`), labels, annotations (sync, refresh and terminate requests),
+/// finalizers, owners and deletion.
+fn beyond_status(app: &Application) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let m = &app.metadata;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.generation.hash(&mut h);
+    // The spec itself too: a server that does not count generations still requeues on edits.
+    serde_json::to_string(&app.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    m.uid.hash(&mut h);
+    m.labels.hash(&mut h);
+    m.annotations.hash(&mut h);
+    m.finalizers.hash(&mut h);
+    m.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut h);
+    if let Some(owners) = &m.owner_references {
+        for o in owners {
+            o.uid.hash(&mut h);
+        }
+    }
+    h.finish()
+}
 use crate::error::{Error, Result};
 use crate::queue::WorkQueue;
 use crate::render::Renderer;
@@ -343,6 +375,9 @@ impl Controller {
                     .default_backoff()
                     .reflect(wa);
                 futures::pin_mut!(stream);
+                // What each Application's last event carried besides its status: a write of
+                // the status alone (the controller's own, mostly) does not requeue it.
+                let mut seen: HashMap<String, u64> = HashMap::new();
                 while let Some(ev) = stream.next().await {
                     let Ok(ev) = ev else { continue };
                     let (objs, deleted): (Vec<Application>, bool) = match ev {
@@ -361,9 +396,21 @@ impl Controller {
                         );
                         let name = o.metadata.name.clone().unwrap_or_default();
                         let lane = env_of(&o).unwrap_or_else(|| name.clone());
-                        me.queue.add(Key::App(name), lane.clone());
+                        let print = (!deleted).then(|| beyond_status(&o));
+                        let changed = match print {
+                            Some(p) => seen.insert(name.clone(), p) != Some(p),
+                            None => {
+                                seen.remove(&name);
+                                true
+                            }
+                        };
+                        if changed {
+                            me.queue.add(Key::App(name), lane.clone());
+                        }
+                        // The Environment sums its Applications' statuses: a short window
+                        // gathers the writes of many of them into one reconcile.
                         if let Some(e) = env_of(&o) {
-                            me.queue.add(Key::Env(e), lane);
+                            me.queue.add_after(Key::Env(e), lane, GATHER_WINDOW);
                         }
                     }
                 }
@@ -430,7 +477,10 @@ impl Controller {
                                 .get(&reflector::ObjectRef::new(name).within(&me.cfg.namespace))
                                 .and_then(|a| env_of(&a))
                                 .unwrap_or_else(|| name.to_string());
-                            me.queue.add(Key::App(name.to_string()), lane);
+                            // Gathered: a rollout changes its objects several times in
+                            // a row; one look after the burst sees where it got to.
+                            me.queue
+                                .add_after(Key::App(name.to_string()), lane, GATHER_WINDOW);
                         }
                     }
                 }
@@ -914,6 +964,50 @@ pub(crate) fn json_subset(desired: &serde_json::Value, have: &serde_json::Value)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_a_reconcile_acts_on_requeues_an_application() {
+        let app: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "trellis.dev/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web", "namespace": "trellis", "generation": 1,
+                         "annotations": {"a": "1"}},
+            "spec": {"source": {"repoURL": "file:///r.git", "path": "charts"},
+                     "destination": {"namespace": "env-a"}}
+        }))
+        .expect("an Application");
+        let print = beyond_status(&app);
+        let mut status_only = app.clone();
+        status_only.status = Some(
+            serde_json::from_value(
+                serde_json::json!({"health": {"status": "Healthy"}, "reconciledAt": "now"}),
+            )
+            .expect("a status"),
+        );
+        status_only.metadata.resource_version = Some("99".into());
+        assert_eq!(beyond_status(&status_only), print, "a status write alone");
+
+        let mut asked = app.clone();
+        asked
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(crate::app::SYNC_REQUEST.into(), "now".into());
+        assert_ne!(beyond_status(&asked), print, "a sync request");
+        let mut edited = app.clone();
+        edited.spec.source.path = "charts/other".into();
+        assert_ne!(
+            beyond_status(&edited),
+            print,
+            "a spec edit, generation or not"
+        );
+        let mut deleting = app.clone();
+        deleting.metadata = serde_json::from_value(serde_json::json!({
+            "name": "web", "namespace": "trellis", "generation": 1, "annotations": {"a": "1"},
+            "deletionTimestamp": "2026-12-07T00:00:00Z"
+        }))
+        .expect("metadata");
+        assert_ne!(beyond_status(&deleting), print, "deletion");
+    }
 
     #[test]
     fn a_status_patch_clears_what_is_gone() {

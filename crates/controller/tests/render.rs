@@ -402,8 +402,14 @@ async fn errors_are_cached_and_commits_render_separately() {
     assert_ne!(first.digest, second.digest);
     assert_eq!(renderer.renders(), 2);
     req.is_upgrade = true;
+    let cached = renderer.cached();
     renderer.render(req.clone()).await.expect("renders");
     assert_eq!(renderer.renders(), 3, "install and upgrade differ");
+    assert_eq!(
+        renderer.cached(),
+        cached,
+        "the install render is dropped once the upgrade one is asked for"
+    );
 
     req.path = "charts/nope".into();
     for _ in 0..3 {
@@ -411,6 +417,87 @@ async fn errors_are_cached_and_commits_render_separately() {
         assert_eq!(e.metric_label(), "path_not_found");
     }
     assert_eq!(renderer.renders(), 4, "a user error is cached too");
+}
+
+/// A chart named `name` shipping `crd` (a large CRD file) beside one template.
+fn chart_with_crd(name: &str, crd: &str) -> Vec<TreeFile> {
+    vec![
+        file(
+            "charts/app/Chart.yaml",
+            &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"),
+        ),
+        file("charts/app/crds/big.yaml", crd),
+        file(
+            "charts/app/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n",
+        ),
+    ]
+}
+
+/// A CRD of about 48 KiB (above the size from which texts are shared).
+fn big_crd(extra: &str) -> String {
+    let mut text = String::from(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n",
+    );
+    for i in 0..1200 {
+        text.push_str(&format!("          field{i}: {{type: string}}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+#[tokio::test]
+async fn large_texts_are_read_once_and_shared_by_charts_that_ship_them() {
+    let renderer = Renderer::new();
+    let crd = big_crd("");
+    assert!(crd.len() > 40_000);
+    let mut a = request(
+        chart_with_crd("alpha", &crd),
+        ApplicationSourceHelm::default(),
+    );
+    a.app_name = "alpha".into();
+    let mut b = request(
+        chart_with_crd("beta", &crd),
+        ApplicationSourceHelm::default(),
+    );
+    b.app_name = "beta".into();
+    b.repo_url = "https://git.example/org/beta.git".into();
+    let ra = renderer.render(a.clone()).await.expect("renders");
+    let rb = renderer.render(b).await.expect("renders");
+    assert_eq!(renderer.renders(), 2, "two charts, two renders");
+    assert_eq!(renderer.shared_texts(), 1, "one CRD text read once");
+    let crd_of = |r: &controller::render::Rendered| {
+        r.manifests
+            .iter()
+            .find(|m| m.obj["kind"] == "CustomResourceDefinition")
+            .cloned()
+            .expect("the CRD is rendered")
+    };
+    let (ca, cb) = (crd_of(&ra), crd_of(&rb));
+    assert_eq!(ca.obj, cb.obj, "the same objects");
+    assert_eq!(
+        ca.obj["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["field1199"]["type"],
+        "string"
+    );
+    // Each render keeps the objects the uncached pipeline gives, down to where they came from.
+    let alone = render_once(&helm::Engine::new(), &a).expect("renders");
+    assert_eq!(crd_of(&alone), ca);
+
+    // A large text that does not read is an error every time (errors are not shared).
+    let broken = big_crd("          bad: [unclosed\n");
+    for name in ["gamma", "delta"] {
+        let mut r = request(
+            chart_with_crd(name, &broken),
+            ApplicationSourceHelm::default(),
+        );
+        r.app_name = name.into();
+        let e = renderer
+            .render(r)
+            .await
+            .expect_err("a broken CRD file fails");
+        assert!(e.to_string().contains("big.yaml"), "{e}");
+    }
+    assert_eq!(renderer.shared_texts(), 1);
 }
 
 #[tokio::test]

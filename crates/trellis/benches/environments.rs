@@ -10,6 +10,11 @@
 //!     with nothing changing, API requests per Application.
 //!
 //! Every change arrives as a webhook would deliver it (`Controller::on_change`); polling is off.
+//!
+//! The local API server runs as its own process (`trellis dev-cluster`, this package's binary), so
+//! the figures for the controller (this process: controller, git mirrors, the bench's driver) and
+//! for the API server and its workload simulator are measured apart. `TRELLIS_BENCH_IN_PROCESS=1`
+//! runs the API server in this process instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,8 +121,69 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+fn rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of("self")
+}
+
+/// The local API server in its own process: `trellis dev-cluster` on a free loopback port.
+struct ApiServerProcess {
+    child: std::process::Child,
+    kubeconfig: PathBuf,
+}
+
+impl ApiServerProcess {
+    fn start(dir: &Path) -> ApiServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let kubeconfig = dir.join("kubeconfig");
+        let child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .args(["dev-cluster", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("trellis dev-cluster");
+        let t = Instant::now();
+        while !kubeconfig.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "the local API server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The file is written once the server listens; give the write a moment to finish.
+        std::thread::sleep(Duration::from_millis(200));
+        ApiServerProcess { child, kubeconfig }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+}
+
+impl Drop for ApiServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -174,8 +240,18 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let tmp = tempfile::tempdir().expect("tmp");
-        let dc = devcluster::DevCluster::start().await.expect("local API server");
-        let kc = dc.kubeconfig_path().to_path_buf();
+        let in_process = std::env::var("TRELLIS_BENCH_IN_PROCESS").is_ok_and(|v| v == "1");
+        let (dc, server) = if in_process {
+            (Some(devcluster::DevCluster::start().await.expect("local API server")), None)
+        } else {
+            (None, Some(ApiServerProcess::start(tmp.path())))
+        };
+        let kc = match (&dc, &server) {
+            (Some(dc), _) => dc.kubeconfig_path().to_path_buf(),
+            (None, Some(s)) => s.kubeconfig.clone(),
+            (None, None) => unreachable!("one of them runs"),
+        };
+        let server_pid = server.as_ref().map(ApiServerProcess::pid);
         let kcfg = kube::config::Kubeconfig::read_from(&kc).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kcfg, &kube::config::KubeConfigOptions::default())
             .await
@@ -208,6 +284,7 @@ fn main() {
         };
         let sets: Api<controller::EnvironmentSet> = Api::namespaced(client.clone(), "trellis");
         let rss0 = rss_kib();
+        let server_rss0 = server_pid.as_deref().map(rss_kib_of).unwrap_or(0);
 
         // (a) one environment of n services.
         sets.patch("one", &PatchParams::apply("bench").force(), &Patch::Apply(set_body("one", "{{branch}}", &repos)))
@@ -269,6 +346,11 @@ fn main() {
         // (c) scale: `scale` branches of the n-service set.
         if scale > 0 {
             let req0 = cluster.stats().snapshot().0;
+            let (ctl_cpu0, server_cpu0) = (
+                cpu_seconds(),
+                server_pid.as_deref().map(cpu_seconds_of).unwrap_or(0.0),
+            );
+            let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
             let t = Instant::now();
             for b in 0..scale {
                 push_branch(&repos[0].1, &format!("one-s{b:03}"));
@@ -283,6 +365,14 @@ fn main() {
                         want * n,
                         t.elapsed().as_secs_f64()
                     );
+                    let load1 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+                    println!(
+                        "(c) CPU used meanwhile: controller process {:.1}s, local API server process {:.1}s (machine load average before {}, after {})",
+                        cpu_seconds() - ctl_cpu0,
+                        server_pid.as_deref().map(cpu_seconds_of).unwrap_or(0.0) - server_cpu0,
+                        load0.split_whitespace().next().unwrap_or("?"),
+                        load1.split_whitespace().next().unwrap_or("?"),
+                    );
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -291,18 +381,30 @@ fn main() {
             let req = cluster.stats().snapshot().0 - req0;
             tokio::time::sleep(Duration::from_secs(if full { 5 } else { 1 })).await;
             let cpu0 = cpu_seconds();
+            let server_cpu0 = server_pid.as_deref().map(cpu_seconds_of).unwrap_or(0.0);
             let idle = Duration::from_secs(if full { 20 } else { 2 });
             tokio::time::sleep(idle).await;
             let cpu = cpu_seconds() - cpu0;
+            let server_cpu = server_pid.as_deref().map(cpu_seconds_of).unwrap_or(0.0) - server_cpu0;
             let rss = rss_kib();
+            let what = if in_process { " (local API server and simulator included)" } else { "" };
             println!(
-                "(c) {total_apps} Applications in all: {req} engine API requests for the scale step ({:.1} per new Application); process RSS {} MiB, {:.0} KiB per Application above the start (local API server and simulator included); idle CPU {:.1}% of a core over {}s (local API server included)",
+                "(c) {total_apps} Applications in all: {req} engine API requests for the scale step ({:.1} per new Application); controller process RSS {} MiB, {:.0} KiB per Application above the start{what}; idle CPU {:.1}% of a core over {}s{what}",
                 req as f64 / (scale * n).max(1) as f64,
                 rss / 1024,
                 (rss.saturating_sub(rss0)) as f64 / total_apps as f64,
                 cpu / idle.as_secs_f64() * 100.0,
                 idle.as_secs()
             );
+            if let Some(pid) = server_pid.as_deref() {
+                let srss = rss_kib_of(pid);
+                println!(
+                    "(c) local API server process (every object, the workload simulator): RSS {} MiB, {:.0} KiB per Application above the start; idle CPU {:.1}% of a core",
+                    srss / 1024,
+                    srss.saturating_sub(server_rss0) as f64 / total_apps as f64,
+                    server_cpu / idle.as_secs_f64() * 100.0
+                );
+            }
         }
         println!(
             "controller: {} reconciles ({:.2} ms mean), {} syncs succeeded, {} failed, {} renders",
@@ -317,5 +419,6 @@ fn main() {
         let _ = stop_tx.send(true);
         let _ = running.await;
         drop(dc);
+        drop(server);
     });
 }
