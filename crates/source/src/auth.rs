@@ -151,8 +151,28 @@ pub(crate) fn check_fits(creds: Option<&Credentials>, url: &RemoteUrl) -> Result
 pub(crate) struct SshSetup {
     /// The value of `core.sshCommand` (run through `sh -c` by gix, like `GIT_SSH_COMMAND`).
     pub command: String,
+    /// Where ssh writes its own messages (`-E`): gix passes on only the few ssh error lines it
+    /// recognises and prints the rest to our stderr, so without this a refused host key or a
+    /// rejected key would surface as a bare "failed to fill whole buffer".
+    log: tempfile::NamedTempFile,
     _key: Option<tempfile::NamedTempFile>,
     _known_hosts: Option<tempfile::NamedTempFile>,
+}
+
+impl SshSetup {
+    /// The last lines ssh logged (the reason it gave up, e.g. "Host key verification failed."),
+    /// joined on one line; `None` if it logged nothing. The warning banner and the hints that
+    /// name our temporary files are left out.
+    pub fn last_words(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.log.path()).ok()?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('@'))
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(2)..];
+        (!tail.is_empty()).then(|| tail.join(" "))
+    }
 }
 
 /// Prepare the ssh command for a fetch: without credentials the system's ssh configuration
@@ -160,26 +180,30 @@ pub(crate) struct SshSetup {
 /// [`Credentials::SshKey`] the key is written to a 0600 temporary file under `<data_dir>/.ssh/`
 /// and used alone (`IdentitiesOnly=yes`).
 ///
-/// This cannot be tested end to end here (no ssh server); the command construction is unit-tested.
+/// In both cases ssh logs to a 0600 temporary file there too (see [`SshSetup::last_words`]).
+///
+/// Tested end to end against a real sshd in `tests/mirrors.rs` (skipped where there is none).
 pub(crate) fn ssh_setup(
     data_dir: &Path,
     creds: Option<&Credentials>,
     timeout: Duration,
 ) -> std::io::Result<SshSetup> {
+    let dir = data_dir.join(".ssh");
+    std::fs::create_dir_all(&dir)?;
+    restrict(&dir, 0o700)?;
+    let log = secret_file(&dir, "log-", "")?;
     let Some(Credentials::SshKey {
         private_key,
         known_hosts,
     }) = creds
     else {
         return Ok(SshSetup {
-            command: ssh_command(None, timeout),
+            command: ssh_command(None, log.path(), timeout),
+            log,
             _key: None,
             _known_hosts: None,
         });
     };
-    let dir = data_dir.join(".ssh");
-    std::fs::create_dir_all(&dir)?;
-    restrict(&dir, 0o700)?;
     let key = secret_file(&dir, "key-", private_key)?;
     let (known_hosts_file, hosts_path, strict) = match known_hosts {
         Some(lines) => {
@@ -195,10 +219,12 @@ pub(crate) fn ssh_setup(
             known_hosts: hosts_path,
             strict_host_key_checking: strict,
         }),
+        log.path(),
         timeout,
     );
     Ok(SshSetup {
         command,
+        log,
         _key: Some(key),
         _known_hosts: known_hosts_file,
     })
@@ -211,11 +237,13 @@ pub(crate) struct SshIdentity {
 }
 
 /// The `ssh` command line (shell syntax). `BatchMode` so it never prompts, `ConnectTimeout` and
-/// server-alive probes so a dead server cannot hold a fetch forever.
-pub(crate) fn ssh_command(identity: Option<&SshIdentity>, timeout: Duration) -> String {
+/// server-alive probes so a dead server cannot hold a fetch forever, `-E` so its own messages go
+/// to `log` (the remote's stderr still goes to stderr).
+pub(crate) fn ssh_command(identity: Option<&SshIdentity>, log: &Path, timeout: Duration) -> String {
     let connect = timeout.as_secs().max(1);
     let mut cmd = format!(
-        "ssh -o BatchMode=yes -o ConnectTimeout={connect} -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+        "ssh -E {} -o BatchMode=yes -o ConnectTimeout={connect} -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+        shell_quote(&log.to_string_lossy())
     );
     if let Some(id) = identity {
         cmd.push_str(&format!(
@@ -232,7 +260,7 @@ fn secret_file(dir: &Path, prefix: &str, text: &str) -> std::io::Result<tempfile
     let mut f = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
     restrict(f.path(), 0o600)?;
     f.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
+    if !text.is_empty() && !text.ends_with('\n') {
         // ssh refuses a key whose last line has no newline ("invalid format").
         f.write_all(b"\n")?;
     }
@@ -338,8 +366,9 @@ mod tests {
 
     #[test]
     fn ssh_command_without_key_is_non_interactive_and_bounded() {
-        let cmd = ssh_command(None, Duration::from_secs(60));
+        let cmd = ssh_command(None, Path::new("/d/.ssh/log-1"), Duration::from_secs(60));
         assert!(cmd.starts_with("ssh "), "{cmd}");
+        assert!(cmd.contains("-E '/d/.ssh/log-1'"), "{cmd}");
         assert!(cmd.contains("-o BatchMode=yes"), "{cmd}");
         assert!(cmd.contains("-o ConnectTimeout=60"), "{cmd}");
         assert!(!cmd.contains("-i "), "{cmd}");
@@ -353,6 +382,7 @@ mod tests {
                 known_hosts: PathBuf::from("/data dir/.ssh/known_hosts"),
                 strict_host_key_checking: "accept-new",
             }),
+            Path::new("/data dir/.ssh/log-1"),
             Duration::from_secs(5),
         );
         assert!(cmd.contains(r"-i '/data dir/.ssh/key-it'\''s'"), "{cmd}");
@@ -382,7 +412,7 @@ mod tests {
             .expect("read .ssh")
             .map(|e| e.expect("entry").path())
             .collect();
-        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files.len(), 3, "key, known_hosts and log: {files:?}");
         for f in &files {
             assert!(
                 setup.command.contains(&*f.to_string_lossy()),
@@ -396,8 +426,13 @@ mod tests {
                 assert_eq!(mode, 0o600, "{f:?}");
             }
             let text = std::fs::read_to_string(f).expect("read");
-            assert!(text.ends_with('\n'));
+            if f.to_string_lossy().contains("/log-") {
+                assert!(text.is_empty(), "{f:?}: {text}");
+            } else {
+                assert!(text.ends_with('\n'), "{f:?}");
+            }
         }
+        assert_eq!(setup.last_words(), None, "nothing logged yet");
         drop(setup);
         assert_eq!(
             std::fs::read_dir(dir.path().join(".ssh"))
@@ -405,6 +440,29 @@ mod tests {
                 .count(),
             0,
             "key files are removed after the fetch"
+        );
+    }
+
+    #[test]
+    fn last_words_are_the_reason_without_banner_or_hints() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let setup = ssh_setup(dir.path(), None, Duration::from_secs(30)).expect("setup");
+        assert!(setup.command.contains("-E "), "{}", setup.command);
+        std::fs::write(
+            setup.log.path(),
+            "@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+             @@@@@@@@@@@@@@@@\nOffending ED25519 key in /x/.ssh/known_hosts-1:1\n  remove with:\n\
+             \n  ssh-keygen -f \"/x/.ssh/known_hosts-1\" -R \"[h]:2\"\n\
+             Host key for [h]:2 has changed and you have requested strict checking.\n\
+             Host key verification failed.\n",
+        )
+        .expect("write log");
+        assert_eq!(
+            setup.last_words().as_deref(),
+            Some(
+                "Host key for [h]:2 has changed and you have requested strict checking. \
+                 Host key verification failed."
+            )
         );
     }
 }

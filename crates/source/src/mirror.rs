@@ -82,7 +82,15 @@ impl FetchJob {
         out
     }
 
-    fn fetch_error(&self, context: &str, err: &gix::Error, interrupt: &AtomicBool) -> Error {
+    /// `ssh`: the ssh setup of an ssh fetch, whose log says why ssh gave up (gix only sees the
+    /// connection end, e.g. "failed to fill whole buffer").
+    fn fetch_error(
+        &self,
+        context: &str,
+        err: &gix::Error,
+        ssh: Option<&auth::SshSetup>,
+        interrupt: &AtomicBool,
+    ) -> Error {
         let url = self.url.display();
         if interrupt.load(Ordering::SeqCst) {
             return Error::Timeout {
@@ -90,7 +98,11 @@ impl FetchJob {
                 timeout: self.timeout,
             };
         }
-        let message = self.scrub(&format!("{context}: {}", gix_chain(err)));
+        let mut message = format!("{context}: {}", gix_chain(err));
+        if let Some(words) = ssh.and_then(auth::SshSetup::last_words) {
+            message.push_str(&format!(" (ssh: {words})"));
+        }
+        let message = self.scrub(&message);
         if err.is_unauthenticated()
             || err.is_permission_denied()
             || (self.url.scheme == Scheme::Ssh && is_ssh_auth_failure(&message))
@@ -163,14 +175,17 @@ impl FetchJob {
             .remote_at(self.url.for_gix.as_str())
             .and_then(|r| r.with_refspecs(FETCH_SPECS, gix::remote::Direction::Fetch))
             .map(|r| r.with_fetch_tags(gix::remote::fetch::Tags::None))
-            .map_err(|e| self.fetch_error("cannot set up the remote", &e, interrupt))?;
+            .map_err(|e| {
+                self.fetch_error("cannot set up the remote", &e, ssh.as_ref(), interrupt)
+            })?;
         let mut connection = remote
             .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.fetch_error("cannot connect", &e, interrupt))?;
+            .map_err(|e| self.fetch_error("cannot connect", &e, ssh.as_ref(), interrupt))?;
 
         if matches!(self.url.scheme, Scheme::Http | Scheme::Https) {
-            let options = http_options(&repo, &self.url.for_gix, self.timeout)
-                .map_err(|e| self.fetch_error("cannot configure http", &e, interrupt))?;
+            let options = http_options(&repo, &self.url.for_gix, self.timeout).map_err(|e| {
+                self.fetch_error("cannot configure http", &e, ssh.as_ref(), interrupt)
+            })?;
             connection.set_transport_options(options);
         }
         let account = auth::http_account(self.credentials.as_ref(), &self.url).unwrap_or_default();
@@ -187,7 +202,9 @@ impl FetchJob {
                     ..Default::default()
                 },
             )
-            .map_err(|e| self.fetch_error("cannot list the remote's refs", &e, interrupt))?;
+            .map_err(|e| {
+                self.fetch_error("cannot list the remote's refs", &e, ssh.as_ref(), interrupt)
+            })?;
 
         let remote_refs = prepare.ref_map().remote_refs.clone();
         let mut advertised: HashSet<BString> = HashSet::new();
@@ -213,7 +230,7 @@ impl FetchJob {
         } else {
             let outcome = prepare
                 .receive(gix::progress::Discard, interrupt)
-                .map_err(|e| self.fetch_error("cannot fetch", &e, interrupt))?;
+                .map_err(|e| self.fetch_error("cannot fetch", &e, ssh.as_ref(), interrupt))?;
             tracing::debug!(url = %url, status = ?status_name(&outcome.status), "fetched");
         }
         if interrupt.load(Ordering::SeqCst) {

@@ -457,9 +457,9 @@ async fn mirror_directory_never_contains_credentials() {
     assert_eq!(m.fetch_timeout(), Duration::from_secs(60));
 }
 
-/// There is no ssh server here: this runs the real `ssh` with our command line against a closed
-/// port on 127.0.0.1, which checks that the options are accepted, that the failure is reported
-/// with the URL, and that the key file does not outlive the fetch.
+/// The real `ssh` with our command line against a closed port on 127.0.0.1: the options are
+/// accepted, the failure is reported with the URL and ssh's reason, and the key file does not
+/// outlive the fetch. (A real server: `ssh_fetch_from_a_real_sshd_...` below.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_fetch_failure_is_reported_and_the_key_file_removed() {
     if std::process::Command::new("ssh")
@@ -489,6 +489,10 @@ async fn ssh_fetch_failure_is_reported_and_the_key_file_removed() {
     assert!(matches!(err, Error::Fetch { .. }), "{text}");
     assert!(err.is_transient(), "{text}");
     assert!(text.contains(&url), "{text}");
+    assert!(
+        text.contains("Connection refused"),
+        "ssh's own reason: {text}"
+    );
     assert!(!text.contains("not-a-real-key"), "{text}");
     assert!(
         !text.contains("Bad configuration option"),
@@ -499,6 +503,136 @@ async fn ssh_fetch_failure_is_reported_and_the_key_file_removed() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert!(leftovers.is_empty(), "key files removed: {leftovers:?}");
+}
+
+/// A real sshd (run as the current user on a loopback port, see `support::SshServer`) serving a
+/// bare repository made with the git CLI: the key from the credentials logs in, the host key is
+/// checked against the given `known_hosts` (a wrong one is refused), new pushes are seen, and the
+/// key files do not outlive a fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_fetch_from_a_real_sshd_checks_the_host_key_and_follows_pushes() {
+    let Some(sshd) = support::SshServer::start() else {
+        println!("skipped: no sshd (scripts/setup installs openssh-server)");
+        return;
+    };
+    let up = Upstream::new("repo.git");
+    up.git(&["checkout", "-q", "-b", "feature"]);
+    up.write("f.txt", b"feature\n");
+    let feature = up.commit("feature work");
+    up.git(&["push", "-q", "origin", "feature"]);
+    up.git(&["checkout", "-q", "main"]);
+    let main1 = up.git(&["rev-parse", "HEAD"]);
+
+    let url = sshd.url(&up.bare);
+    let data = tempfile::tempdir().expect("tempdir");
+    let m = Mirrors::new(data.path().to_path_buf(), 2).with_fetch_timeout(Duration::from_secs(30));
+    let with_hosts = |known_hosts: String| {
+        Repo::new(&url).with_credentials(source::Credentials::SshKey {
+            private_key: sshd.client_key.clone(),
+            known_hosts: Some(known_hosts),
+        })
+    };
+    let key_files = || -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(data.path().join(".ssh"))
+            .expect(".ssh exists")
+            .map(|e| e.expect("entry").file_name())
+            .collect()
+    };
+    // The key body, to check it never shows in an error.
+    let key_body = sshd
+        .client_key
+        .lines()
+        .nth(1)
+        .expect("a key line")
+        .to_string();
+
+    // A known_hosts line for this address with another key: ssh must refuse to connect.
+    let other = tempfile::tempdir().expect("tempdir");
+    let other_key = other.path().join("other_ed25519");
+    support::keygen(&other_key);
+    let wrong = format!(
+        "[127.0.0.1]:{} {}\n",
+        sshd.port,
+        support::public_key(&other_key)
+    );
+    let err = m
+        .fetch(&with_hosts(wrong))
+        .await
+        .expect_err("a wrong host key is refused");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Auth { .. }), "{text}");
+    assert!(!err.is_transient(), "{text}");
+    assert!(text.contains(&url), "{text}");
+    assert!(text.contains("Host key verification failed"), "{text}");
+    assert!(!text.contains(&key_body), "the key leaked: {text}");
+    assert!(!text.contains("PRIVATE KEY"), "the key leaked: {text}");
+    assert!(m.snapshot(&url).is_none(), "nothing fetched: {text}");
+    assert!(
+        !sshd.log().contains("Accepted publickey"),
+        "no login happened: {}",
+        sshd.log()
+    );
+    assert!(
+        key_files().is_empty(),
+        "key files removed: {:?}",
+        key_files()
+    );
+
+    // The right host key: branches and commits come over ssh.
+    let repo = with_hosts(sshd.known_hosts());
+    let snap = m
+        .fetch(&repo)
+        .await
+        .unwrap_or_else(|e| panic!("fetch over ssh: {e}\nsshd log:\n{}", sshd.log()));
+    let names: Vec<_> = snap.branches.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["feature", "main"]);
+    assert_eq!(snap.default_branch.as_deref(), Some("main"));
+    assert_eq!(
+        snap.branch("main").map(|b| b.commit.as_str()),
+        Some(main1.as_str())
+    );
+    assert_eq!(
+        snap.branch("feature").map(|b| b.commit.as_str()),
+        Some(feature.as_str())
+    );
+    assert_eq!(m.resolve(&url, "feature").await.expect("resolve"), feature);
+    assert!(
+        sshd.log()
+            .contains(&format!("Accepted publickey for {}", sshd.user)),
+        "the generated key logged in: {}",
+        sshd.log()
+    );
+    assert!(
+        key_files().is_empty(),
+        "key files removed: {:?}",
+        key_files()
+    );
+
+    // A new push is seen by the next fetch of the same mirror.
+    up.write("g.txt", b"more\n");
+    let main2 = up.commit("second on main");
+    up.git(&["push", "-q", "origin", "main"]);
+    let snap = m.fetch(&repo).await.expect("second fetch over ssh");
+    assert_eq!(
+        snap.branch("main").map(|b| b.commit.as_str()),
+        Some(main2.as_str())
+    );
+    assert_eq!(snap.branch("main").map(|b| b.commit_time), Some(up.now()));
+    assert!(
+        m.is_ancestor(&url, &main1, &main2).await.expect("ancestry"),
+        "the old tip is in the new history"
+    );
+    assert_eq!(
+        m.fetch_count(&url),
+        3,
+        "the refused fetch and two good ones"
+    );
+    assert!(m.last_error(&url).is_none());
+    assert!(
+        key_files().is_empty(),
+        "key files removed: {:?}",
+        key_files()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

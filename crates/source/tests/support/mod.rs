@@ -408,3 +408,180 @@ fn base64_matches_rfc4648() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
 }
+
+/// Where Debian's openssh-server puts the daemon (`scripts/setup` installs it).
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+/// A real OpenSSH server on 127.0.0.1, run as the current user with its own configuration in a
+/// temp dir: one generated host key, one generated client key (the only authorized one), no
+/// passwords. Stopped when dropped.
+pub struct SshServer {
+    pub port: u16,
+    /// The login name (the current user).
+    pub user: String,
+    /// The client's private key (OpenSSH format), for `Credentials::SshKey`.
+    pub client_key: String,
+    /// The server's public host key (`ssh-ed25519 AAAA...`).
+    pub host_key: String,
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl SshServer {
+    /// `None` when there is no sshd on this machine.
+    pub fn start() -> Option<SshServer> {
+        if !Path::new(SSHD).is_file() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = dir.path().join("host_ed25519");
+        let client = dir.path().join("client_ed25519");
+        keygen(&host);
+        keygen(&client);
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::copy(client.with_extension("pub"), &authorized).expect("authorized_keys");
+        let host_key = public_key(&host);
+        let client_key = std::fs::read_to_string(&client).expect("client key");
+        let user = String::from_utf8(
+            Command::new("id")
+                .arg("-un")
+                .output()
+                .expect("id runs")
+                .stdout,
+        )
+        .expect("utf-8 user name")
+        .trim()
+        .to_string();
+        if is_root() {
+            // sshd started by root insists on its privilege-separation directory, which
+            // Debian's service unit creates at boot and a container without systemd lacks.
+            std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        }
+        // A port that was free a moment ago; sshd fails at once if someone took it since.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\n\
+                 ListenAddress 127.0.0.1\n\
+                 HostKey {host}\n\
+                 AuthorizedKeysFile {authorized}\n\
+                 PidFile {pid}\n\
+                 StrictModes no\n\
+                 UsePAM no\n\
+                 PermitRootLogin prohibit-password\n\
+                 PubkeyAuthentication yes\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 AllowTcpForwarding no\n\
+                 X11Forwarding no\n",
+                host = host.display(),
+                authorized = authorized.display(),
+                pid = dir.path().join("sshd.pid").display(),
+            ),
+        )
+        .expect("write sshd_config");
+        let log = std::fs::File::create(dir.path().join("sshd.log")).expect("sshd.log");
+        let child = Command::new(SSHD)
+            .arg("-f")
+            .arg(&config)
+            .args(["-D", "-e"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let mut server = SshServer {
+            port,
+            user,
+            client_key,
+            host_key,
+            child,
+            dir,
+        };
+        server.wait_listening();
+        Some(server)
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("sshd status") {
+                panic!("sshd exited ({status}): {}", self.log());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sshd does not listen on port {}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What sshd wrote so far (it logs to stderr with `-e`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// `ssh://user@127.0.0.1:port<path>` for an absolute `path` on this machine.
+    pub fn url(&self, path: &Path) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            path.display()
+        )
+    }
+
+    /// The `known_hosts` line for this server (`[127.0.0.1]:port` since the port is not 22).
+    pub fn known_hosts(&self) -> String {
+        format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new ed25519 key pair without passphrase at `path` and `path.pub`.
+pub fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "trellis-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `type base64` of the public key next to `private` (without the comment).
+pub fn public_key(private: &Path) -> String {
+    let text = std::fs::read_to_string(private.with_extension("pub")).expect("public key");
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
