@@ -25,7 +25,7 @@ use crate::app::{AppMemo, Next, env_of};
 
 /// How long watch events about one Application's objects (or about an Environment's
 /// Applications) are gathered before the one reconcile that looks at all of them.
-const GATHER_WINDOW: Duration = Duration::from_millis(200);
+const GATHER_WINDOW: Duration = Duration::from_millis(500);
 
 /// A fingerprint of what a reconcile acts on in an Application besides its status: spec
 /// (through `generation`), labels, annotations (sync, refresh and terminate requests),
