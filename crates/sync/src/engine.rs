@@ -450,33 +450,27 @@ impl Engine {
         &self.cache
     }
 
-    /// Health of a live object: custom Lua check first, then the built-in rule, else Healthy.
+    /// Health of a live object ([`health::assess`]): custom Lua check first, then the built-in
+    /// rule (a CronJob's from the Jobs the cache holds for it), else Healthy.
     pub fn object_health(&self, obj: &Value) -> Health {
-        match self.health.assess(obj) {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => Health {
-                status: HealthStatus::Unknown,
-                message: e.to_string(),
-            },
-            None if is_cronjob(obj) => {
-                // Its health is that of the last Job it scheduled, held by the cache as its child.
-                let jobs = uid_of(obj)
-                    .map(|uid| self.cache.children_of(&uid))
-                    .unwrap_or_default();
-                let jobs: Vec<&Value> = jobs
-                    .iter()
-                    .map(|j| &**j)
-                    .filter(|j| {
-                        j.get("kind").and_then(Value::as_str) == Some("Job")
-                            && j.get("apiVersion")
-                                .and_then(Value::as_str)
-                                .is_some_and(|v| v.starts_with("batch/"))
-                    })
-                    .collect();
-                health::cronjob_health(obj, &jobs)
-            }
-            None => health::builtin_health(obj).unwrap_or_else(Health::healthy),
-        }
+        let jobs = if is_cronjob(obj) {
+            uid_of(obj)
+                .map(|uid| self.cache.children_of(&uid))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let jobs: Vec<&Value> = jobs
+            .iter()
+            .map(|j| &**j)
+            .filter(|j| {
+                j.get("kind").and_then(Value::as_str) == Some("Job")
+                    && j.get("apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with("batch/"))
+            })
+            .collect();
+        health::assess(obj, &self.health, Some(&jobs))
     }
 
     /// Resolve kinds, fill namespaces, add the tracking id and digest.
