@@ -373,7 +373,8 @@ struct OpCtx {
 pub struct Engine {
     cache: Arc<ClusterCache>,
     store: StateStore,
-    health: CustomHealth,
+    /// Custom health checks; replaceable while running (the controller reads `trellis-cm`).
+    health: std::sync::RwLock<Arc<CustomHealth>>,
     dry_runs: Mutex<HashMap<(String, String), Arc<Value>>>,
     /// Last known state per application (this process is the only writer of an application's
     /// state, so the store is read once per application).
@@ -433,7 +434,7 @@ impl Engine {
         Engine {
             cache,
             store,
-            health,
+            health: std::sync::RwLock::new(Arc::new(health)),
             dry_runs: Mutex::new(HashMap::new()),
             states: Mutex::new(HashMap::new()),
             namespaces: Mutex::new(HashMap::new()),
@@ -470,7 +471,20 @@ impl Engine {
                         .is_some_and(|v| v.starts_with("batch/"))
             })
             .collect();
-        health::assess(obj, &self.health, Some(&jobs))
+        let custom = self
+            .health
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        health::assess(obj, &custom, Some(&jobs))
+    }
+
+    /// Replace the custom health checks (for objects judged from now on).
+    pub fn set_custom_health(&self, custom: CustomHealth) {
+        match self.health.write() {
+            Ok(mut h) => *h = Arc::new(custom),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(custom),
+        }
     }
 
     /// Resolve kinds, fill namespaces, add the tracking id and digest.
