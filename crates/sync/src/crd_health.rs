@@ -25,6 +25,7 @@ pub fn health(group: &str, kind: &str, obj: &Value) -> Option<Health> {
         }
         ("kustomize.toolkit.fluxcd.io", "Kustomization") => flux(obj, &["Healthy"], false),
         ("kafka.strimzi.io", "Kafka") => strimzi_kafka(obj),
+        ("argoproj.io", "Rollout") => rollout(obj),
         ("monitoring.coreos.com", "Prometheus" | "Alertmanager") => prometheus_operator(obj),
         ("serving.knative.dev", "Service") => knative_service(obj),
         (
@@ -140,6 +141,37 @@ fn flux(obj: &Value, success: &[&str], artifact_outdated: bool) -> Health {
         Health::new(Healthy, message)
     } else {
         Health::new(Degraded, message)
+    }
+}
+
+/// Argo Rollouts Rollout (v1.0+ reports a phase): the spec must be observed first; a paused
+/// rollout is Suspended; otherwise its phase and message say it.
+fn rollout(obj: &Value) -> Health {
+    let observed = obj
+        .pointer("/status/observedGeneration")
+        .and_then(|v| match v {
+            Value::String(s) => s.parse::<i64>().ok(),
+            other => other.as_i64(),
+        });
+    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
+    if let (Some(g), Some(o)) = (generation, observed)
+        && o < g
+    {
+        return Health::new(
+            Progressing,
+            "Waiting for rollout spec update to be observed",
+        );
+    }
+    let message = str_at(obj, &["status", "message"]).unwrap_or_default();
+    match str_at(obj, &["status", "phase"]).unwrap_or_default() {
+        "Healthy" => Health::new(Healthy, message),
+        "Paused" => Health::new(Suspended, message),
+        "Degraded" => Health::new(Degraded, message),
+        "" => Health::new(
+            Progressing,
+            "Waiting for rollout spec update to be observed",
+        ),
+        _ => Health::new(Progressing, message),
     }
 }
 
@@ -303,4 +335,220 @@ fn standard_conditions(obj: &Value) -> Option<Health> {
         _ => Progressing,
     };
     Some(Health::new(status, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn judge(api: &str, kind: &str, spec: Value, status: Value) -> Health {
+        let obj = json!({"apiVersion": api, "kind": kind, "metadata": {"name": "x", "generation": 1},
+                         "spec": spec, "status": status});
+        let group = crate::object::group_of(api);
+        health(group, kind, &obj).expect("a built-in rule")
+    }
+
+    fn conds(list: Value) -> Value {
+        json!({"conditions": list})
+    }
+
+    #[test]
+    fn cert_manager() {
+        let api = "cert-manager.io/v1";
+        assert_eq!(
+            judge(api, "Certificate", json!({}), json!({})),
+            Health::new(Progressing, "Waiting for certificate")
+        );
+        // Issuing wins even when listed after Ready.
+        let c = conds(json!([
+            {"type": "Ready", "status": "False", "message": "old"},
+            {"type": "Issuing", "status": "True", "message": "renewing"}
+        ]));
+        assert_eq!(
+            judge(api, "Certificate", json!({}), c),
+            Health::new(Progressing, "renewing")
+        );
+        let ok = conds(json!([{"type": "Ready", "status": "True", "message": "up to date"}]));
+        assert_eq!(
+            judge(api, "Issuer", json!({}), ok.clone()),
+            Health::new(Healthy, "up to date")
+        );
+        assert_eq!(
+            judge(api, "ClusterIssuer", json!({}), json!({})),
+            Health::new(Progressing, "Initializing ClusterIssuer")
+        );
+    }
+
+    #[test]
+    fn keda_flux_strimzi() {
+        let ready = json!({"type": "Ready", "status": "True", "message": "ok"});
+        let paused = json!({"type": "Paused", "status": "True", "message": "paused"});
+        assert_eq!(
+            judge(
+                "keda.sh/v1alpha1",
+                "ScaledObject",
+                json!({}),
+                conds(json!([ready, paused]))
+            ),
+            Health::new(Suspended, "paused")
+        );
+        assert_eq!(
+            judge("keda.sh/v1alpha1", "ScaledObject", json!({}), json!({})),
+            Health::new(Progressing, "Creating HorizontalPodAutoscaler Object")
+        );
+        let hr = |list: Value| {
+            judge(
+                "helm.toolkit.fluxcd.io/v2",
+                "HelmRelease",
+                json!({}),
+                conds(list),
+            )
+        };
+        assert_eq!(
+            hr(
+                json!([{"type": "Ready", "status": "True", "reason": "Succeeded"},
+                      {"type": "Released", "status": "True"}])
+            ),
+            Health::new(Healthy, "Succeeded")
+        );
+        assert_eq!(
+            hr(
+                json!([{"type": "Ready", "status": "Unknown", "reason": "Progressing"},
+                      {"type": "Reconciling", "status": "True"}])
+            ),
+            Health::new(Progressing, "Progressing")
+        );
+        assert_eq!(
+            hr(json!([{"type": "Ready", "status": "False", "reason": "InstallFailed"}])),
+            Health::new(Degraded, "InstallFailed")
+        );
+        assert_eq!(
+            judge(
+                "source.toolkit.fluxcd.io/v1",
+                "GitRepository",
+                json!({"suspend": true}),
+                json!({})
+            ),
+            Health::new(Suspended, "GitRepository is suspended")
+        );
+        assert_eq!(
+            judge(
+                "kafka.strimzi.io/v1beta2",
+                "Kafka",
+                json!({}),
+                conds(json!([{"type": "NotReady", "status": "True", "reason": "Creating"}]))
+            ),
+            Health::new(Progressing, "Waiting for Kafka Cluster")
+        );
+    }
+
+    #[test]
+    fn prometheus_knative_crossplane_rollout_and_generic() {
+        let avail = |status: &str, reason: &str| {
+            conds(json!([{"type": "Available", "status": status, "reason": reason}]))
+        };
+        assert_eq!(
+            judge(
+                "monitoring.coreos.com/v1",
+                "Prometheus",
+                json!({}),
+                avail("False", "SomePodsNotReady")
+            ),
+            Health::new(Progressing, "SomePodsNotReady")
+        );
+        assert_eq!(
+            judge(
+                "monitoring.coreos.com/v1",
+                "Alertmanager",
+                json!({}),
+                avail("True", "")
+            ),
+            Health::new(Healthy, "All instances are available")
+        );
+        let ks = judge(
+            "serving.knative.dev/v1",
+            "Service",
+            json!({}),
+            conds(
+                json!([{"type": "Ready", "status": "False", "reason": "RevisionFailed", "message": "boom"}]),
+            ),
+        );
+        assert_eq!(
+            ks,
+            Health::new(Degraded, "Ready is False, since RevisionFailed. boom\n")
+        );
+        assert_eq!(
+            judge(
+                "s3.aws.upbound.io/v1beta1",
+                "Bucket",
+                json!({}),
+                conds(json!([{"type": "Synced", "status": "False", "message": "denied"}]))
+            ),
+            Health::new(Degraded, "denied")
+        );
+        assert_eq!(
+            judge(
+                "s3.aws.upbound.io/v1beta1",
+                "Bucket",
+                json!({}),
+                conds(json!([{"type": "Ready", "status": "True"}]))
+            ),
+            Health::new(Healthy, "Resource is up-to-date.")
+        );
+        assert_eq!(
+            judge(
+                "aws.upbound.io/v1beta1",
+                "ProviderConfig",
+                json!({}),
+                json!({})
+            ),
+            Health::new(Healthy, "Resource is up-to-date.")
+        );
+        assert_eq!(
+            judge(
+                "pkg.crossplane.io/v1",
+                "Provider",
+                json!({}),
+                conds(
+                    json!([{"type": "Installed", "status": "True", "reason": "ActivePackageRevision"},
+                               {"type": "Healthy", "status": "False", "reason": "UnhealthyPackageRevision"}])
+                )
+            ),
+            Health::new(Degraded, "ActivePackageRevision UnhealthyPackageRevision")
+        );
+        assert_eq!(
+            judge(
+                "argoproj.io/v1alpha1",
+                "Rollout",
+                json!({}),
+                json!({"observedGeneration": "1", "phase": "Paused", "message": "CanaryPauseStep"})
+            ),
+            Health::new(Suspended, "CanaryPauseStep")
+        );
+        assert_eq!(
+            judge(
+                "argoproj.io/v1alpha1",
+                "Rollout",
+                json!({}),
+                json!({"observedGeneration": "0", "phase": "Healthy"})
+            ),
+            Health::new(
+                Progressing,
+                "Waiting for rollout spec update to be observed"
+            )
+        );
+        assert_eq!(
+            judge(
+                "db.example.com/v1",
+                "Database",
+                json!({}),
+                conds(json!([{"type": "Ready", "status": "False", "reason": "NoQuorum"}]))
+            ),
+            Health::new(Degraded, "NoQuorum")
+        );
+        let obj = json!({"apiVersion": "db.example.com/v1", "kind": "Database", "metadata": {"name": "x"}});
+        assert_eq!(health("db.example.com", "Database", &obj), None);
+        assert_eq!(health("storage.k8s.io", "StorageClass", &obj), None);
+    }
 }
