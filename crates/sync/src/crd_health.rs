@@ -1,5 +1,5 @@
 //! Built-in health of the custom resources people run most, so that no script needs installing:
-//! cert-manager, KEDA, Flux, Strimzi, the Prometheus operator, Knative, external-secrets,
+//! cert-manager, Argo Rollouts, KEDA, Flux, Strimzi, the Prometheus operator, Knative, external-secrets,
 //! Crossplane, and any custom resource with a standard `Ready` or `Available` condition. Each rule
 //! gives the status and message Argo CD's health check for that kind gives on the same object
 //! (written for Trellis from the behaviour, not translated from the scripts). A Lua customization
