@@ -60,6 +60,9 @@ use crate::render::Renderer;
 use crate::types::{Application, Environment, EnvironmentSet};
 use crate::webhook::{Change, normalize_repo_url};
 
+/// The ConfigMap holding Argo CD-style health customizations (`resource.customizations.health.*`).
+pub const HEALTH_CONFIGMAP: &str = "trellis-cm";
+
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -291,6 +294,40 @@ impl Controller {
         Self::with_cluster(client, cluster, cfg)
     }
 
+    /// Argo CD health customizations from the ConfigMap `trellis-cm` in the controller's
+    /// namespace (keys `resource.customizations.health.<group>_<Kind>`, as in `argocd-cm`), read
+    /// at start. Absent or unreadable, the built-in rules alone apply (and the reason is logged).
+    async fn load_health_overrides(&self) {
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        let cm = match api.get_opt(HEALTH_CONFIGMAP).await {
+            Ok(Some(cm)) => cm,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading ConfigMap {HEALTH_CONFIGMAP}");
+                return;
+            }
+        };
+        let value = match serde_json::to_value(&cm) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading ConfigMap {HEALTH_CONFIGMAP}");
+                return;
+            }
+        };
+        let mut custom = sync::lua::CustomHealth::empty();
+        match custom.add_configmap(&value, HEALTH_CONFIGMAP) {
+            Ok(n) => {
+                tracing::info!(
+                    scripts = n,
+                    "health customizations from ConfigMap {HEALTH_CONFIGMAP}"
+                );
+                self.engine.set_custom_health(custom);
+            }
+            Err(e) => tracing::warn!(error = %e, "health customizations of {HEALTH_CONFIGMAP}"),
+        }
+    }
+
     /// A controller whose sync engine talks through `cluster` (e.g. one that counts requests).
     pub fn with_cluster(
         client: kube::Client,
@@ -366,6 +403,7 @@ impl Controller {
         };
         let mut tasks = tokio::task::JoinSet::new();
         let ns = self.cfg.namespace.clone();
+        self.load_health_overrides().await;
         // Watches: every change requeues what it concerns.
         {
             let me = self.clone();

@@ -373,7 +373,8 @@ struct OpCtx {
 pub struct Engine {
     cache: Arc<ClusterCache>,
     store: StateStore,
-    health: CustomHealth,
+    /// Custom health checks; replaceable while running (the controller reads `trellis-cm`).
+    health: std::sync::RwLock<Arc<CustomHealth>>,
     dry_runs: Mutex<HashMap<(String, String), Arc<Value>>>,
     /// Last known state per application (this process is the only writer of an application's
     /// state, so the store is read once per application).
@@ -433,7 +434,7 @@ impl Engine {
         Engine {
             cache,
             store,
-            health,
+            health: std::sync::RwLock::new(Arc::new(health)),
             dry_runs: Mutex::new(HashMap::new()),
             states: Mutex::new(HashMap::new()),
             namespaces: Mutex::new(HashMap::new()),
@@ -450,32 +451,39 @@ impl Engine {
         &self.cache
     }
 
-    /// Health of a live object: custom Lua check first, then the built-in rule, else Healthy.
+    /// Health of a live object ([`health::assess`]): custom Lua check first, then the built-in
+    /// rule (a CronJob's from the Jobs the cache holds for it), else Healthy.
     pub fn object_health(&self, obj: &Value) -> Health {
-        match self.health.assess(obj) {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => Health {
-                status: HealthStatus::Unknown,
-                message: e.to_string(),
-            },
-            None if is_cronjob(obj) => {
-                // Its health is that of the last Job it scheduled, held by the cache as its child.
-                let jobs = uid_of(obj)
-                    .map(|uid| self.cache.children_of(&uid))
-                    .unwrap_or_default();
-                let jobs: Vec<&Value> = jobs
-                    .iter()
-                    .map(|j| &**j)
-                    .filter(|j| {
-                        j.get("kind").and_then(Value::as_str) == Some("Job")
-                            && j.get("apiVersion")
-                                .and_then(Value::as_str)
-                                .is_some_and(|v| v.starts_with("batch/"))
-                    })
-                    .collect();
-                health::cronjob_health(obj, &jobs)
-            }
-            None => health::builtin_health(obj).unwrap_or_else(Health::healthy),
+        let jobs = if is_cronjob(obj) {
+            uid_of(obj)
+                .map(|uid| self.cache.children_of(&uid))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let jobs: Vec<&Value> = jobs
+            .iter()
+            .map(|j| &**j)
+            .filter(|j| {
+                j.get("kind").and_then(Value::as_str) == Some("Job")
+                    && j.get("apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with("batch/"))
+            })
+            .collect();
+        let custom = self
+            .health
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        health::assess(obj, &custom, Some(&jobs))
+    }
+
+    /// Replace the custom health checks (for objects judged from now on).
+    pub fn set_custom_health(&self, custom: CustomHealth) {
+        match self.health.write() {
+            Ok(mut h) => *h = Arc::new(custom),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(custom),
         }
     }
 

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::lua::CustomHealth;
 use crate::object::{group_of, str_at};
 
 /// Health of an object or application, from best to worst as Argo CD ranks them.
@@ -58,7 +59,8 @@ pub struct Health {
 }
 
 impl Health {
-    fn new(status: HealthStatus, message: impl Into<String>) -> Health {
+    /// A status with its message.
+    pub fn new(status: HealthStatus, message: impl Into<String>) -> Health {
         Health {
             status,
             message: message.into(),
@@ -112,28 +114,53 @@ fn cond_text(c: &Value) -> String {
     }
 }
 
-/// The controller has not seen the latest spec yet.
-fn generation_pending(obj: &Value) -> bool {
-    match (
-        i64_at(obj, &["metadata", "generation"]),
-        i64_at(obj, &["status", "observedGeneration"]),
-    ) {
-        (Some(g), Some(o)) => o < g,
-        (Some(_), None) => true,
-        _ => false,
+/// The finalizer Argo CD puts on hooks it is still watching: such an object being deleted is
+/// still judged by its rule rather than as "Pending deletion".
+const HOOK_FINALIZER: &str = "argocd.argoproj.io/hook-finalizer";
+
+/// The health of a live object, as Trellis judges it everywhere (the sync engine, the controller
+/// and `trellis health` all call this): a custom Lua check for its kind decides (a script that
+/// fails gives Unknown with the error; scripts judge objects being deleted too, as Argo CD's own
+/// script tests expect); otherwise an object being deleted is Progressing ("Pending deletion");
+/// otherwise the built-in rule; an object with no rule is Healthy.
+/// `cron_jobs` are the Jobs a CronJob scheduled, when the caller can see them.
+pub fn assess(obj: &Value, custom: &CustomHealth, cron_jobs: Option<&[&Value]>) -> Health {
+    let deleting = obj
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
+    let hook_finalizer = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(HOOK_FINALIZER)));
+    match custom.assess(obj) {
+        Some(Ok(h)) => return h,
+        Some(Err(e)) => return Health::new(HealthStatus::Unknown, e.to_string()),
+        None => {}
     }
+    if deleting && !hook_finalizer {
+        return Health::new(HealthStatus::Progressing, "Pending deletion");
+    }
+    if let Some(jobs) = cron_jobs
+        && group_of(str_at(obj, &["apiVersion"]).unwrap_or_default()) == "batch"
+        && str_at(obj, &["kind"]) == Some("CronJob")
+    {
+        return cronjob_health(obj, jobs);
+    }
+    builtin_health(obj).unwrap_or_else(Health::healthy)
 }
 
 /// Built-in health of a live object; `None` for kinds without a rule (they count as healthy once
-/// they exist).
+/// they exist). The rules of Argo CD (gitops-engine) give the same status and message; CronJob,
+/// CustomResourceDefinition and Namespace are Trellis's own, and the custom resources people run
+/// most are in [`crate::crd_health`].
 pub fn builtin_health(obj: &Value) -> Option<Health> {
     let group = group_of(str_at(obj, &["apiVersion"]).unwrap_or_default());
     let kind = str_at(obj, &["kind"]).unwrap_or_default();
     Some(match (group, kind) {
-        ("apps" | "extensions", "Deployment") => deployment(obj),
+        ("apps", "Deployment") => deployment(obj),
         ("apps", "StatefulSet") => statefulset(obj),
-        ("apps" | "extensions", "DaemonSet") => daemonset(obj),
-        ("apps" | "extensions", "ReplicaSet") => replicaset(obj),
+        ("apps", "DaemonSet") => daemonset(obj),
+        ("apps", "ReplicaSet") => replicaset(obj),
         ("", "Pod") => pod(obj),
         ("batch", "Job") => job(obj),
         ("batch", "CronJob") => cronjob(obj),
@@ -141,10 +168,27 @@ pub fn builtin_health(obj: &Value) -> Option<Health> {
         ("networking.k8s.io" | "extensions", "Ingress") => ingress(obj),
         ("", "PersistentVolumeClaim") => pvc(obj),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
+        ("apiregistration.k8s.io", "APIService") => apiservice(obj),
+        ("argoproj.io", "Workflow") => workflow(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(obj),
         ("", "Namespace") => namespace(obj),
-        _ => return None,
+        _ => return crate::crd_health::health(group, kind, obj),
     })
+}
+
+/// An integer field, 0 when absent (a Go struct's zero value).
+fn int(obj: &Value, path: &[&str]) -> i64 {
+    i64_at(obj, path).unwrap_or(0)
+}
+
+/// A string field of a condition, empty when absent.
+fn field<'a>(c: &'a Value, name: &str) -> &'a str {
+    c.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// `metadata.generation` is ahead of `status.observedGeneration` (both 0 when absent).
+fn spec_not_observed(obj: &Value) -> bool {
+    int(obj, &["metadata", "generation"]) > int(obj, &["status", "observedGeneration"])
 }
 
 fn deployment(obj: &Value) -> Health {
@@ -152,26 +196,30 @@ fn deployment(obj: &Value) -> Health {
     if bool_at(obj, &["spec", "paused"]) == Some(true) {
         return Health::new(Suspended, "Deployment is paused");
     }
-    if generation_pending(obj) {
+    if spec_not_observed(obj) {
         return Health::new(
             Progressing,
             "Waiting for rollout to finish: observed deployment generation less than desired generation",
         );
     }
-    if let Some(c) = condition(obj, "Progressing")
-        && c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
+    if condition(obj, "Progressing")
+        .is_some_and(|c| field(c, "reason") == "ProgressDeadlineExceeded")
     {
         let name = str_at(obj, &["metadata", "name"]).unwrap_or_default();
         return Health::new(
             Degraded,
-            format!("Deployment \"{name}\" exceeded its progress deadline"),
+            format!(
+                "Deployment {} exceeded its progress deadline",
+                go_quote(name)
+            ),
         );
     }
-    let desired = i64_at(obj, &["spec", "replicas"]).unwrap_or(1);
-    let updated = i64_at(obj, &["status", "updatedReplicas"]).unwrap_or(0);
-    let replicas = i64_at(obj, &["status", "replicas"]).unwrap_or(0);
-    let available = i64_at(obj, &["status", "availableReplicas"]).unwrap_or(0);
-    if updated < desired {
+    let updated = int(obj, &["status", "updatedReplicas"]);
+    let replicas = int(obj, &["status", "replicas"]);
+    let available = int(obj, &["status", "availableReplicas"]);
+    if let Some(desired) = i64_at(obj, &["spec", "replicas"])
+        && updated < desired
+    {
         return Health::new(
             Progressing,
             format!(
@@ -199,34 +247,42 @@ fn deployment(obj: &Value) -> Health {
     Health::healthy()
 }
 
+/// A string quoted as Go's `%q` does for printable text.
+fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
 fn statefulset(obj: &Value) -> Health {
     use HealthStatus::*;
-    if generation_pending(obj) {
+    let observed = int(obj, &["status", "observedGeneration"]);
+    if observed == 0 || int(obj, &["metadata", "generation"]) > observed {
         return Health::new(
             Progressing,
             "Waiting for statefulset spec update to be observed...",
         );
     }
-    let desired = i64_at(obj, &["spec", "replicas"]).unwrap_or(1);
-    let ready = i64_at(obj, &["status", "readyReplicas"]).unwrap_or(0);
-    if ready < desired {
+    let desired = i64_at(obj, &["spec", "replicas"]);
+    let ready = int(obj, &["status", "readyReplicas"]);
+    let updated = int(obj, &["status", "updatedReplicas"]);
+    if let Some(desired) = desired
+        && ready < desired
+    {
         return Health::new(
             Progressing,
             format!("Waiting for {} pods to be ready...", desired - ready),
         );
     }
-    if str_at(obj, &["spec", "updateStrategy", "type"]) == Some("OnDelete") {
-        return Health::new(
-            Healthy,
-            "statefulset has OnDelete update strategy; rollout status is not tracked",
-        );
-    }
-    if let Some(partition) = i64_at(
-        obj,
-        &["spec", "updateStrategy", "rollingUpdate", "partition"],
-    ) {
-        let updated = i64_at(obj, &["status", "updatedReplicas"]).unwrap_or(0);
-        if updated < desired - partition {
+    let strategy = str_at(obj, &["spec", "updateStrategy", "type"]).unwrap_or_default();
+    let rolling = obj.pointer("/spec/updateStrategy/rollingUpdate");
+    if strategy == "RollingUpdate" && rolling.is_some_and(|r| !r.is_null()) {
+        if let (Some(desired), Some(partition)) = (
+            desired,
+            i64_at(
+                obj,
+                &["spec", "updateStrategy", "rollingUpdate", "partition"],
+            ),
+        ) && updated < desired - partition
+        {
             return Health::new(
                 Progressing,
                 format!(
@@ -240,43 +296,52 @@ fn statefulset(obj: &Value) -> Health {
             format!("partitioned roll out complete: {updated} new pods have been updated..."),
         );
     }
-    let update_rev = str_at(obj, &["status", "updateRevision"]);
-    let current_rev = str_at(obj, &["status", "currentRevision"]);
-    if update_rev.is_some() && update_rev != current_rev {
-        let updated = i64_at(obj, &["status", "updatedReplicas"]).unwrap_or(0);
+    if strategy == "OnDelete" {
+        return Health::new(
+            Healthy,
+            format!("statefulset has {ready} ready pods ({updated} updated)"),
+        );
+    }
+    let update_rev = str_at(obj, &["status", "updateRevision"]).unwrap_or_default();
+    let current_rev = str_at(obj, &["status", "currentRevision"]).unwrap_or_default();
+    if update_rev != current_rev {
         return Health::new(
             Progressing,
             format!(
-                "waiting for statefulset rolling update to complete {updated} pods at revision {}...",
-                update_rev.unwrap_or_default()
+                "waiting for statefulset rolling update to complete {updated} pods at revision {update_rev}..."
             ),
         );
     }
-    Health::healthy()
+    let current = int(obj, &["status", "currentReplicas"]);
+    Health::new(
+        Healthy,
+        format!("statefulset rolling update complete {current} pods at revision {current_rev}..."),
+    )
 }
 
 fn daemonset(obj: &Value) -> Health {
     use HealthStatus::*;
-    if generation_pending(obj) {
+    if spec_not_observed(obj) {
         return Health::new(
             Progressing,
-            "Waiting for daemon set spec update to be observed...",
+            "Waiting for rollout to finish: observed daemon set generation less than desired generation",
         );
     }
+    let desired = int(obj, &["status", "desiredNumberScheduled"]);
+    let updated = int(obj, &["status", "updatedNumberScheduled"]);
+    let available = int(obj, &["status", "numberAvailable"]);
     if str_at(obj, &["spec", "updateStrategy", "type"]) == Some("OnDelete") {
         return Health::new(
             Healthy,
-            "daemon set has OnDelete update strategy; rollout status is not tracked",
+            format!("daemon set {updated} out of {desired} new pods have been updated"),
         );
     }
-    let desired = i64_at(obj, &["status", "desiredNumberScheduled"]).unwrap_or(0);
-    let updated = i64_at(obj, &["status", "updatedNumberScheduled"]).unwrap_or(0);
-    let available = i64_at(obj, &["status", "numberAvailable"]).unwrap_or(0);
+    let name = go_quote(str_at(obj, &["metadata", "name"]).unwrap_or_default());
     if updated < desired {
         return Health::new(
             Progressing,
             format!(
-                "Waiting for daemon set rollout to finish: {updated} out of {desired} new pods have been updated..."
+                "Waiting for daemon set {name} rollout to finish: {updated} out of {desired} new pods have been updated..."
             ),
         );
     }
@@ -284,7 +349,7 @@ fn daemonset(obj: &Value) -> Health {
         return Health::new(
             Progressing,
             format!(
-                "Waiting for daemon set rollout to finish: {available} of {desired} updated pods are available..."
+                "Waiting for daemon set {name} rollout to finish: {available} of {desired} updated pods are available..."
             ),
         );
     }
@@ -293,20 +358,21 @@ fn daemonset(obj: &Value) -> Health {
 
 fn replicaset(obj: &Value) -> Health {
     use HealthStatus::*;
-    if generation_pending(obj) {
+    if spec_not_observed(obj) {
         return Health::new(
             Progressing,
             "Waiting for rollout to finish: observed replica set generation less than desired generation",
         );
     }
     if let Some(c) = condition(obj, "ReplicaFailure")
-        && c.get("status").and_then(Value::as_str) == Some("True")
+        && field(c, "status") == "True"
     {
-        return Health::new(Degraded, cond_text(c));
+        return Health::new(Degraded, field(c, "message"));
     }
-    let desired = i64_at(obj, &["spec", "replicas"]).unwrap_or(1);
-    let available = i64_at(obj, &["status", "availableReplicas"]).unwrap_or(0);
-    if available < desired {
+    let available = int(obj, &["status", "availableReplicas"]);
+    if let Some(desired) = i64_at(obj, &["spec", "replicas"])
+        && available < desired
+    {
         return Health::new(
             Progressing,
             format!(
@@ -317,72 +383,136 @@ fn replicaset(obj: &Value) -> Health {
     Health::healthy()
 }
 
-/// Container waiting reasons that mean the pod will not become ready on its own.
-const POD_ERROR_REASONS: &[&str] = &[
-    "CrashLoopBackOff",
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "CreateContainerConfigError",
-    "InvalidImageName",
-    "CreateContainerError",
-    "RunContainerError",
-];
+/// Whether an object is a sync hook (Argo CD's or Helm's annotation).
+fn is_hook(obj: &Value) -> bool {
+    let ann = |name| crate::object::annotation(obj, name).is_some();
+    ann(crate::object::ARGO_HOOK) || ann(crate::object::HELM_HOOK)
+}
+
+/// A pod whose restart policy is not `Always` is normally a run-to-completion pod (a hook), so
+/// its running state counts as Progressing; this annotation says to judge it as a long-running
+/// pod anyway (ignored on hooks), as Argo CD does.
+const IGNORE_RESTART_POLICY: &str = "argocd.argoproj.io/ignore-restart-policy";
 
 fn pod(obj: &Value) -> Health {
     use HealthStatus::*;
-    let phase = str_at(obj, &["status", "phase"]).unwrap_or("Pending");
-    let status_msg = || {
-        let m = str_at(obj, &["status", "message"]).or_else(|| str_at(obj, &["status", "reason"]));
-        m.unwrap_or_default().to_string()
-    };
-    for list in ["initContainerStatuses", "containerStatuses"] {
-        for cs in obj
-            .get("status")
+    let restart = str_at(obj, &["spec", "restartPolicy"]).unwrap_or_default();
+    let judged_long_running = restart == "Always"
+        || (crate::object::annotation(obj, IGNORE_RESTART_POLICY).is_some() && !is_hook(obj));
+    let statuses = |list: &str| -> Vec<&Value> {
+        obj.get("status")
             .and_then(|s| s.get(list))
             .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    };
+    let message = str_at(obj, &["status", "message"]).unwrap_or_default();
+    if judged_long_running {
+        // Containers stuck waiting on an error (ErrImagePull, CrashLoopBackOff, ...).
+        let stuck: Vec<&str> = statuses("containerStatuses")
             .into_iter()
-            .flatten()
-        {
-            if let Some(w) = cs.get("state").and_then(|s| s.get("waiting"))
-                && let Some(reason) = w.get("reason").and_then(Value::as_str)
-                && POD_ERROR_REASONS.contains(&reason)
-            {
-                let msg = w.get("message").and_then(Value::as_str).unwrap_or(reason);
-                return Health::new(Degraded, msg);
-            }
+            .filter_map(|cs| cs.pointer("/state/waiting"))
+            .filter(|w| {
+                let r = field(w, "reason");
+                r.starts_with("Err") || r.ends_with("Error") || r.ends_with("BackOff")
+            })
+            .map(|w| field(w, "message"))
+            .collect();
+        if !stuck.is_empty() {
+            return Health::new(Degraded, stuck.join(", "));
         }
     }
-    match phase {
-        "Succeeded" => Health::new(Healthy, status_msg()),
-        "Failed" => Health::new(Degraded, status_msg()),
-        "Running" => {
-            let restart = str_at(obj, &["spec", "restartPolicy"]).unwrap_or("Always");
-            if restart == "Always" && !condition_is(obj, "Ready", "True") {
-                Health::new(Progressing, "pod is running but not ready")
-            } else if restart == "Always" {
-                Health::healthy()
+    match str_at(obj, &["status", "phase"]).unwrap_or_default() {
+        "Pending" => Health::new(Progressing, message),
+        "Succeeded" => Health::new(Healthy, message),
+        "Failed" => {
+            if !message.is_empty() {
+                return Health::new(Degraded, message);
+            }
+            let mut all = statuses("initContainerStatuses");
+            all.extend(statuses("containerStatuses"));
+            for cs in all {
+                let Some(t) = cs.pointer("/state/terminated") else {
+                    continue;
+                };
+                let msg = field(t, "message");
+                if !msg.is_empty() {
+                    return Health::new(Degraded, msg);
+                }
+                if field(t, "reason") == "OOMKilled" {
+                    return Health::new(Degraded, "OOMKilled");
+                }
+                let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
+                if code != 0 {
+                    return Health::new(
+                        Degraded,
+                        format!(
+                            "container {} failed with exit code {code}",
+                            go_quote(field(cs, "name"))
+                        ),
+                    );
+                }
+            }
+            Health::new(Degraded, "")
+        }
+        "Running" if judged_long_running => {
+            if condition_is(obj, "Ready", "True") {
+                return Health::new(Healthy, message);
+            }
+            let restarted = statuses("containerStatuses").into_iter().any(|cs| {
+                cs.pointer("/lastState/terminated")
+                    .is_some_and(|t| !t.is_null())
+            });
+            if restarted {
+                Health::new(Degraded, message)
             } else {
-                Health::new(Progressing, "pod is running")
+                Health::new(Progressing, message)
             }
         }
-        _ => Health::new(Progressing, status_msg()),
+        "Running" if restart == "OnFailure" || restart == "Never" => {
+            Health::new(Progressing, message)
+        }
+        _ => Health::new(Unknown, message),
     }
 }
 
 fn job(obj: &Value) -> Health {
     use HealthStatus::*;
-    if let Some(c) = condition(obj, "Failed")
-        && c.get("status").and_then(Value::as_str) == Some("True")
+    let (mut failed, mut complete, mut suspended) = (false, false, false);
+    let (mut fail_msg, mut message) = ("", "");
+    for c in obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
     {
-        return Health::new(Degraded, cond_text(c));
+        match field(c, "type") {
+            "Failed" => {
+                failed = true;
+                complete = true;
+                fail_msg = field(c, "message");
+            }
+            "Complete" => {
+                complete = true;
+                message = field(c, "message");
+            }
+            "Suspended" => {
+                complete = true;
+                message = field(c, "message");
+                suspended = field(c, "status") == "True";
+            }
+            _ => {}
+        }
     }
-    if condition_is(obj, "Complete", "True") {
-        return Health::new(Healthy, "job completed");
+    if !complete {
+        Health::new(Progressing, message)
+    } else if failed {
+        Health::new(Degraded, fail_msg)
+    } else if suspended {
+        Health::new(Suspended, message)
+    } else {
+        Health::new(Healthy, message)
     }
-    if bool_at(obj, &["spec", "suspend"]) == Some(true) {
-        return Health::new(Suspended, "job is suspended");
-    }
-    Health::new(Progressing, "job is running")
 }
 
 /// When a Job was scheduled: the CronJob controller's `batch.kubernetes.io/cronjob-scheduled-timestamp`
@@ -454,64 +584,110 @@ fn cronjob(obj: &Value) -> Health {
 }
 
 fn has_lb_ingress(obj: &Value) -> bool {
-    obj.get("status")
-        .and_then(|s| s.get("loadBalancer"))
-        .and_then(|l| l.get("ingress"))
+    obj.pointer("/status/loadBalancer/ingress")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty())
 }
 
 fn service(obj: &Value) -> Health {
     if str_at(obj, &["spec", "type"]) == Some("LoadBalancer") && !has_lb_ingress(obj) {
-        return Health::new(
-            HealthStatus::Progressing,
-            "waiting for the load balancer to get an address",
-        );
+        return Health::new(HealthStatus::Progressing, "");
     }
     Health::healthy()
 }
 
 fn ingress(obj: &Value) -> Health {
-    if !has_lb_ingress(obj) {
-        return Health::new(
-            HealthStatus::Progressing,
-            "waiting for the ingress controller to assign an address",
-        );
+    if has_lb_ingress(obj) {
+        Health::healthy()
+    } else {
+        Health::new(HealthStatus::Progressing, "")
     }
-    Health::healthy()
 }
 
 fn pvc(obj: &Value) -> Health {
-    match str_at(obj, &["status", "phase"]) {
-        Some("Bound") => Health::healthy(),
-        Some("Lost") => Health::new(HealthStatus::Degraded, "claim lost its volume"),
-        _ => Health::new(
-            HealthStatus::Progressing,
-            "waiting for the claim to be bound",
-        ),
+    let status = match str_at(obj, &["status", "phase"]) {
+        Some("Bound") => HealthStatus::Healthy,
+        Some("Lost") => HealthStatus::Degraded,
+        Some("Pending") => HealthStatus::Progressing,
+        _ => HealthStatus::Unknown,
+    };
+    Health::new(status, "")
+}
+
+/// The autoscaler's conditions: `status.conditions` in autoscaling/v2, the
+/// `autoscaling.alpha.kubernetes.io/conditions` annotation (JSON) in autoscaling/v1.
+fn hpa(obj: &Value) -> Health {
+    use HealthStatus::*;
+    let waiting = || Health::new(Progressing, "Waiting to Autoscale");
+    let conditions: Vec<Value> = if str_at(obj, &["apiVersion"]) == Some("autoscaling/v1") {
+        let Some(text) =
+            crate::object::annotation(obj, "autoscaling.alpha.kubernetes.io/conditions")
+        else {
+            return waiting();
+        };
+        match serde_json::from_str(text) {
+            Ok(list) => list,
+            Err(e) => {
+                return Health::new(
+                    Unknown,
+                    format!("failed to convert conditions annotation to typed: {e}"),
+                );
+            }
+        }
+    } else {
+        obj.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if conditions.is_empty() {
+        return waiting();
+    }
+    let failing = |c: &Value| {
+        let reason = field(c, "reason");
+        match field(c, "type") {
+            "AbleToScale" => matches!(reason, "FailedGetScale" | "FailedUpdateScale"),
+            "ScalingActive" => reason.starts_with("Failed") || reason == "InvalidSelector",
+            _ => false,
+        }
+    };
+    if let Some(c) = conditions.iter().find(|c| failing(c)) {
+        return Health::new(Degraded, field(c, "message"));
+    }
+    let scaling = |c: &&Value| {
+        matches!(field(c, "type"), "AbleToScale" | "ScalingLimited") && field(c, "status") == "True"
+    };
+    match conditions.iter().find(scaling) {
+        Some(c) => Health::new(Healthy, field(c, "message")),
+        None => waiting(),
     }
 }
 
-fn hpa(obj: &Value) -> Health {
+fn apiservice(obj: &Value) -> Health {
     use HealthStatus::*;
-    let conds = obj
-        .get("status")
-        .and_then(|s| s.get("conditions"))
-        .and_then(Value::as_array);
-    let Some(conds) = conds.filter(|c| !c.is_empty()) else {
-        return Health::new(Progressing, "Waiting to Autoscale");
-    };
-    for c in conds {
-        let ty = c.get("type").and_then(Value::as_str).unwrap_or_default();
-        let st = c.get("status").and_then(Value::as_str).unwrap_or_default();
-        let reason = c.get("reason").and_then(Value::as_str).unwrap_or_default();
-        if (ty == "AbleToScale" && st == "False")
-            || (ty == "ScalingActive" && st == "False" && reason.starts_with("Failed"))
-        {
-            return Health::new(Degraded, cond_text(c));
+    match condition(obj, "Available") {
+        Some(c) => {
+            let text = format!("{}: {}", field(c, "reason"), field(c, "message"));
+            if field(c, "status") == "True" {
+                Health::new(Healthy, text)
+            } else {
+                Health::new(Progressing, text)
+            }
         }
+        None => Health::new(Progressing, "Waiting to be processed"),
     }
-    Health::healthy()
+}
+
+/// An Argo Workflow, from its phase.
+fn workflow(obj: &Value) -> Health {
+    use HealthStatus::*;
+    let message = str_at(obj, &["status", "message"]).unwrap_or_default();
+    match str_at(obj, &["status", "phase"]).unwrap_or_default() {
+        "" | "Pending" | "Running" => Health::new(Progressing, message),
+        "Succeeded" => Health::new(Healthy, message),
+        "Failed" | "Error" => Health::new(Degraded, message),
+        _ => Health::new(Unknown, message),
+    }
 }
 
 fn crd(obj: &Value) -> Health {
@@ -625,12 +801,13 @@ mod tests {
         );
         let failed = builtin_health(&job(json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]))).expect("rule");
         assert_eq!(failed.status, Degraded);
+        // As Argo CD: the Failed condition's message alone.
         assert_eq!(
             failed.message,
-            "BackoffLimitExceeded: Job has reached the specified backoff limit"
+            "Job has reached the specified backoff limit"
         );
         assert_eq!(st(job(json!([]))), Progressing);
-        let pod = |status: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}, "status": status});
+        let pod = |status: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"restartPolicy": "Always"}, "status": status});
         assert_eq!(
             st(pod(
                 json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]})
@@ -766,7 +943,7 @@ mod tests {
         assert!(h.message.contains("nightly-2"), "{}", h.message);
         assert!(
             h.message
-                .contains("BackoffLimitExceeded: Job has reached the specified backoff limit"),
+                .contains("Job has reached the specified backoff limit"),
             "{}",
             h.message
         );

@@ -9,12 +9,15 @@
 //! - [`cluster`]: the API server connection (discovery, server-side apply, request counting).
 //! - [`cache`]: live state from watches, holding only tracked objects.
 //! - [`diff`]: noise-free comparison, Secret masking, unified diffs.
-//! - [`health`] and [`lua`]: health rules, built-in and custom.
+//! - [`health`], [`crd_health`] and [`lua`]: health as Argo CD judges it — [`health::assess`] (the
+//!   one judgement the engine, the controller and `trellis health` share), gitops-engine's built-in
+//!   rules, popular custom resources, and Lua 5.1 (LuaJIT) customizations in Argo CD's layout.
 //! - [`state`]: persisted operation state.
 //! - [`engine`]: diff, sync (apply, hooks, prune, health waits), deletion.
 
 pub mod cache;
 pub mod cluster;
+pub mod crd_health;
 pub mod diff;
 pub mod engine;
 pub mod error;

@@ -291,6 +291,15 @@ impl Manifest {
 /// Parse a stream of YAML documents (`---` separated) into manifests; empty documents are skipped and
 /// `kind: List` is flattened, as kubectl does.
 pub fn manifests_from_yaml(text: &str, source: &str) -> Result<Vec<Manifest>> {
+    objects_from_yaml(text, source)?
+        .into_iter()
+        .map(|obj| Manifest::new(obj, source))
+        .collect()
+}
+
+/// The values of a stream of YAML documents, empty documents skipped and `kind: *List` flattened,
+/// without checking that they are Kubernetes objects.
+pub fn objects_from_yaml(text: &str, source: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for (i, doc) in split_yaml_documents(text).into_iter().enumerate() {
         if doc.trim().is_empty()
@@ -300,7 +309,11 @@ pub fn manifests_from_yaml(text: &str, source: &str) -> Result<Vec<Manifest>> {
         {
             continue;
         }
-        let opts = serde_saphyr::options! { legacy_octal_numbers: true };
+        // A repeated key takes its last value, as sigs.k8s.io/yaml (kubectl, Helm, Argo CD) reads it.
+        let opts = serde_saphyr::options! {
+            legacy_octal_numbers: true,
+            duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,
+        };
         let value: Value = serde_saphyr::from_str_with_options(&doc, opts).map_err(|e| {
             Error::InvalidManifest {
                 source_path: source.to_string(),
@@ -313,12 +326,10 @@ pub fn manifests_from_yaml(text: &str, source: &str) -> Result<Vec<Manifest>> {
         if str_at(&value, &["kind"]).is_some_and(|k| k.ends_with("List"))
             && let Some(items) = value.get("items").and_then(Value::as_array)
         {
-            for item in items {
-                out.push(Manifest::new(item.clone(), source)?);
-            }
+            out.extend(items.iter().cloned());
             continue;
         }
-        out.push(Manifest::new(value, source)?);
+        out.push(value);
     }
     Ok(out)
 }

@@ -35,6 +35,9 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Run the controller: every pushed branch becomes an environment (webhooks, health endpoints).
     Serve(Box<cmd::serve::Args>),
+    /// Judge the health of Kubernetes objects in files, as a sync does (built-in rules, Argo CD Lua
+    /// customizations with --lua-dir, argocd-cm overrides with --config).
+    Health(cmd::health::Args),
     /// Print the CustomResourceDefinitions (Application, EnvironmentSet, Environment).
     Crds(cmd::crds::Args),
     /// Save a Trellis server's URL and API token for `trellis env` and `trellis app`.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => cmd::deploy::run(args),
         Command::Diff(args) => cmd::diff::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
+        Command::Health(args) => cmd::health::run(args),
         Command::Crds(args) => cmd::crds::run(args),
         Command::Login(args) => cmd::login::run(args),
         Command::Env(args) => cmd::env::run(args),

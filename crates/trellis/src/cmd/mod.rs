@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod dev_cluster;
 pub mod diff;
 pub mod env;
+pub mod health;
 pub mod login;
 pub mod progress;
 pub mod repo_chart;
