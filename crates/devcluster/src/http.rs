@@ -21,6 +21,7 @@ use crate::api::{self, DeleteOpts, FieldValidation, PatchType, Sub, WriteOpts};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi;
+use crate::proto;
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
 
@@ -145,9 +146,56 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
             return ApiError::new(401, "Unauthorized", "Unauthorized").into_response();
         }
     }
-    match route(&state, req).await {
+    let protobuf = proto::wants_protobuf(&header(req.headers(), "accept")) && !is_watch(&req);
+    let resp = match route(&state, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if protobuf {
+        to_protobuf(resp).await
+    } else {
+        resp
+    }
+}
+
+fn is_watch(req: &Request) -> bool {
+    let path = req.uri().path();
+    path.starts_with("/api/v1/watch/")
+        || path.split('/').nth(4) == Some("watch")
+        || req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "watch=true" || p == "watch=1" || p == "follow=true")
+        })
+}
+
+/// Re-encode a JSON answer as protobuf for a client that asked for it first (client-go's typed
+/// clients, kubectl). Kinds without a message (custom resources, discovery) stay JSON, which
+/// those clients also read.
+async fn to_protobuf(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if !is_json || resp.headers().contains_key("cache-control") {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(500, "InternalError", "could not read the response body")
+            .into_response();
+    };
+    let encoded = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| proto::encode(&v));
+    match encoded {
+        Some(pb) => {
+            parts
+                .headers
+                .insert("content-type", HeaderValue::from_static(proto::MEDIA_TYPE));
+            parts.headers.remove("content-length");
+            Response::from_parts(parts, Body::from(pb))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
     }
 }
 
