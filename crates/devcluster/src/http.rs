@@ -20,6 +20,7 @@ use crate::State;
 use crate::api::{self, DeleteOpts, FieldValidation, PatchType, Sub, WriteOpts};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
+use crate::introspect;
 use crate::openapi;
 use crate::proto;
 use crate::registry::ResourceInfo;
@@ -48,73 +49,6 @@ fn json_response(code: u16, v: &Value, warnings: &[String]) -> Response {
         }
     }
     resp
-}
-
-/// `GET pods/{name}/log`: the simulated node runs no processes, so a container's log is what the
-/// kubelet would show of its life: started with its image, and (for a finished Pod) its exit.
-/// `container` picks one (required when there are several, as on a real server), `tailLines`
-/// keeps the last lines. The log ends at once (`follow` has nothing more to show).
-fn pod_log(pod: &Value, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let containers: Vec<&Value> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
-    let cname = |c: &Value| {
-        c.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let container = match q.get("container").filter(|c| !c.is_empty()) {
-        Some(c) => containers
-            .iter()
-            .find(|x| cname(x) == *c)
-            .copied()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("container {c} is not valid for pod {name}"))
-            })?,
-        None if containers.len() == 1 => containers[0],
-        None => {
-            let names: Vec<String> = containers.iter().map(|c| cname(c)).collect();
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
-    let started = pod
-        .pointer("/status/startTime")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-    let mut lines = vec![format!(
-        "{started} container {} started (image {image}) on the simulated node",
-        cname(container)
-    )];
-    match pod.pointer("/status/phase").and_then(Value::as_str) {
-        Some("Succeeded") => lines.push("container exited with code 0".into()),
-        Some("Failed") => lines.push("container exited with code 1".into()),
-        _ => {}
-    }
-    if let Some(n) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
-        let drop = lines.len().saturating_sub(n);
-        lines.drain(..drop);
-    }
-    let mut body = lines.join("\n");
-    if !body.is_empty() {
-        body.push('\n');
-    }
-    Ok((
-        StatusCode::OK,
-        [("content-type", "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response())
 }
 
 fn text(code: StatusCode, s: &'static str) -> Response {
@@ -373,8 +307,17 @@ async fn route(state: &Arc<State>, req: Request) -> ApiResult<Response> {
         if req.method() != Method::GET {
             return Err(ApiError::method_not_allowed());
         }
-        let pod = api::get(state, &ri, ns, name)?;
-        return pod_log(&pod, &query_map(&req));
+        return introspect::pod_log(state, &ri, ns, name, &query_map(&req));
+    }
+    if introspect::is_review(&ri) {
+        if req.method() != Method::POST || name.is_some() {
+            return Err(ApiError::method_not_allowed());
+        }
+        let content_type = header(req.headers(), "content-type");
+        let body = read_body(req).await?;
+        let value = api::parse_body(&body, &content_type)?;
+        let answer = introspect::review(state, &ri, ns, value)?;
+        return Ok(json_response(201, &answer, &[]));
     }
     let sub = match sub {
         None => Sub::Main,

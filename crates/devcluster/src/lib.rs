@@ -15,7 +15,7 @@
 //! Modules: `store` (objects, resourceVersions, events, persistence), `registry` (served
 //! kinds), `discovery`, `openapi`, `api` (verbs), `patch` and `ssa` (patch flavours and
 //! managedFields), `controllers` (defaulting, GC, namespaces, workload simulator), `http`
-//! (routing, list, watch), `tls` (certificates, kubeconfig).
+//! (routing, list, watch), `introspect` (pod logs, access reviews), `proto` (protobuf), `tls` (certificates, kubeconfig).
 
 pub mod api;
 pub mod controllers;
@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod introspect;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
