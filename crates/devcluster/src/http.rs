@@ -25,6 +25,7 @@ use crate::openapi;
 use crate::proto;
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
+use crate::tables;
 
 /// Largest accepted request body (Kubernetes' limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -704,23 +705,8 @@ fn continue_token(ns: &str, n: &str, rv: u64) -> String {
 }
 
 fn age(ts: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
-        return "<unknown>".into();
-    };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    tables::age(ts)
 }
-
-/// Computes one Table cell from an object.
-type Cell = Box<dyn Fn(&Value) -> Value>;
 
 /// Render objects as a `meta.k8s.io/v1` Table (what `kubectl get` asks for).
 /// The row object a Table carries for `includeObject` (default: metadata only).
@@ -788,91 +774,29 @@ fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value 
 }
 
 fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
-    if ri.group.is_empty() && ri.kind == "Event" {
+    if ri.kind == "Event" && (ri.group.is_empty() || ri.group == "events.k8s.io") {
         return event_table(items, rv, q);
     }
-    let col = |name: &str, ty: &str, fmt: &str| json!({"name": name, "type": ty, "format": fmt, "description": name, "priority": 0});
-    let mut cols = vec![col("Name", "string", "name")];
-    let kind_cols: Vec<(&str, Cell)> = match (ri.group.as_str(), ri.kind.as_str()) {
-        ("", "Pod") => vec![
-            (
-                "Ready",
-                Box::new(|o: &Value| {
-                    let cs = o["status"]["containerStatuses"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let total = o["spec"]["containers"]
-                        .as_array()
-                        .map(Vec::len)
-                        .unwrap_or(0);
-                    json!(format!(
-                        "{}/{}",
-                        cs.iter().filter(|c| c["ready"] == json!(true)).count(),
-                        total
-                    ))
-                }),
-            ),
-            (
-                "Status",
-                Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Pending"))),
-            ),
-            ("Restarts", Box::new(|_: &Value| json!(0))),
-        ],
-        ("apps", "Deployment") => vec![
-            (
-                "Ready",
-                Box::new(|o: &Value| {
-                    json!(format!(
-                        "{}/{}",
-                        o["status"]["readyReplicas"].as_i64().unwrap_or(0),
-                        o["spec"]["replicas"].as_i64().unwrap_or(0)
-                    ))
-                }),
-            ),
-            (
-                "Up-to-date",
-                Box::new(|o: &Value| json!(o["status"]["updatedReplicas"].as_i64().unwrap_or(0))),
-            ),
-            (
-                "Available",
-                Box::new(|o: &Value| json!(o["status"]["availableReplicas"].as_i64().unwrap_or(0))),
-            ),
-        ],
-        ("", "Namespace") => vec![(
-            "Status",
-            Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Active"))),
-        )],
-        ("", "Service") => vec![
-            (
-                "Type",
-                Box::new(|o: &Value| json!(o["spec"]["type"].as_str().unwrap_or("ClusterIP"))),
-            ),
-            (
-                "Cluster-IP",
-                Box::new(|o: &Value| json!(o["spec"]["clusterIP"].as_str().unwrap_or("<none>"))),
-            ),
-        ],
-        ("", "ConfigMap") => vec![(
-            "Data",
-            Box::new(|o: &Value| json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0))),
-        )],
-        _ => vec![],
+    // Custom resources (no printer columns here) show NAME and AGE, as their CRD's default.
+    let cols = if ri.custom {
+        json!([
+            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Age", "type": "date", "format": "", "description": "Age", "priority": 0}
+        ])
+    } else {
+        json!(tables::column_definitions(&ri.group, &ri.kind))
     };
-    for (n, _) in &kind_cols {
-        cols.push(col(n, "string", ""));
-    }
-    cols.push(col("Age", "string", ""));
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
-            for (_, f) in &kind_cols {
-                cells.push(f(o));
+            if ri.custom {
+                cells.push(json!(age(o["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default())));
+            } else {
+                cells.extend(tables::cells(&ri.group, &ri.kind, o));
             }
-            cells.push(json!(age(o["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or_default())));
             json!({"cells": cells, "object": table_object(o, q)})
         })
         .collect();

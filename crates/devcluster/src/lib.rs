@@ -33,6 +33,7 @@ pub mod registry;
 pub mod selectors;
 pub mod ssa;
 pub mod store;
+pub mod tables;
 pub mod tls;
 
 use std::collections::{HashMap, HashSet};
