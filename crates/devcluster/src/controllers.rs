@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::State;
@@ -67,6 +68,29 @@ pub fn default_object(state: &State, ri: &ResourceInfo, obj: &mut Value, old: Op
         return;
     }
     match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Secret") => {
+            // As the API server does: stringData is write-only, merged into data (base64),
+            // and a Secret without a type is Opaque.
+            if let Some(sd) = obj
+                .as_object_mut()
+                .and_then(|o| o.remove("stringData"))
+                .and_then(|v| v.as_object().cloned())
+            {
+                ensure_obj(obj, &["data"]);
+                for (k, v) in sd {
+                    let text = v.as_str().unwrap_or_default();
+                    obj["data"][k.as_str()] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(text));
+                }
+            }
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                obj["type"] = json!("Opaque");
+            }
+        }
         ("", "Namespace") => {
             let name = md(obj, "name").to_string();
             ensure_obj(obj, &["metadata", "labels"]);
