@@ -745,6 +745,13 @@ fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value 
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
+            let core;
+            let o = if o["apiVersion"] == json!("events.k8s.io/v1") {
+                core = events_v1_as_core(o);
+                &core
+            } else {
+                o
+            };
             let last = s(o, "/lastTimestamp");
             let first = s(o, "/firstTimestamp");
             let source = match (s(o, "/source/component"), s(o, "/source/host")) {
@@ -771,6 +778,31 @@ fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value 
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})
+}
+
+/// An `events.k8s.io/v1` Event in the core fields the event table reads.
+fn events_v1_as_core(o: &Value) -> Value {
+    let last = o
+        .pointer("/series/lastObservedTime")
+        .or(o.get("deprecatedLastTimestamp"))
+        .filter(|v| !v.is_null())
+        .or(o.get("eventTime"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let first = o
+        .get("deprecatedFirstTimestamp")
+        .filter(|v| !v.is_null())
+        .or(o.get("eventTime"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "metadata": o["metadata"], "type": o["type"], "reason": o["reason"],
+        "involvedObject": o["regarding"], "message": o["note"],
+        "source": o.get("deprecatedSource").filter(|v| !v.is_null()).cloned()
+            .unwrap_or_else(|| json!({"component": o["reportingController"]})),
+        "lastTimestamp": last, "firstTimestamp": first,
+        "count": o.pointer("/series/count").or(o.get("deprecatedCount")).cloned().unwrap_or(json!(1)),
+    })
 }
 
 fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
