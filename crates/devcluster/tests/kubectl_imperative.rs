@@ -240,6 +240,16 @@ async fn every_imperative_create_run_and_expose_works() {
     let sa = json_of(k, &["get", "serviceaccount", "robot", "-n", "x"]).await;
     assert_eq!(sa["metadata"]["namespace"], "x");
 
+    // Errors come back as a protobuf Status kubectl reads.
+    let again = run(kubectl(k, &["create", "namespace", "x"]), T).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("Error from server (AlreadyExists): namespaces \"x\" already exists"),
+        "{}",
+        out(&again)
+    );
+
     // Typed reads, updates and deletes also go through protobuf.
     let scaled = ok(
         k,
