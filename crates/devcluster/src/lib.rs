@@ -15,7 +15,9 @@
 //! Modules: `store` (objects, resourceVersions, events, persistence), `registry` (served
 //! kinds), `discovery`, `openapi`, `api` (verbs), `patch` and `ssa` (patch flavours and
 //! managedFields), `controllers` (defaulting, GC, namespaces, workload simulator), `http`
-//! (routing, list, watch), `introspect` (pod logs, access reviews), `proto` (protobuf), `tls` (certificates, kubeconfig).
+//! (routing, list, watch), `tables` (kubectl's columns), `introspect` (pod logs, access
+//! reviews), `proto` (protobuf for built-in kinds), `events`, `faults`, `tls` (certificates,
+//! kubeconfig).
 
 pub mod api;
 pub mod controllers;
