@@ -81,6 +81,8 @@ pub fn review(
 struct Line {
     at: Option<chrono::DateTime<chrono::Utc>>,
     text: String,
+    /// The line starts with its time even without `timestamps` (which then prints it once).
+    dated: bool,
 }
 
 fn parse_time(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -99,10 +101,8 @@ fn run_lines(container: &str, image: &str, state: &Value) -> Vec<Line> {
     let started = started.unwrap_or(Value::Null);
     let mut lines = vec![Line {
         at: parse_time(&started),
-        text: format!(
-            "{} container {container} started (image {image}) on the simulated node",
-            started.as_str().unwrap_or_default()
-        ),
+        text: format!("container {container} started (image {image}) on the simulated node"),
+        dated: true,
     }];
     if let Some(t) = finished {
         lines.push(Line {
@@ -111,6 +111,7 @@ fn run_lines(container: &str, image: &str, state: &Value) -> Vec<Line> {
                 "container exited with code {}",
                 t["exitCode"].as_i64().unwrap_or(0)
             ),
+            dated: false,
         });
     }
     lines
@@ -156,7 +157,7 @@ fn log_query(q: &HashMap<String, String>) -> ApiResult<LogQuery> {
 fn render(lines: &[Line], timestamps: bool) -> String {
     let mut out = String::new();
     for l in lines {
-        if timestamps {
+        if timestamps || l.dated {
             let at =
                 l.at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                     .unwrap_or_default();

@@ -98,6 +98,11 @@ async fn logs_of_deployments_and_jobs_follow_tail_since_previous() {
     let tail = ok(&kc, &["logs", "deploy/web", "--tail=1", "--timestamps"]).await;
     assert_eq!(tail.lines().count(), 1, "{tail}");
     assert!(tail.starts_with("20"), "a timestamp comes first: {tail}");
+    assert_eq!(
+        tail.matches("Z ").count(),
+        1,
+        "the time is printed once: {tail}"
+    );
     let recent = ok(&kc, &["logs", "deploy/web", "--since=1h"]).await;
     assert_eq!(recent, logs);
     let prev = kubectl_out(&kc, &["logs", "deploy/web", "--previous"]).await;
