@@ -114,7 +114,7 @@ SERVED = [
     "api.core.v1", "api.apps.v1", "api.batch.v1", "api.networking.v1", "api.rbac.v1",
     "api.policy.v1", "api.autoscaling.v1", "api.autoscaling.v2", "api.coordination.v1",
     "api.admissionregistration.v1", "api.scheduling.v1", "api.storage.v1", "api.events.v1",
-    "api.authorization.v1", "api.authentication.v1",
+    "api.authorization.v1", "api.authentication.v1", "api.discovery.v1",
 ]  # not apiextensions: CustomResourceDefinitions and custom resources stay JSON-only
 for name in messages:
     if name.rsplit(".", 1)[0] in SERVED:

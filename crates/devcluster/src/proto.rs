@@ -100,6 +100,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("scheduling.k8s.io", "api.scheduling"),
     ("storage.k8s.io", "api.storage"),
     ("events.k8s.io", "api.events"),
+    ("discovery.k8s.io", "api.discovery"),
     ("authorization.k8s.io", "api.authorization"),
     ("authentication.k8s.io", "api.authentication"),
     ("meta.k8s.io", "apimachinery.pkg.apis.meta"),

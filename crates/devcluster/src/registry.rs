@@ -640,6 +640,18 @@ const BUILTIN: &[Row] = &[
         false,
         false,
     ),
+    (
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        true,
+        &[],
+        &[],
+        false,
+        false,
+        false,
+    ),
 ];
 
 fn scale_for(kind: &str) -> Option<ScaleSpec> {

@@ -151,6 +151,16 @@ pub const COLUMNS: &[(&str, &str, &[Col])] = &[
     ),
     ("", "Endpoints", &[("Endpoints", "string", 0), AGE]),
     (
+        "discovery.k8s.io",
+        "EndpointSlice",
+        &[
+            ("AddressType", "string", 0),
+            ("Ports", "string", 0),
+            ("Endpoints", "string", 0),
+            AGE,
+        ],
+    ),
+    (
         "",
         "Node",
         &[
@@ -775,6 +785,46 @@ pub fn cells(group: &str, kind: &str, o: &Value) -> Vec<Value> {
                 _ => list.join(","),
             };
             vec![json!(text), a]
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            let ports: Vec<String> = o["ports"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| match (p["port"].as_i64(), p["name"].as_str()) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Some(n)) => n.to_string(),
+                            _ => "*".into(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let addrs: Vec<String> = o["endpoints"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .flat_map(|e| {
+                            e["addresses"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let more = |list: &[String]| match list.len() {
+                0 => "<unset>".to_string(),
+                n if n > 3 => format!("{} + {} more...", list[..3].join(","), n - 3),
+                _ => list.join(","),
+            };
+            vec![
+                json!(s(o, "/addressType")),
+                json!(more(&ports)),
+                json!(more(&addrs)),
+                a,
+            ]
         }
         ("", "Node") => {
             let ready = o["status"]["conditions"].as_array().is_some_and(|cs| {

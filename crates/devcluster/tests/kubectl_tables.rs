@@ -224,6 +224,7 @@ const HEADERS: &[(&str, &str)] = &[
         "NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS VOLUMEATTRIBUTESCLASS REASON AGE",
     ),
     ("endpoints", "NAME ENDPOINTS AGE"),
+    ("endpointslices", "NAME ADDRESSTYPE PORTS ENDPOINTS AGE"),
     ("namespaces", "NAME STATUS AGE"),
     ("nodes", "NAME STATUS ROLES AGE VERSION"),
     ("validatingwebhookconfigurations", "NAME WEBHOOKS AGE"),
