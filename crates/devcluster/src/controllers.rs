@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::State;
@@ -67,6 +68,29 @@ pub fn default_object(state: &State, ri: &ResourceInfo, obj: &mut Value, old: Op
         return;
     }
     match (ri.group.as_str(), ri.kind.as_str()) {
+        ("", "Secret") => {
+            // As the API server does: stringData is write-only, merged into data (base64),
+            // and a Secret without a type is Opaque.
+            if let Some(sd) = obj
+                .as_object_mut()
+                .and_then(|o| o.remove("stringData"))
+                .and_then(|v| v.as_object().cloned())
+            {
+                ensure_obj(obj, &["data"]);
+                for (k, v) in sd {
+                    let text = v.as_str().unwrap_or_default();
+                    obj["data"][k.as_str()] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(text));
+                }
+            }
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                obj["type"] = json!("Opaque");
+            }
+        }
         ("", "Namespace") => {
             let name = md(obj, "name").to_string();
             ensure_obj(obj, &["metadata", "labels"]);
@@ -1837,6 +1861,7 @@ fn services(state: &State) {
             subset["ports"] = json!(ports);
             json!([subset])
         };
+        endpoint_slice(state, &svc, &ready, &not_ready, &ports);
         let labels = svc["metadata"]["labels"].clone();
         if state.store.get(&key("", "endpoints"), &ns, &name).is_none() {
             let mut ep = json!({"metadata": {"name": name, "namespace": ns}});
@@ -1858,6 +1883,79 @@ fn services(state: &State) {
                 }
             });
         }
+    }
+}
+
+/// The EndpointSlice of a Service (one per Service, IPv4), as the EndpointSlice controller keeps
+/// it: `kubernetes.io/service-name`, owned by the Service, an endpoint per Pod with conditions.
+fn endpoint_slice(
+    state: &State,
+    svc: &Value,
+    ready: &[Value],
+    not_ready: &[Value],
+    ports: &[Value],
+) {
+    let Some(es_ri) = ri(state, "discovery.k8s.io", "v1", "endpointslices") else {
+        return;
+    };
+    let ns = md(svc, "namespace").to_string();
+    let svc_name = md(svc, "name").to_string();
+    let uid = md(svc, "uid");
+    let name = format!("{svc_name}-{}", uid.get(..5).unwrap_or(uid));
+    let endpoints: Vec<Value> = ready
+        .iter()
+        .map(|a| (a, true))
+        .chain(not_ready.iter().map(|a| (a, false)))
+        .map(|(a, ok)| {
+            json!({
+                "addresses": [a["ip"]],
+                "conditions": {"ready": ok, "serving": ok, "terminating": false},
+                "nodeName": a["nodeName"], "targetRef": a["targetRef"],
+            })
+        })
+        .collect();
+    // The controller always names ports (`""` when the Service's is unnamed); clients deref it.
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if p.get("name").is_none() {
+                p["name"] = json!("");
+            }
+            p
+        })
+        .collect();
+    let ports = json!(ports);
+    if state
+        .store
+        .get(&key("discovery.k8s.io", "endpointslices"), &ns, &name)
+        .is_none()
+    {
+        let mut labels = svc["metadata"]["labels"].clone();
+        if !labels.is_object() {
+            labels = json!({});
+        }
+        labels["kubernetes.io/service-name"] = json!(svc_name);
+        labels["endpointslice.kubernetes.io/managed-by"] = json!("endpointslice-controller.k8s.io");
+        let es = json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": ns, "labels": labels,
+                "ownerReferences": owner_ref(svc, "v1", "Service")},
+            "addressType": "IPv4", "endpoints": endpoints, "ports": ports,
+        });
+        let _ = api::create(state, &es_ri, &ns, es, &controller_opts());
+    } else {
+        put_if_changed(
+            state,
+            "discovery.k8s.io",
+            "endpointslices",
+            &ns,
+            &name,
+            |v| {
+                v["endpoints"] = json!(endpoints);
+                v["ports"] = ports;
+            },
+        );
     }
 }
 

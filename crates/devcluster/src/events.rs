@@ -4,6 +4,9 @@
 //! and a repeat of the same occurrence bumps its `count` and `lastTimestamp` instead of adding a
 //! new one. `kubectl get events` and `kubectl describe` read them back.
 //!
+//! Each is mirrored as an `events.k8s.io/v1` Event of the same name ([`to_events_v1`]), since
+//! in Kubernetes both APIs serve one resource.
+//!
 //! Events expire after [`EVENT_TTL`] (the API server's default `--event-ttl` is one hour); the
 //! controllers' pass removes expired ones.
 
@@ -114,7 +117,7 @@ pub fn record(
         seen.clear();
     }
     if let Some((ens, ename)) = seen.get(&dedup) {
-        let mut bumped = false;
+        let mut bumped = None;
         let _ = state.store.write(&ri.key(), ens, ename, false, |cur| {
             let Some(cur) = cur else {
                 return Ok(WriteOp::Keep);
@@ -123,10 +126,11 @@ pub fn record(
             let count = v["count"].as_i64().unwrap_or(1);
             v["count"] = json!(count + 1);
             v["lastTimestamp"] = json!(now);
-            bumped = true;
+            bumped = Some(v.clone());
             Ok(WriteOp::Put(v))
         });
-        if bumped {
+        if let Some(v) = bumped {
+            mirror(state, &v);
             return;
         }
     }
@@ -166,9 +170,105 @@ pub fn record(
         validation: api::FieldValidation::Ignore,
         ..Default::default()
     };
-    if api::create(state, &ri, &ns, event, &opts).is_ok() {
+    if let Ok(w) = api::create(state, &ri, &ns, event, &opts) {
+        mirror(state, &w.object);
         seen.insert(dedup, (ns, name));
     }
+}
+
+fn micro(t: &Value) -> Value {
+    match t
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        Some(t) => json!(
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string()
+        ),
+        None => Value::Null,
+    }
+}
+
+/// A core `v1` Event as `events.k8s.io/v1` shows it (both are one resource in Kubernetes):
+/// `regarding`, `note`, `reportingController`, `series` for repeats, `deprecated*` for the
+/// core-only fields.
+pub fn to_events_v1(core: &Value) -> Value {
+    let count = core["count"].as_i64().unwrap_or(1);
+    let first = &core["firstTimestamp"];
+    let event_time = if core["eventTime"].is_null() {
+        micro(first)
+    } else {
+        core["eventTime"].clone()
+    };
+    let mut meta = core["metadata"].clone();
+    if let Some(m) = meta.as_object_mut() {
+        for k in ["resourceVersion", "uid", "managedFields", "generation"] {
+            m.remove(k);
+        }
+    }
+    let mut v = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": meta,
+        "eventTime": event_time,
+        "reportingController": core["reportingComponent"].as_str()
+            .filter(|c| !c.is_empty())
+            .or(core["source"]["component"].as_str()).unwrap_or_default(),
+        "reportingInstance": core["reportingInstance"].as_str()
+            .filter(|c| !c.is_empty())
+            .or(core["source"]["host"].as_str()).unwrap_or_default(),
+        "action": core["action"].as_str().unwrap_or(core["reason"].as_str().unwrap_or_default()),
+        "reason": core["reason"],
+        "regarding": core["involvedObject"],
+        "note": core["message"],
+        "type": core["type"],
+        "deprecatedSource": core["source"],
+        "deprecatedFirstTimestamp": first,
+        "deprecatedLastTimestamp": core["lastTimestamp"],
+        "deprecatedCount": count,
+    });
+    if count > 1 {
+        v["series"] = json!({"count": count, "lastObservedTime": micro(&core["lastTimestamp"])});
+    }
+    if !core["related"].is_null() {
+        v["related"] = core["related"].clone();
+    }
+    v
+}
+
+/// Keep the `events.k8s.io/v1` copy of a core Event in step with it.
+fn mirror(state: &State, core: &Value) {
+    let Some(ri) = state.registry.find("events.k8s.io", "v1", "events") else {
+        return;
+    };
+    let ns = md(core, "namespace").to_string();
+    let name = md(core, "name").to_string();
+    let converted = to_events_v1(core);
+    let mut exists = false;
+    let _ = state.store.write(&ri.key(), &ns, &name, false, |cur| {
+        let Some(cur) = cur else {
+            return Ok(WriteOp::Keep);
+        };
+        exists = true;
+        let mut v = converted.clone();
+        v["metadata"] = cur["metadata"].clone();
+        Ok(WriteOp::Put(v))
+    });
+    if !exists {
+        let opts = WriteOpts {
+            field_manager: v1_manager(core),
+            validation: api::FieldValidation::Ignore,
+            ..Default::default()
+        };
+        let _ = api::create(state, &ri, &ns, converted, &opts);
+    }
+}
+
+fn v1_manager(core: &Value) -> String {
+    core["source"]["component"]
+        .as_str()
+        .unwrap_or("devcluster")
+        .to_string()
 }
 
 /// Delete the Events last seen longer than [`EVENT_TTL`] ago (looks at most once a minute).
@@ -184,24 +284,29 @@ pub fn expire(state: &State) {
         }
         *last = Some(std::time::Instant::now());
     }
-    let Some(ri) = state.registry.find("", "v1", "events") else {
-        return;
-    };
     let cutoff = chrono::Utc::now()
         - chrono::Duration::from_std(EVENT_TTL).unwrap_or(chrono::Duration::hours(1));
-    let (_, items, _) = state.store.list(&ri.key(), None, None, 0, &|o| {
-        o["lastTimestamp"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .is_some_and(|t| t < cutoff)
-    });
-    for e in items {
-        let _ = api::delete(
-            state,
-            &ri,
-            md(&e, "namespace"),
-            md(&e, "name"),
-            &DeleteOpts::default(),
-        );
+    for (group, field) in [
+        ("", "/lastTimestamp"),
+        ("events.k8s.io", "/deprecatedLastTimestamp"),
+    ] {
+        let Some(ri) = state.registry.find(group, "v1", "events") else {
+            continue;
+        };
+        let (_, items, _) = state.store.list(&ri.key(), None, None, 0, &|o| {
+            o.pointer(field)
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t < cutoff)
+        });
+        for e in items {
+            let _ = api::delete(
+                state,
+                &ri,
+                md(&e, "namespace"),
+                md(&e, "name"),
+                &DeleteOpts::default(),
+            );
+        }
     }
 }

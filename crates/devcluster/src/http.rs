@@ -20,9 +20,12 @@ use crate::State;
 use crate::api::{self, DeleteOpts, FieldValidation, PatchType, Sub, WriteOpts};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
+use crate::introspect;
 use crate::openapi;
+use crate::proto;
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
+use crate::tables;
 
 /// Largest accepted request body (Kubernetes' limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -47,73 +50,6 @@ fn json_response(code: u16, v: &Value, warnings: &[String]) -> Response {
         }
     }
     resp
-}
-
-/// `GET pods/{name}/log`: the simulated node runs no processes, so a container's log is what the
-/// kubelet would show of its life: started with its image, and (for a finished Pod) its exit.
-/// `container` picks one (required when there are several, as on a real server), `tailLines`
-/// keeps the last lines. The log ends at once (`follow` has nothing more to show).
-fn pod_log(pod: &Value, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let containers: Vec<&Value> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
-    let cname = |c: &Value| {
-        c.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let container = match q.get("container").filter(|c| !c.is_empty()) {
-        Some(c) => containers
-            .iter()
-            .find(|x| cname(x) == *c)
-            .copied()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("container {c} is not valid for pod {name}"))
-            })?,
-        None if containers.len() == 1 => containers[0],
-        None => {
-            let names: Vec<String> = containers.iter().map(|c| cname(c)).collect();
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
-    let started = pod
-        .pointer("/status/startTime")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-    let mut lines = vec![format!(
-        "{started} container {} started (image {image}) on the simulated node",
-        cname(container)
-    )];
-    match pod.pointer("/status/phase").and_then(Value::as_str) {
-        Some("Succeeded") => lines.push("container exited with code 0".into()),
-        Some("Failed") => lines.push("container exited with code 1".into()),
-        _ => {}
-    }
-    if let Some(n) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
-        let drop = lines.len().saturating_sub(n);
-        lines.drain(..drop);
-    }
-    let mut body = lines.join("\n");
-    if !body.is_empty() {
-        body.push('\n');
-    }
-    Ok((
-        StatusCode::OK,
-        [("content-type", "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response())
 }
 
 fn text(code: StatusCode, s: &'static str) -> Response {
@@ -145,9 +81,56 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
             return ApiError::new(401, "Unauthorized", "Unauthorized").into_response();
         }
     }
-    match route(&state, req).await {
+    let protobuf = proto::wants_protobuf(&header(req.headers(), "accept")) && !is_watch(&req);
+    let resp = match route(&state, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if protobuf {
+        to_protobuf(resp).await
+    } else {
+        resp
+    }
+}
+
+fn is_watch(req: &Request) -> bool {
+    let path = req.uri().path();
+    path.starts_with("/api/v1/watch/")
+        || path.split('/').nth(4) == Some("watch")
+        || req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "watch=true" || p == "watch=1" || p == "follow=true")
+        })
+}
+
+/// Re-encode a JSON answer as protobuf for a client that asked for it first (client-go's typed
+/// clients, kubectl). Kinds without a message (custom resources, discovery) stay JSON, which
+/// those clients also read.
+async fn to_protobuf(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if !is_json || resp.headers().contains_key("cache-control") {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(500, "InternalError", "could not read the response body")
+            .into_response();
+    };
+    let encoded = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| proto::encode(&v));
+    match encoded {
+        Some(pb) => {
+            parts
+                .headers
+                .insert("content-type", HeaderValue::from_static(proto::MEDIA_TYPE));
+            parts.headers.remove("content-length");
+            Response::from_parts(parts, Body::from(pb))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
     }
 }
 
@@ -325,8 +308,17 @@ async fn route(state: &Arc<State>, req: Request) -> ApiResult<Response> {
         if req.method() != Method::GET {
             return Err(ApiError::method_not_allowed());
         }
-        let pod = api::get(state, &ri, ns, name)?;
-        return pod_log(&pod, &query_map(&req));
+        return introspect::pod_log(state, &ri, ns, name, &query_map(&req));
+    }
+    if introspect::is_review(&ri) {
+        if req.method() != Method::POST || name.is_some() {
+            return Err(ApiError::method_not_allowed());
+        }
+        let content_type = header(req.headers(), "content-type");
+        let body = read_body(req).await?;
+        let value = api::parse_body(&body, &content_type)?;
+        let answer = introspect::review(state, &ri, ns, value)?;
+        return Ok(json_response(201, &answer, &[]));
     }
     let sub = match sub {
         None => Sub::Main,
@@ -713,23 +705,8 @@ fn continue_token(ns: &str, n: &str, rv: u64) -> String {
 }
 
 fn age(ts: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
-        return "<unknown>".into();
-    };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    tables::age(ts)
 }
-
-/// Computes one Table cell from an object.
-type Cell = Box<dyn Fn(&Value) -> Value>;
 
 /// Render objects as a `meta.k8s.io/v1` Table (what `kubectl get` asks for).
 /// The row object a Table carries for `includeObject` (default: metadata only).
@@ -768,6 +745,13 @@ fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value 
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
+            let core;
+            let o = if o["apiVersion"] == json!("events.k8s.io/v1") {
+                core = events_v1_as_core(o);
+                &core
+            } else {
+                o
+            };
             let last = s(o, "/lastTimestamp");
             let first = s(o, "/firstTimestamp");
             let source = match (s(o, "/source/component"), s(o, "/source/host")) {
@@ -796,92 +780,55 @@ fn event_table(items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value 
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})
 }
 
+/// An `events.k8s.io/v1` Event in the core fields the event table reads.
+fn events_v1_as_core(o: &Value) -> Value {
+    let last = o
+        .pointer("/series/lastObservedTime")
+        .or(o.get("deprecatedLastTimestamp"))
+        .filter(|v| !v.is_null())
+        .or(o.get("eventTime"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let first = o
+        .get("deprecatedFirstTimestamp")
+        .filter(|v| !v.is_null())
+        .or(o.get("eventTime"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "metadata": o["metadata"], "type": o["type"], "reason": o["reason"],
+        "involvedObject": o["regarding"], "message": o["note"],
+        "source": o.get("deprecatedSource").filter(|v| !v.is_null()).cloned()
+            .unwrap_or_else(|| json!({"component": o["reportingController"]})),
+        "lastTimestamp": last, "firstTimestamp": first,
+        "count": o.pointer("/series/count").or(o.get("deprecatedCount")).cloned().unwrap_or(json!(1)),
+    })
+}
+
 fn to_table(ri: &ResourceInfo, items: &[Value], rv: &str, q: &HashMap<String, String>) -> Value {
-    if ri.group.is_empty() && ri.kind == "Event" {
+    if ri.kind == "Event" && (ri.group.is_empty() || ri.group == "events.k8s.io") {
         return event_table(items, rv, q);
     }
-    let col = |name: &str, ty: &str, fmt: &str| json!({"name": name, "type": ty, "format": fmt, "description": name, "priority": 0});
-    let mut cols = vec![col("Name", "string", "name")];
-    let kind_cols: Vec<(&str, Cell)> = match (ri.group.as_str(), ri.kind.as_str()) {
-        ("", "Pod") => vec![
-            (
-                "Ready",
-                Box::new(|o: &Value| {
-                    let cs = o["status"]["containerStatuses"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let total = o["spec"]["containers"]
-                        .as_array()
-                        .map(Vec::len)
-                        .unwrap_or(0);
-                    json!(format!(
-                        "{}/{}",
-                        cs.iter().filter(|c| c["ready"] == json!(true)).count(),
-                        total
-                    ))
-                }),
-            ),
-            (
-                "Status",
-                Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Pending"))),
-            ),
-            ("Restarts", Box::new(|_: &Value| json!(0))),
-        ],
-        ("apps", "Deployment") => vec![
-            (
-                "Ready",
-                Box::new(|o: &Value| {
-                    json!(format!(
-                        "{}/{}",
-                        o["status"]["readyReplicas"].as_i64().unwrap_or(0),
-                        o["spec"]["replicas"].as_i64().unwrap_or(0)
-                    ))
-                }),
-            ),
-            (
-                "Up-to-date",
-                Box::new(|o: &Value| json!(o["status"]["updatedReplicas"].as_i64().unwrap_or(0))),
-            ),
-            (
-                "Available",
-                Box::new(|o: &Value| json!(o["status"]["availableReplicas"].as_i64().unwrap_or(0))),
-            ),
-        ],
-        ("", "Namespace") => vec![(
-            "Status",
-            Box::new(|o: &Value| json!(o["status"]["phase"].as_str().unwrap_or("Active"))),
-        )],
-        ("", "Service") => vec![
-            (
-                "Type",
-                Box::new(|o: &Value| json!(o["spec"]["type"].as_str().unwrap_or("ClusterIP"))),
-            ),
-            (
-                "Cluster-IP",
-                Box::new(|o: &Value| json!(o["spec"]["clusterIP"].as_str().unwrap_or("<none>"))),
-            ),
-        ],
-        ("", "ConfigMap") => vec![(
-            "Data",
-            Box::new(|o: &Value| json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0))),
-        )],
-        _ => vec![],
+    // Custom resources (no printer columns here) show NAME and AGE, as their CRD's default.
+    let cols = if ri.custom {
+        json!([
+            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Age", "type": "date", "format": "", "description": "Age", "priority": 0}
+        ])
+    } else {
+        json!(tables::column_definitions(&ri.group, &ri.kind))
     };
-    for (n, _) in &kind_cols {
-        cols.push(col(n, "string", ""));
-    }
-    cols.push(col("Age", "string", ""));
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
-            for (_, f) in &kind_cols {
-                cells.push(f(o));
+            if ri.custom {
+                cells.push(json!(age(o["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default())));
+            } else {
+                cells.extend(tables::cells(&ri.group, &ri.kind, o));
             }
-            cells.push(json!(age(o["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or_default())));
             json!({"cells": cells, "object": table_object(o, q)})
         })
         .collect();

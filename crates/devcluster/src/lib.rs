@@ -15,7 +15,9 @@
 //! Modules: `store` (objects, resourceVersions, events, persistence), `registry` (served
 //! kinds), `discovery`, `openapi`, `api` (verbs), `patch` and `ssa` (patch flavours and
 //! managedFields), `controllers` (defaulting, GC, namespaces, workload simulator), `http`
-//! (routing, list, watch), `tls` (certificates, kubeconfig).
+//! (routing, list, watch), `tables` (kubectl's columns), `introspect` (pod logs, access
+//! reviews), `proto` (protobuf for built-in kinds), `events`, `faults`, `tls` (certificates,
+//! kubeconfig).
 
 pub mod api;
 pub mod controllers;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod introspect;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
@@ -32,6 +35,7 @@ pub mod registry;
 pub mod selectors;
 pub mod ssa;
 pub mod store;
+pub mod tables;
 pub mod tls;
 
 use std::collections::{HashMap, HashSet};

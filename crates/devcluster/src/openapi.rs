@@ -32,6 +32,7 @@ core.v1.Service spec:ServiceSpec status:o
 core.v1.ServiceSpec ports:[ServicePort@port] selector:ms clusterIP:s clusterIPs:[s] type:s externalIPs:[s] sessionAffinity:s loadBalancerIP:s loadBalancerSourceRanges:[s] externalName:s externalTrafficPolicy:s healthCheckNodePort:i publishNotReadyAddresses:b sessionAffinityConfig:o ipFamilies:[s] ipFamilyPolicy:s allocateLoadBalancerNodePorts:b loadBalancerClass:s internalTrafficPolicy:s trafficDistribution:s
 core.v1.ServicePort name:s protocol:s appProtocol:s port!:i targetPort:is nodePort:i
 core.v1.Endpoints subsets:[o]
+discovery.v1.EndpointSlice addressType!:s endpoints:[o] ports:[o]
 core.v1.Pod spec:PodSpec status:o
 core.v1.PodTemplateSpec metadata:meta.ObjectMeta spec:PodSpec
 core.v1.PodSpec volumes:[Volume@name] initContainers:[Container@name] containers!:[Container@name] ephemeralContainers:[o@name] restartPolicy:s terminationGracePeriodSeconds:l activeDeadlineSeconds:l dnsPolicy:s nodeSelector:ms serviceAccountName:s serviceAccount:s automountServiceAccountToken:b nodeName:s hostNetwork:b hostPID:b hostIPC:b shareProcessNamespace:b securityContext:o imagePullSecrets:[LocalObjectReference@name] hostname:s subdomain:s affinity:o schedulerName:s tolerations:[Toleration] hostAliases:[o@ip] priorityClassName:s priority:i dnsConfig:o readinessGates:[o] runtimeClassName:s enableServiceLinks:b preemptionPolicy:s overhead:mq topologySpreadConstraints:[o@topologyKey] setHostnameAsFQDN:b os:o hostUsers:b schedulingGates:[o@name] resourceClaims:[o@name] resources:ResourceRequirements
@@ -128,6 +129,7 @@ fn package(group: &str, version: &str) -> String {
         "storage.k8s.io" => "storage",
         "apiextensions.k8s.io" => "apiextensions",
         "events.k8s.io" => "events",
+        "discovery.k8s.io" => "discovery",
         other => other,
     };
     format!("{g}.{version}")

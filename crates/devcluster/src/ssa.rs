@@ -80,10 +80,51 @@ pub fn field_set(obj: &Value, status_only: bool, skip_status: bool) -> FieldSet 
     out
 }
 
-fn key_string(item: &Value, key: &str) -> Option<String> {
-    let kv = item.get(key)?;
+/// The `x-kubernetes-list-map-keys` of a list field of the built-in types: one key for most
+/// (`containers` by `name`, ...), all of them where Kubernetes declares several (container ports
+/// by `containerPort`+`protocol`, service ports by `port`+`protocol`, topology spread
+/// constraints by `topologyKey`+`whenUnsatisfiable`).
+pub fn list_map_keys(field: &str, items: &[Value]) -> Option<&'static [&'static str]> {
+    Some(match (field, merge_key(field, items)?) {
+        ("ports", "containerPort") => &["containerPort", "protocol"],
+        ("ports", _) => &["port", "protocol"],
+        ("topologySpreadConstraints", _) => &["topologyKey", "whenUnsatisfiable"],
+        (_, "name") => &["name"],
+        (_, "mountPath") => &["mountPath"],
+        (_, "devicePath") => &["devicePath"],
+        (_, "ip") => &["ip"],
+        (_, "type") => &["type"],
+        (_, "uid") => &["uid"],
+        _ => return None,
+    })
+}
+
+/// An item's value of a key field, with the default the API server fills in (`protocol: TCP`).
+fn key_field(item: &Value, key: &str) -> Option<Value> {
+    item.get(key)
+        .cloned()
+        .or_else(|| (key == "protocol").then(|| json!("TCP")))
+}
+
+/// Whether an item has every key of a list-map.
+fn has_keys(item: &Value, keys: &[&str]) -> bool {
+    keys.iter().all(|k| key_field(item, k).is_some())
+}
+
+/// Whether an item is the one a `k:{...}` path element names.
+fn item_matches(item: &Value, key: &Map<String, Value>) -> bool {
+    key.iter()
+        .all(|(kk, kv)| key_field(item, kk).as_ref() == Some(kv))
+}
+
+/// The `k:{...}` of an item: its key fields in name order, as managedFields spell them.
+fn key_string(item: &Value, keys: &[&str]) -> Option<String> {
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
     let mut m = Map::new();
-    m.insert(key.to_string(), kv.clone());
+    for k in sorted {
+        m.insert(k.to_string(), key_field(item, k)?);
+    }
     Some(Value::Object(m).to_string())
 }
 
@@ -97,11 +138,11 @@ fn collect_field(name: &str, v: &Value, prefix: &[Pe], out: &mut FieldSet) {
             }
         }
         Value::Array(items) if !items.is_empty() => {
-            if let Some(key) =
-                merge_key(name, items).filter(|k| items.iter().all(|i| i.get(k).is_some()))
+            if let Some(keys) =
+                list_map_keys(name, items).filter(|k| items.iter().all(|i| has_keys(i, k)))
             {
                 for item in items {
-                    let ks = key_string(item, key).expect("checked above");
+                    let ks = key_string(item, keys).expect("checked above");
                     let mut ip = path.clone();
                     ip.push(Pe::K(ks));
                     out.insert(ip.clone());
@@ -135,9 +176,7 @@ pub fn lookup<'a>(obj: &'a Value, path: &[Pe]) -> Option<&'a Value> {
             Pe::F(n) => cur.get(n)?,
             Pe::K(k) => {
                 let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-                cur.as_array()?
-                    .iter()
-                    .find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))?
+                cur.as_array()?.iter().find(|i| item_matches(i, &key))?
             }
             Pe::V(v) => {
                 let val: Value = serde_json::from_str(v).ok()?;
@@ -161,10 +200,8 @@ pub fn remove_path(obj: &mut Value, path: &[Pe]) {
                 let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
                     return;
                 };
-                cur.as_array_mut().and_then(|a| {
-                    a.iter_mut()
-                        .find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))
-                })
+                cur.as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| item_matches(i, &key)))
             }
             Pe::V(_) => None,
         };
@@ -184,7 +221,7 @@ pub fn remove_path(obj: &mut Value, path: &[Pe]) {
                 serde_json::from_str::<Map<String, Value>>(k),
                 cur.as_array_mut(),
             ) {
-                a.retain(|i| !key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
+                a.retain(|i| !item_matches(i, &key));
             }
         }
         Pe::V(v) => {
@@ -424,13 +461,16 @@ pub fn apply_merge(target: &mut Value, config: &Value) {
                         apply_merge(e, v);
                     }
                     Value::Array(items) => {
-                        let key = merge_key(k, items)
-                            .filter(|key| items.iter().all(|i| i.get(key).is_some()));
-                        match (key, t.get_mut(k)) {
-                            (Some(key), Some(Value::Array(existing))) => {
+                        let keys = list_map_keys(k, items)
+                            .filter(|keys| items.iter().all(|i| has_keys(i, keys)));
+                        match (keys, t.get_mut(k)) {
+                            (Some(keys), Some(Value::Array(existing))) => {
                                 for item in items {
-                                    match existing.iter_mut().find(|x| x.get(key) == item.get(key))
-                                    {
+                                    let same = |x: &&mut Value| {
+                                        keys.iter()
+                                            .all(|key| key_field(x, key) == key_field(item, key))
+                                    };
+                                    match existing.iter_mut().find(same) {
                                         Some(x) => apply_merge(x, item),
                                         None => existing.push(item.clone()),
                                     }
@@ -546,6 +586,12 @@ pub fn apply(
     let mut removed: Vec<Path> = prev.difference(&cfg_set).cloned().collect();
     removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in removed {
+        // A list-map item's key fields go with the item, never alone (the item is found by them).
+        let key_field_of_item = matches!(p.as_slice(), [.., Pe::K(k), Pe::F(n)]
+            if serde_json::from_str::<Map<String, Value>>(k).is_ok_and(|m| m.contains_key(n)));
+        if key_field_of_item {
+            continue;
+        }
         let owned_elsewhere = managed.iter().any(|m| {
             !(m.manager == manager && m.operation == "Apply")
                 && m.fields.iter().any(|q| q.starts_with(&p))
@@ -619,5 +665,42 @@ mod tests {
         let a2 = json!({"metadata": {"name": "x"}, "data": {}});
         let live = apply(Some(&live), &a2, "alice", false, "v1", "", NOW).unwrap();
         assert_eq!(live["data"], json!({"k1": "bob"}));
+    }
+
+    #[test]
+    fn ports_are_keyed_by_port_and_protocol() {
+        // DNS: the same port over TCP and UDP are two items, owned separately.
+        let a = json!({"metadata": {"name": "dns"}, "spec": {"ports": [
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+            {"name": "dns-udp", "port": 53, "protocol": "UDP"}
+        ]}});
+        let live = apply(None, &a, "alice", false, "v1", "", NOW).expect("first apply");
+        assert_eq!(live["spec"]["ports"].as_array().map(Vec::len), Some(2));
+        let fields = &live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"];
+        assert!(
+            fields.get("k:{\"port\":53,\"protocol\":\"UDP\"}").is_some(),
+            "{fields}"
+        );
+        // An item without a protocol is keyed as the TCP one it defaults to.
+        let b = json!({"metadata": {"name": "dns"}, "spec": {"ports": [
+            {"name": "dns-tcp", "port": 53},
+            {"name": "dns-udp", "port": 53, "protocol": "UDP"}
+        ]}});
+        let live = apply(Some(&live), &b, "alice", false, "v1", "", NOW).expect("re-apply");
+        assert_eq!(
+            live["spec"]["ports"].as_array().map(Vec::len),
+            Some(2),
+            "{live}"
+        );
+        // Dropping the UDP port removes only it.
+        let c = json!({"metadata": {"name": "dns"}, "spec": {"ports": [
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"}
+        ]}});
+        let live =
+            apply(Some(&live), &c, "alice", false, "v1", "", NOW).expect("apply without UDP");
+        assert_eq!(
+            live["spec"]["ports"],
+            json!([{"name": "dns-tcp", "port": 53, "protocol": "TCP"}])
+        );
     }
 }

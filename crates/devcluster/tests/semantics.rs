@@ -592,6 +592,23 @@ async fn crds_are_served_at_once() {
     )
     .await;
     assert_eq!(code, 415);
+    // Custom resources are JSON-only: a protobuf body is refused as an unsupported media type.
+    let field = |n: u8, b: &[u8]| {
+        let mut out = vec![(n << 3) | 2, u8::try_from(b.len()).expect("short field")];
+        out.extend_from_slice(b);
+        out
+    };
+    let type_meta = [field(1, b"example.com/v1"), field(2, b"Widget")].concat();
+    let body = [b"k8s\0".to_vec(), field(1, &type_meta), field(2, b"")].concat();
+    let (code, status) = raw(
+        &c,
+        "POST",
+        w,
+        Some(&body),
+        "application/vnd.kubernetes.protobuf",
+    )
+    .await;
+    assert_eq!(code, 415, "{status}");
     // Status and scale subresources.
     let (code, _) = patch(
         &c,
