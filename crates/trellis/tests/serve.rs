@@ -13,6 +13,11 @@ use serde_json::json;
 mod support;
 use support::*;
 
+// The source crate's smart-HTTP git server (`git http-backend` behind a small HTTP/1.1 server,
+// optional basic auth), shared rather than written twice.
+#[path = "../../source/tests/support/mod.rs"]
+mod git_http;
+
 #[test]
 fn webhooks_turn_branches_into_environments_and_cleanup_removes_them() {
     let (_rt, _dc, kc) = start_cluster();
@@ -450,6 +455,127 @@ spec:
             .as_array()
             .is_some_and(|r| r.iter().any(|x| x["branch"] == "idle-x")),
         "{set}"
+    );
+    drop(serve);
+}
+
+/// A service whose repository is served over smart HTTP with basic auth, the account in a Secret
+/// named by the service's `secretRef`: with a wrong password the EnvironmentSet says why (and no
+/// environment appears); once the Secret is right, polling finds the branch and the Environment
+/// becomes Ready with the pushed commit.
+#[test]
+fn http_repository_with_basic_auth_from_a_secret() {
+    let (_rt, _dc, kc) = start_cluster();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (pg, api) = (
+        Repo::new(tmp.path(), "postgres", None),
+        Repo::new(tmp.path(), "api", None),
+    );
+    // Serves the same bare repositories the `Repo`s push to.
+    let server = git_http::HttpServer::start(git_http::ServerOptions {
+        root: tmp.path().join("remotes"),
+        basic_auth: Some(("deploy".into(), "right-horse-battery".into())),
+        delay: Duration::ZERO,
+    });
+    let api_url = server.url("api.git");
+    base(&kc);
+    let secret = |password: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: api-git, namespace: trellis}}\n\
+             stringData: {{username: deploy, password: {password}}}\n"
+        )
+    };
+    kubectl(&kc, &["apply", "-f", "-"], Some(&secret("wrong-staple")));
+    let serve = Serve::start(
+        &kc,
+        &tmp.path().join("data"),
+        "1s",
+        "1h",
+        &["--no-leader-election"],
+    );
+    assert!(serve.wait_ready(Duration::from_secs(60)), "ready");
+    let yaml = format!(
+        r#"apiVersion: trellis.dev/v1alpha1
+kind: EnvironmentSet
+metadata: {{name: overhttp, namespace: trellis}}
+spec:
+  defaultRevision: main
+  branches: {{include: "^http-"}}
+  syncPolicy: {{automated: {{prune: true}}}}
+  services:
+    - name: postgres
+      source: {{repoURL: "{}", path: charts}}
+    - name: api
+      dependsOn: [postgres]
+      source: {{repoURL: "{api_url}", path: charts, secretRef: {{name: api-git}}, helm: {{parameters: [{{name: image.tag, value: $TRELLIS_APP_REVISION}}]}}}}
+"#,
+        pg.url
+    );
+    kubectl(&kc, &["apply", "-f", "-"], Some(&yaml));
+    let tip = api.commit("http-a", "greeting: over http");
+
+    // The wrong password: the set says which repository and why, and shows no password.
+    let unreachable = |kc: &Path| -> Option<String> {
+        let set = get_json(kc, "environmentsets.trellis.dev/overhttp")?;
+        set["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "RepoUnreachable")
+            .and_then(|c| c["message"].as_str())
+            .map(str::to_string)
+    };
+    wait_for(
+        "RepoUnreachable on the set",
+        Duration::from_secs(60),
+        || unreachable(&kc).is_some(),
+    );
+    let message = unreachable(&kc).expect("condition");
+    assert!(
+        message.contains(&format!("authentication to {api_url} failed")),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-staple"), "{message}");
+    assert_eq!(
+        env_phase(&kc, "http-a"),
+        None,
+        "no environment without the repository"
+    );
+
+    // The right password: polling fetches, the environment comes up on the pushed commit.
+    kubectl(
+        &kc,
+        &["apply", "-f", "-"],
+        Some(&secret("right-horse-battery")),
+    );
+    wait_for("environment http-a Ready", Duration::from_secs(90), || {
+        env_phase(&kc, "http-a").as_deref() == Some("Ready")
+    });
+    let env = get_json(&kc, "environments.trellis.dev/http-a").expect("environment");
+    let revision = |svc: &str| {
+        env["status"]["services"]
+            .as_array()
+            .and_then(|s| s.iter().find(|x| x["name"] == svc))
+            .and_then(|x| x["revision"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(revision("api"), tip, "{env}");
+    assert_eq!(revision("postgres"), pg.main_commit(), "{env}");
+    let cm = kubectl(
+        &kc,
+        &["get", "configmap", "api", "-n", "http-a", "-o", "json"],
+        None,
+    );
+    assert!(
+        cm.contains(&tip),
+        "the api was rendered from the fetched commit: {cm}"
+    );
+    wait_for("RepoUnreachable cleared", Duration::from_secs(30), || {
+        unreachable(&kc).is_none()
+    });
+    assert!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the api came over http"
     );
     drop(serve);
 }
