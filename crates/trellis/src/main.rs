@@ -38,6 +38,9 @@ enum Command {
     /// Judge the health of Kubernetes objects in files, as a sync does (built-in rules, Argo CD Lua
     /// customizations with --lua-dir, argocd-cm overrides with --config).
     Health(cmd::health::Args),
+    /// Print Trellis resources equivalent to another tool's (`import argocd FILE`: Argo CD
+    /// Applications and ApplicationSets), saying what has no equivalent.
+    Import(cmd::import::Args),
     /// Print the CustomResourceDefinitions (Application, EnvironmentSet, Environment).
     Crds(cmd::crds::Args),
     /// Save a Trellis server's URL and API token for `trellis env` and `trellis app`.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Health(args) => cmd::health::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Crds(args) => cmd::crds::run(args),
         Command::Login(args) => cmd::login::run(args),
         Command::Env(args) => cmd::env::run(args),

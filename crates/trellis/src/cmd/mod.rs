@@ -9,6 +9,7 @@ pub mod dev_cluster;
 pub mod diff;
 pub mod env;
 pub mod health;
+pub mod import;
 pub mod login;
 pub mod progress;
 pub mod repo_chart;
