@@ -41,7 +41,13 @@ fn documents(out: &Output) -> (Vec<Application>, Vec<EnvironmentSet>) {
                 apps.push(serde_json::from_value(d).expect("a Trellis Application"))
             }
             Some("EnvironmentSet") => {
-                sets.push(serde_json::from_value(d).expect("a Trellis EnvironmentSet"))
+                let set: EnvironmentSet =
+                    serde_json::from_value(d).expect("a Trellis EnvironmentSet");
+                // What the controller checks before making environments.
+                controller::naming::validate_namespace_template(&set.spec.namespace_template)
+                    .expect("a namespaceTemplate the controller accepts");
+                regex::Regex::new(&set.spec.branches.include).expect("branches.include compiles");
+                sets.push(set);
             }
             other => panic!("unexpected kind {other:?}"),
         }
@@ -629,6 +635,19 @@ fn nothing_convertible_and_foreign_documents_fail_naming_the_file() {
 }
 
 #[test]
+fn reads_json() {
+    let dir = tempfile::tempdir().expect("tmp dir");
+    let doc: Value = serde_saphyr::from_str(HELM_APP).expect("YAML");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [doc]});
+    let file = write(dir.path(), "apps.json", &list.to_string());
+    let out = trellis(&["import", "argocd", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (apps, _) = documents(&out);
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].spec.revision_history_limit, Some(3));
+}
+
+#[test]
 fn reads_standard_input() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
         .args(["import", "argocd", "-"])
@@ -648,4 +667,26 @@ fn reads_standard_input() {
     let (apps, _) = documents(&out);
     assert_eq!(apps.len(), 1);
     assert!(stderr(&out).contains("warning: -: Application storefront: "));
+}
+
+#[test]
+fn one_namespace_for_every_pull_request_becomes_one_per_branch() {
+    let dir = tempfile::tempdir().expect("tmp dir");
+    let shared = PULL_REQUESTS
+        .split("\n---\n")
+        .next()
+        .expect("first document")
+        .replace("namespace: 'preview-{{branch_slug}}'", "namespace: default");
+    let file = write(dir.path(), "shared.yaml", &shared);
+    let out = trellis(&["import", "argocd", &file]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let (_, sets) = documents(&out);
+    assert_eq!(sets[0].spec.namespace_template, "{{branch}}");
+    assert!(
+        err.contains(&format!(
+            "warning: {file}: ApplicationSet previews: destination.namespace default is the same for every branch"
+        )),
+        "{err}"
+    );
 }
