@@ -369,7 +369,7 @@ fn a_list_generator_makes_one_application_per_element() {
 const PULL_REQUESTS: &str = r#"
 apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
-metadata: {name: previews, namespace: argocd}
+metadata: {name: previews, namespace: argocd, labels: {team: web}}
 spec:
   generators:
     - pullRequest:
@@ -384,6 +384,7 @@ spec:
   template:
     metadata:
       name: 'myapp-{{branch}}-{{number}}'
+      labels: {preview: "true"}
     spec:
       source:
         repoURL: https://github.com/myorg/myapp.git
@@ -443,6 +444,12 @@ fn a_pull_request_generator_becomes_an_environment_set() {
     let set = &sets[0];
     assert_eq!(set.metadata.name.as_deref(), Some("previews"));
     assert_eq!(set.metadata.namespace.as_deref(), Some("trellis"));
+    let labels = set
+        .metadata
+        .labels
+        .as_ref()
+        .expect("the ApplicationSet's labels");
+    assert_eq!(labels.get("team").map(String::as_str), Some("web"));
     assert_eq!(set.spec.branches.include, ".*-preview");
     assert_eq!(set.spec.namespace_template, "preview-{{branch_slug}}");
     assert_eq!(set.spec.project.as_deref(), Some("default"));
@@ -469,6 +476,7 @@ fn a_pull_request_generator_becomes_an_environment_set() {
     for what in [
         "pullRequest.github.labels (pull request labels) has no Trellis equivalent; dropped",
         "pullRequest.github.tokenRef has no Trellis equivalent; dropped",
+        "template.metadata.labels has no Trellis equivalent; dropped",
         "the pull request generator's open pull request condition has no Trellis equivalent; ",
         "placeholder {{branch_slug}} in source.helm has no Trellis equivalent; left as written",
     ] {

@@ -642,6 +642,11 @@ fn application_set(doc: &Value, name: &str, namespace: &str, conv: &mut Conversi
             other => w.dropped(&format!("spec.{other}")),
         }
     }
+    let set = SetContext {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        metadata: doc.get("metadata").cloned().unwrap_or(Value::Null),
+    };
     let base = spec.get("template").cloned().unwrap_or(json!({}));
     let generators = spec
         .get("generators")
@@ -667,10 +672,8 @@ fn application_set(doc: &Value, name: &str, namespace: &str, conv: &mut Conversi
         }
         match gkind.as_str() {
             "list" => list_generator(g, &template, go, namespace, &mut w, conv),
-            "pullRequest" => {
-                pull_request_generator(g, &template, go, name, namespace, &mut w, conv)
-            }
-            "scmProvider" => scm_generator(g, &template, go, name, namespace, &mut w, conv),
+            "pullRequest" => pull_request_generator(g, &template, go, &set, &mut w, conv),
+            "scmProvider" => scm_generator(g, &template, go, &set, &mut w, conv),
             "git" => {
                 let repo = str_at(g, &["repoURL"]).unwrap_or_default();
                 let (what, paths) = if g.get("files").is_some() {
@@ -700,6 +703,13 @@ fn application_set(doc: &Value, name: &str, namespace: &str, conv: &mut Conversi
         }
     }
     conv.warnings.extend(w.lines);
+}
+
+/// The ApplicationSet an EnvironmentSet is made from, and where it goes.
+struct SetContext {
+    name: String,
+    namespace: String,
+    metadata: Value,
 }
 
 /// Argo CD's merge of a generator's `template` over the ApplicationSet's.
@@ -873,13 +883,21 @@ struct BranchParams {
 fn environment_set(
     template: &Value,
     go: bool,
-    set_name: &str,
-    namespace: &str,
+    set: &SetContext,
     params: &BranchParams,
     include: String,
     w: &mut Warnings,
     conv: &mut Conversion,
 ) {
+    let set_name = set.name.as_str();
+    for key in ["labels", "annotations", "finalizers"] {
+        if template.get("metadata").and_then(|m| m.get(key)).is_some() {
+            w.none(
+                &format!("template.metadata.{key}"),
+                "dropped: Trellis labels each environment's Applications itself",
+            );
+        }
+    }
     let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
     let mut dest_ns = None;
     if let Some(d) = spec.get_mut("destination").and_then(Value::as_object_mut) {
@@ -1076,7 +1094,7 @@ fn environment_set(
             return;
         }
     };
-    let meta = metadata(&json!({}), set_name, namespace, w);
+    let meta = metadata(&set.metadata, set_name, &set.namespace, w);
     conv.resources.push(Converted {
         resource: json!({
             "apiVersion": API_VERSION,
@@ -1194,12 +1212,11 @@ fn pull_request_generator(
     g: &Value,
     template: &Value,
     go: bool,
-    set_name: &str,
-    namespace: &str,
+    set: &SetContext,
     set_w: &mut Warnings,
     conv: &mut Conversion,
 ) {
-    let mut w = Warnings::new("ApplicationSet", set_name);
+    let mut w = Warnings::new("ApplicationSet", &set.name);
     for (k, v) in g.as_object().into_iter().flatten() {
         if has(&PR_PROVIDERS, k) {
             for pk in v.as_object().into_iter().flat_map(Map::keys) {
@@ -1235,9 +1252,7 @@ fn pull_request_generator(
         ],
         repo: None,
     };
-    environment_set(
-        template, go, set_name, namespace, &params, include, &mut w, conv,
-    );
+    environment_set(template, go, set, &params, include, &mut w, conv);
     set_w.lines.append(&mut w.lines);
 }
 
@@ -1245,12 +1260,11 @@ fn scm_generator(
     g: &Value,
     template: &Value,
     go: bool,
-    set_name: &str,
-    namespace: &str,
+    set: &SetContext,
     set_w: &mut Warnings,
     conv: &mut Conversion,
 ) {
-    let mut w = Warnings::new("ApplicationSet", set_name);
+    let mut w = Warnings::new("ApplicationSet", &set.name);
     let ssh = str_at(g, &["cloneProtocol"]).as_deref() != Some("https");
     let provider = ["github", "gitlab", "gitea"]
         .into_iter()
@@ -1340,9 +1354,7 @@ fn scm_generator(
         ],
         repo: Some(("url", url)),
     };
-    environment_set(
-        template, go, set_name, namespace, &params, include, &mut w, conv,
-    );
+    environment_set(template, go, set, &params, include, &mut w, conv);
     set_w.lines.append(&mut w.lines);
 }
 
