@@ -106,6 +106,8 @@ spec:
     - group: apps
       kind: Deployment
       jsonPointers: [/spec/replicas]
+    - kind: ConfigMap
+      jqPathExpressions: ['.data["generated"]']
   revisionHistoryLimit: 3
   info:
     - name: docs
@@ -164,8 +166,12 @@ fn a_helm_application_keeps_its_fields_and_names_what_is_dropped() {
     assert_eq!(backoff.duration.as_deref(), Some("5s"));
     assert_eq!(backoff.factor, Some(2));
     assert_eq!(backoff.max_duration.as_deref(), Some("3m"));
-    assert_eq!(spec.ignore_differences.len(), 1);
+    assert_eq!(spec.ignore_differences.len(), 2);
     assert_eq!(spec.ignore_differences[0].json_pointers, ["/spec/replicas"]);
+    assert_eq!(
+        spec.ignore_differences[1].jq_path_expressions,
+        [r#".data["generated"]"#]
+    );
     assert_eq!(spec.revision_history_limit, Some(3));
 
     let prefix = format!("warning: {file}: Application storefront: ");
@@ -173,6 +179,7 @@ fn a_helm_application_keeps_its_fields_and_names_what_is_dropped() {
         "finalizer resources-finalizer.argocd.argoproj.io has no Trellis equivalent; ",
         "annotation argocd.argoproj.io/sync-wave has no Trellis equivalent; dropped",
         "source.helm.skipCrds has no Trellis equivalent; dropped",
+        "ignoreDifferences[1].jqPathExpressions has no Trellis equivalent; kept in the resource, but Trellis does not apply it yet",
         "syncPolicy.automated.allowEmpty has no Trellis equivalent; ",
         "spec.info has no Trellis equivalent; dropped",
     ] {
