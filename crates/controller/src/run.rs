@@ -416,12 +416,29 @@ impl Controller {
                 // What each Application's last event carried besides its status: a write of
                 // the status alone (the controller's own, mostly) does not requeue it.
                 let mut seen: HashMap<String, u64> = HashMap::new();
+                // During a (re)list the store still shows the previous list until `InitDone`:
+                // what the list brings is queued then, or a worker could look for an
+                // Application created while the watch was down and not find it yet.
+                let mut listing: Option<Vec<(Key, String)>> = None;
                 while let Some(ev) = stream.next().await {
                     let Ok(ev) = ev else { continue };
-                    let (objs, deleted): (Vec<Application>, bool) = match ev {
-                        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (vec![o], false),
-                        watcher::Event::Delete(o) => (vec![o], true),
-                        _ => (vec![], false),
+                    let (objs, deleted, initial): (Vec<Application>, bool, bool) = match ev {
+                        watcher::Event::Apply(o) => (vec![o], false, false),
+                        watcher::Event::InitApply(o) => (vec![o], false, true),
+                        watcher::Event::Delete(o) => (vec![o], true, false),
+                        watcher::Event::Init => {
+                            listing = Some(Vec::new());
+                            (vec![], false, false)
+                        }
+                        watcher::Event::InitDone => {
+                            for (key, lane) in listing.take().unwrap_or_default() {
+                                match key {
+                                    Key::Env(_) => me.queue.add_after(key, lane, GATHER_WINDOW),
+                                    _ => me.queue.add(key, lane),
+                                }
+                            }
+                            (vec![], false, false)
+                        }
                     };
                     for o in objs {
                         me.index.update(&o, deleted);
@@ -442,13 +459,25 @@ impl Controller {
                                 true
                             }
                         };
+                        let mut wanted = Vec::new();
                         if changed {
-                            me.queue.add(Key::App(name), lane.clone());
+                            wanted.push((Key::App(name), lane.clone()));
                         }
                         // The Environment sums its Applications' statuses: a short window
                         // gathers the writes of many of them into one reconcile.
                         if let Some(e) = env_of(&o) {
-                            me.queue.add_after(Key::Env(e), lane, GATHER_WINDOW);
+                            wanted.push((Key::Env(e), lane));
+                        }
+                        match listing.as_mut().filter(|_| initial) {
+                            Some(later) => later.extend(wanted),
+                            None => {
+                                for (key, lane) in wanted {
+                                    match key {
+                                        Key::Env(_) => me.queue.add_after(key, lane, GATHER_WINDOW),
+                                        _ => me.queue.add(key, lane),
+                                    }
+                                }
+                            }
                         }
                     }
                 }

@@ -250,6 +250,8 @@ pub struct Faults {
     spec: FaultSpec,
     next: AtomicU64,
     counters: Counters,
+    /// While set, requests pass untouched (and draw nothing from the seed's sequence).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// What one request is to suffer.
@@ -310,11 +312,18 @@ impl Faults {
             spec,
             next: AtomicU64::new(0),
             counters: Counters::default(),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn spec(&self) -> &FaultSpec {
         &self.spec
+    }
+
+    /// Stops (`true`) or resumes (`false`) injecting: a test sets the scene and checks the end
+    /// state without faults, and lets the code under test run with them.
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
     pub fn counts(&self) -> FaultCounts {
@@ -346,6 +355,9 @@ impl Faults {
         resource: &str,
         name: &str,
     ) -> Decision {
+        if self.paused.load(Ordering::Relaxed) {
+            return Decision::default();
+        }
         let s = &self.spec;
         let c = &self.counters;
         let i = self.next.fetch_add(1, Ordering::Relaxed);
