@@ -288,13 +288,7 @@ fn controller_under_faults(default_spec: &str) {
     let during = dc.fault_counts();
     pause(true);
     // The Environment's roll-up follows its Applications' statuses: it gets there too.
-    let api_at = |env: &serde_json::Value| {
-        env["status"]["services"]
-            .as_array()
-            .and_then(|s| s.iter().find(|x| x["name"] == "api"))
-            .and_then(|x| x["revision"].as_str())
-            .is_some_and(|r| r == tip2)
-    };
+    let api_at = |env: &serde_json::Value| service_revision(env, "api") == tip2;
     wait_for(
         "environment feat-f Ready with the api on the new commit",
         Duration::from_secs(120),
@@ -304,14 +298,7 @@ fn controller_under_faults(default_spec: &str) {
         },
     );
     let env = get_json(&kc, "environments.trellis.dev/feat-f").expect("environment");
-    let revision = |svc: &str| {
-        env["status"]["services"]
-            .as_array()
-            .and_then(|s| s.iter().find(|x| x["name"] == svc))
-            .and_then(|x| x["revision"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let revision = |svc: &str| service_revision(&env, svc);
     assert_eq!(revision("api"), tip2, "{env}");
     assert_eq!(revision("postgres"), pg.main_commit(), "{env}");
     assert_eq!(revision("web"), web.main_commit(), "{env}");

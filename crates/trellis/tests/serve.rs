@@ -53,14 +53,7 @@ fn webhooks_turn_branches_into_environments_and_cleanup_removes_them() {
         env_phase(&kc, "feat-a").as_deref() == Some("Ready")
     });
     let env = get_json(&kc, "environments.trellis.dev/feat-a").expect("environment");
-    let revision = |svc: &str| {
-        env["status"]["services"]
-            .as_array()
-            .and_then(|s| s.iter().find(|x| x["name"] == svc))
-            .and_then(|x| x["revision"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let revision = |svc: &str| service_revision(&env, svc);
     assert_eq!(revision("api"), tip, "{env}");
     assert_eq!(revision("postgres"), pg.main_commit(), "{env}");
     assert_eq!(revision("web"), web.main_commit(), "{env}");
@@ -551,14 +544,7 @@ spec:
         env_phase(&kc, "http-a").as_deref() == Some("Ready")
     });
     let env = get_json(&kc, "environments.trellis.dev/http-a").expect("environment");
-    let revision = |svc: &str| {
-        env["status"]["services"]
-            .as_array()
-            .and_then(|s| s.iter().find(|x| x["name"] == svc))
-            .and_then(|x| x["revision"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let revision = |svc: &str| service_revision(&env, svc);
     assert_eq!(revision("api"), tip, "{env}");
     assert_eq!(revision("postgres"), pg.main_commit(), "{env}");
     let cm = kubectl(

@@ -309,6 +309,16 @@ pub fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out after {within:?} waiting for {what}");
 }
 
+/// The commit an Environment's status gives for one of its services ("" when it gives none).
+pub fn service_revision(env: &Value, svc: &str) -> String {
+    env["status"]["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["name"] == svc))
+        .and_then(|x| x["revision"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub fn env_phase(kc: &Path, env: &str) -> Option<String> {
     get_json(kc, &format!("environments.trellis.dev/{env}"))
         .and_then(|e| e["status"]["phase"].as_str().map(str::to_string))
