@@ -160,7 +160,7 @@ impl Controller {
         }
         let started = Instant::now();
         let mut status = app.status.clone().unwrap_or_default();
-        let before = status.clone();
+        let mut before = status.clone();
         status.conditions.retain(|c| {
             !matches!(
                 c.type_.as_str(),
@@ -171,7 +171,9 @@ impl Controller {
                     | "SharedResource"
             )
         });
-        let outcome = self.reconcile_app_inner(&app, &mut status).await;
+        let outcome = self
+            .reconcile_app_inner(&app, &mut status, &mut before)
+            .await;
         let next = match outcome {
             Ok(n) => n,
             Err(e) => {
@@ -210,10 +212,13 @@ impl Controller {
         Ok(next)
     }
 
+    /// `written`: the status as last written, which the final write compares with (a sync
+    /// records its Running operation on the way).
     async fn reconcile_app_inner(
         self: &Arc<Self>,
         app: &Application,
         status: &mut ApplicationStatus,
+        written: &mut ApplicationStatus,
     ) -> Result<Next> {
         let name = app.metadata.name.clone().unwrap_or_default();
         let spec = &app.spec;
@@ -354,14 +359,20 @@ impl Controller {
                     sync_result: None,
                     retry_count: (attempts > 0).then_some(i64::from(attempts)),
                 };
-                if let Err(e) = self
+                match self
                     .patch_status::<Application>(
                         &name,
                         &serde_json::json!({ "operationState": running }),
                     )
                     .await
                 {
-                    tracing::debug!(app = %name, error = %e, "recording the running operation");
+                    // The final status is compared with this, not with the status the reconcile
+                    // started from: a sync that ends where the last one did must still replace
+                    // "Running" (its own write does not requeue the Application).
+                    Ok(()) => written.operation_state = Some(running),
+                    Err(e) => {
+                        tracing::debug!(app = %name, error = %e, "recording the running operation")
+                    }
                 }
                 let progress = Progress::default();
                 let out = tokio::select! {
