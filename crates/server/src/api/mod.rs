@@ -44,6 +44,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Default and largest page of `GET /api/v1/applications`.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// How long a log request waits for a starting container (kubectl's `--pod-running-timeout`).
+const LOG_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the API handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -198,6 +200,10 @@ impl ApiErr {
             kube::Error::Api(s) if s.code == 404 => ApiErr::not_found(format!("{what}: not found")),
             kube::Error::Api(s) if s.code == 409 => {
                 ApiErr::conflict(format!("{what}: {}", s.message))
+            }
+            // The API understood and refused (e.g. a container not started yet): say so as it said.
+            kube::Error::Api(s) if s.code == 400 || s.code == 422 => {
+                ApiErr::bad(format!("{what}: {}", s.message))
             }
             _ => ApiErr(
                 StatusCode::BAD_GATEWAY,
@@ -787,10 +793,23 @@ async fn logs(
         tail_lines: Some(q.tail.unwrap_or(500).clamp(0, 100_000)),
         ..LogParams::default()
     };
-    let reader = api
-        .log_stream(&q.pod, &lp)
-        .await
-        .map_err(|e| ApiErr::kube(&format!("log of pod {ns}/{}", q.pod), e))?;
+    // A Pod still starting has no log yet; as `kubectl logs --pod-running-timeout` does, wait a
+    // while for its container to start rather than failing the request.
+    let started = tokio::time::Instant::now();
+    let reader = loop {
+        match api.log_stream(&q.pod, &lp).await {
+            Ok(r) => break r,
+            Err(kube::Error::Api(s))
+                if s.code == 400
+                    && (s.message.ends_with("waiting to start: ContainerCreating")
+                        || s.message.ends_with("waiting to start: PodInitializing"))
+                    && started.elapsed() < LOG_START_TIMEOUT =>
+            {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(ApiErr::kube(&format!("log of pod {ns}/{}", q.pod), e)),
+        }
+    };
     let lines = reader.lines().map(|l| {
         l.map(|mut s| {
             s.push('\n');

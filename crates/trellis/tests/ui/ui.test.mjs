@@ -55,8 +55,19 @@ try {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
   page = await ctx.newPage();
   const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  // A failed request shows in the console as "Failed to load resource" without its address: those
+  // are recorded by the response listener below, with the address.
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  // The browser logs every failed request as a console error; a Pod that the rollout removed
+  // between the tree's last update and the click is refused with 404 (step 8 tries another), so
+  // those are counted apart and everything else must be clean.
+  page.on('response', (r) => {
+    if (r.status() < 400) return;
+    const u = new URL(r.url());
+    if (r.status() === 404 && u.pathname.endsWith('/logs')) return;
+    consoleErrors.push(`${r.request().method()} ${u.pathname}${u.search} -> ${r.status()}`);
+  });
   // Every API request must carry the token in the header and never in the URL.
   const leaks = [];
   let apiRequests = 0;
@@ -211,7 +222,9 @@ try {
     // Pods of the tree as it is now until one answers.
     let shown = false;
     for (let i = 0; !shown && i < 15; i++) {
-      const buttons = page.locator('ul.tree li[data-kind="Pod"] button');
+      // Prefer a Pod that is up; the others may be going away.
+      const up = page.locator('ul.tree li[data-kind="Pod"][data-health="Healthy"] button');
+      const buttons = (await up.count()) ? up : page.locator('ul.tree li[data-kind="Pod"] button');
       const n = await buttons.count();
       if (n) await buttons.nth(i % n).click();
       shown = await page.waitForFunction(() => (document.querySelector('#panel-Logs pre.logs') || {}).textContent, null, { timeout: 2000 })
