@@ -1098,6 +1098,95 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     to_json_value(docs.swap_remove(0), 0)
 }
 
+/// The first document of `text` as `sigs.k8s.io/yaml` turns a manifest into JSON for the API
+/// server (kubectl's, Helm's and Argo CD's clients read manifests this way): go-yaml v2's
+/// YAML 1.1 scalars (`yes` is `true`, `0755` octal), merge keys, a repeated key taking its last
+/// value, non-string keys as their text, integers kept exact (a whole float is the integer
+/// Go's JSON round trip makes of it). An empty document is `Null`.
+pub fn parse_json(text: &str) -> Result<serde_json::Value, YamlError> {
+    let mut docs = parse_first(text)?;
+    if docs.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    check_map_keys(&docs[0])?;
+    to_serde_value(docs.swap_remove(0), 0)
+}
+
+/// [`to_json_value`] into `serde_json`, integers exact.
+fn to_serde_value(node: Node, depth: usize) -> Result<serde_json::Value, YamlError> {
+    use serde_json::Value as J;
+    if depth > 10_000 {
+        return Err(YamlError::convert("exceeded max depth".into()));
+    }
+    Ok(match node {
+        Node::Null => J::Null,
+        Node::Bool(b) => J::Bool(b),
+        Node::Int(i) => match (i64::try_from(i), u64::try_from(i)) {
+            (Ok(v), _) => J::from(v),
+            (_, Ok(v)) => J::from(v),
+            _ => J::from(i as f64),
+        },
+        Node::Float(f) => {
+            if !f.is_finite() {
+                return Err(YamlError::convert(format!(
+                    "json: unsupported value: {}",
+                    format_float_g(f)
+                )));
+            }
+            // encoding/json writes a whole float below 1e21 without exponent; the API
+            // server's decoder then reads it as an integer.
+            if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                J::from(f as i64)
+            } else {
+                J::from(f)
+            }
+        }
+        Node::Str(s) => J::String(s.to_string()),
+        Node::Merge => J::String("<<".into()),
+        Node::Seq(items) => J::Array(
+            items
+                .into_iter()
+                .map(|n| to_serde_value(n, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Node::Map(entries) => {
+            let mut m = serde_json::Map::new();
+            merge_into_serde(&mut m, entries, depth)?;
+            J::Object(m)
+        }
+    })
+}
+
+/// [`merge_into`] into `serde_json`.
+fn merge_into_serde(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    entries: Vec<(Node, Node)>,
+    depth: usize,
+) -> Result<(), YamlError> {
+    for (k, v) in entries {
+        if matches!(&k, Node::Merge) {
+            let maps = match v {
+                Node::Map(inner) => vec![Node::Map(inner)],
+                // go-yaml merges the list backwards: earlier maps take precedence.
+                Node::Seq(items) => items.into_iter().rev().collect(),
+                _ => vec![Node::Null],
+            };
+            for item in maps {
+                let Node::Map(inner) = item else {
+                    return Err(YamlError::convert(
+                        "yaml: map merge requires map or sequence of maps as the value".into(),
+                    ));
+                };
+                merge_into_serde(m, inner, depth + 1)?;
+            }
+            continue;
+        }
+        let key = key_string(&k, &v)?;
+        m.insert(key, to_serde_value(v, depth + 1)?);
+    }
+    Ok(())
+}
+
 /// [`parse`] with the same errors, but a top-level map keeps only the entries with these
 /// keys: for reading an object's head without building the rest of a large document.
 pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {

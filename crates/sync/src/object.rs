@@ -298,27 +298,28 @@ pub fn manifests_from_yaml(text: &str, source: &str) -> Result<Vec<Manifest>> {
 }
 
 /// The values of a stream of YAML documents, empty documents skipped and `kind: *List` flattened,
-/// without checking that they are Kubernetes objects.
+/// without checking that they are Kubernetes objects. Each document is read as kubectl, Helm's
+/// client and Argo CD read manifests (`sigs.k8s.io/yaml` on go-yaml v2: YAML 1.1 scalars, a
+/// repeated key taking its last value), with their error texts and the document's first line.
 pub fn objects_from_yaml(text: &str, source: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for (i, doc) in split_yaml_documents(text).into_iter().enumerate() {
-        if doc.trim().is_empty()
-            || doc
-                .lines()
-                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    for (i, (doc, first_line)) in split_yaml_documents(text).into_iter().enumerate() {
+        if doc
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         {
             continue;
         }
-        // A repeated key takes its last value, as sigs.k8s.io/yaml (kubectl, Helm, Argo CD) reads it.
-        let opts = serde_saphyr::options! {
-            legacy_octal_numbers: true,
-            duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,
-        };
-        let value: Value = serde_saphyr::from_str_with_options(&doc, opts).map_err(|e| {
-            Error::InvalidManifest {
-                source_path: source.to_string(),
-                message: format!("document {}: {e}", i + 1),
-            }
+        let value = goyaml::yaml::parse_json(&doc).map_err(|e| Error::InvalidManifest {
+            source_path: source.to_string(),
+            message: match e.line {
+                Some(l) => format!(
+                    "document {} (line {} of the file): {e}",
+                    i + 1,
+                    first_line + l - 1
+                ),
+                None => format!("document {} (from line {first_line}): {e}", i + 1),
+            },
         })?;
         if value.is_null() {
             continue;
@@ -334,21 +335,25 @@ pub fn objects_from_yaml(text: &str, source: &str) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Split on lines that are exactly `---` (optionally followed by a comment or spaces).
-fn split_yaml_documents(text: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    for line in text.lines() {
+/// Split on lines that are exactly `---` (optionally followed by a comment or spaces): each
+/// document with the 1-based line it starts on.
+fn split_yaml_documents(text: &str) -> Vec<(String, usize)> {
+    let mut docs = vec![(String::new(), 1)];
+    for (n, line) in text.lines().enumerate() {
         let t = line.trim_end();
         if t == "---" || t.starts_with("--- ") || t.starts_with("---\t") {
-            docs.push(String::new());
+            docs.push((String::new(), n + 2));
             continue;
         }
-        if t == "..." {
-            continue;
-        }
-        let cur = docs
+        let cur = &mut docs
             .last_mut()
-            .expect("docs starts non-empty and only grows");
+            .expect("docs starts non-empty and only grows")
+            .0;
+        if t == "..." {
+            // The end of a document: keep the line count, drop the marker.
+            cur.push('\n');
+            continue;
+        }
         cur.push_str(line);
         cur.push('\n');
     }
@@ -741,6 +746,48 @@ mod tests {
             .expect_err("no apiVersion");
         assert!(
             err.to_string().contains("bad.yaml") && err.to_string().contains("apiVersion"),
+            "{err}"
+        );
+    }
+
+    /// Manifests are read as kubectl reads them (`sigs.k8s.io/yaml`, go-yaml v2, YAML 1.1), not
+    /// as YAML 1.2: the values the API server would receive from `kubectl apply -f`.
+    #[test]
+    fn manifests_read_with_yaml_1_1_as_kubectl_does() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\ndata:\n  x: 1\nbase: &b {replicas: 2}\nspec:\n  <<: *b\n  on: yes\n  mode: 0755\n  big: 9007199254740993\n  ratio: 1.5\n  whole: 2.0\n  none: ~\n  sexagesimal: 1:20\n";
+        let v = objects_from_yaml(text, "cm.yaml").expect("valid");
+        let o = &v[0];
+        assert_eq!(
+            o["metadata"]["name"], "b",
+            "a repeated key takes its last value"
+        );
+        assert_eq!(o["spec"]["replicas"], 2, "merge key");
+        assert_eq!(o["spec"]["true"], true, "`on: yes` is the bool key true");
+        assert_eq!(o["spec"]["mode"], 493, "0755 is octal");
+        assert_eq!(
+            o["spec"]["big"], 9007199254740993_i64,
+            "integers stay exact"
+        );
+        assert_eq!(o["spec"]["ratio"], 1.5);
+        assert!(o["spec"]["whole"].is_i64(), "2.0 reaches the server as 2");
+        assert!(o["spec"]["none"].is_null());
+        assert_eq!(
+            o["spec"]["sexagesimal"], "1:20",
+            "go-yaml v2 has no base 60"
+        );
+    }
+
+    /// A syntax error names the document and the line of the file, in go-yaml's words.
+    #[test]
+    fn yaml_errors_name_the_document_and_the_file_line() {
+        let text = "apiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: x\n   bad: y\n";
+        let err = objects_from_yaml(text, "two.yaml")
+            .expect_err("bad yaml")
+            .to_string();
+        assert!(err.contains("two.yaml"), "{err}");
+        assert!(err.contains("document 2 (line 8 of the file)"), "{err}");
+        assert!(
+            err.contains("mapping values are not allowed in this context"),
             "{err}"
         );
     }
