@@ -14,6 +14,7 @@ use serde_saphyr::granit_parser::{
     ErrorKind, Event, Options, Parser, ScalarStyle, StructureStyle, Tag,
 };
 
+mod fast_block;
 mod fast_head;
 mod goyaml;
 
@@ -175,7 +176,7 @@ fn first_reader_error(doc: &[u8]) -> Option<(usize, YamlError)> {
 }
 
 /// A node before JSON conversion: go-yaml's `interface{}` result.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 enum Node {
     Null,
     Bool(bool),
@@ -221,6 +222,21 @@ fn parse_docs(text: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
 /// `keep`: when the first document's root is a map, the values of its other string keys
 /// are only checked (see [`skip_value`]) and stand as nulls in the result.
 fn parse_docs_keeping(
+    text: &str,
+    max_docs: usize,
+    keep: Option<&[&str]>,
+) -> Result<Vec<Node>, YamlError> {
+    // Plain block YAML (nearly every manifest and values file) is built without the parser.
+    if max_docs == 1
+        && let Some(root) = fast_block::parse(text)
+    {
+        return Ok(vec![root]);
+    }
+    parse_docs_full(text, max_docs, keep)
+}
+
+/// [`parse_docs_keeping`] through the event parser always (the reference for the fast path).
+fn parse_docs_full(
     text: &str,
     max_docs: usize,
     keep: Option<&[&str]>,
@@ -1207,7 +1223,11 @@ pub fn parse_keys(text: &str, keep: &[&str]) -> Result<Value, YamlError> {
 /// `skip`: let the parser leave the other values unbuilt (only checked); `false` builds
 /// the whole document first (the reference the fast path is tested against).
 fn parse_keys_with(text: &str, keep: &[&str], skip: bool) -> Result<Value, YamlError> {
-    let mut docs = parse_docs_keeping(text, 1, skip.then_some(keep))?;
+    let mut docs = if skip {
+        parse_docs_keeping(text, 1, Some(keep))?
+    } else {
+        parse_docs_full(text, 1, None)?
+    };
     if docs.is_empty() {
         return Ok(Value::Nil);
     }
@@ -1270,6 +1290,18 @@ pub mod fast_head_testing {
     /// Why the scan declines `doc`.
     pub fn why_declined(doc: &str) -> String {
         super::fast_head::why_declined(doc)
+    }
+
+    /// Whether the fast builder builds `doc` (`Ok(true)`), declines it (`Ok(false)`), or
+    /// builds something other than the full parser (`Err` with both).
+    pub fn fast_block_agrees(doc: &str) -> Result<bool, String> {
+        let Some(fast) = super::fast_block::parse(doc) else {
+            return Ok(false);
+        };
+        match super::parse_docs_full(doc, 1, None) {
+            Ok(full) if full.len() == 1 && full[0] == fast => Ok(true),
+            other => Err(format!("fast: {fast:?}\nfull: {other:?}")),
+        }
     }
 
     /// The full parse the scan must agree with.
@@ -1339,6 +1371,12 @@ mod tests {
         "spec:\n  a: &s v\nkind: *s",
         "spec: &m {name: n}\nmetadata: *m",
         "s: !!float 1\nkind: k",
+        "labels: {app.kubernetes.io/name: api, tier: \"web\"}",
+        "  - {name: http, port: 80, targetPort: http}",
+        "- {a: 1}",
+        "  sel: {a: b,}",
+        "  sel: {a:b}",
+        "  cmd: [\"sh\", \"-c\", 'echo hi']",
     ];
 
     /// Lines at various indentations, most of them the shapes rendered manifests have, some
@@ -1595,6 +1633,58 @@ mod tests {
         #[test]
         fn fast_head_scan_on_generated_documents(seed in 1u64..u64::MAX) {
             fast_head_agrees(&Gen(seed).document())?;
+        }
+    }
+
+    proptest::proptest! {
+        /// The node builder that skips the event parser builds exactly what the parser
+        /// builds, on generated documents and on documents made of the tricky lines.
+        #[test]
+        fn fast_block_equals_full_parse_on_generated_documents(seed in 1u64..u64::MAX) {
+            let text = Gen(seed).document();
+            let agrees = fast_head_testing::fast_block_agrees(&text);
+            proptest::prop_assert!(agrees.is_ok(), "{text:?}\n{}", agrees.err().unwrap_or_default());
+        }
+
+        #[test]
+        fn fast_block_equals_full_parse_on_tricky_lines(
+            picks in proptest::collection::vec(0..LINES.len(), 1..8)
+        ) {
+            let text: String = picks.iter().map(|&i| format!("{}\n", LINES[i])).collect();
+            let agrees = fast_head_testing::fast_block_agrees(&text);
+            proptest::prop_assert!(agrees.is_ok(), "{text:?}\n{}", agrees.err().unwrap_or_default());
+        }
+    }
+
+    #[test]
+    fn fast_block_builds_most_valid_generated_documents_and_block_scalars() {
+        let (mut valid, mut built) = (0, 0);
+        for seed in 1..3000u64 {
+            let text = Gen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).document();
+            if parse_docs_full(&text, 1, None).is_ok() {
+                valid += 1;
+                built += usize::from(fast_head_testing::fast_block_agrees(&text) == Ok(true));
+            }
+        }
+        assert!(
+            valid > 500 && built * 3 > valid,
+            "{valid} valid, {built} built"
+        );
+        for doc in [
+            "a: |\n  x\n\n  y\n\nb: 1\n",
+            "a: |-\n  x\n   y\nb: 1\n",
+            "a: |+\n  x\n\n\nb: 1\n",
+            "a: |+\n  x\n\n",
+            "a:\n- |\n  x\n  # not a comment\n- |-\n  y\n",
+            "a:\n  - k: |\n      x\n    j: \"q\\u00e9\\n\"\n  - ['a', b, \"c d\", 1, yes]\n",
+            "'k': 'it''s'\n\"q\": {}\nn: []\n",
+            "a:\n  - {name: http, port: 80}\n  - [x, 'y']\nm: {a.b/c: d, e: \"f g\", n: 1, t: yes}\n",
+        ] {
+            assert_eq!(
+                fast_head_testing::fast_block_agrees(doc),
+                Ok(true),
+                "{doc:?}"
+            );
         }
     }
 

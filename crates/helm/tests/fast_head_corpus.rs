@@ -22,13 +22,30 @@ fn chart_dirs(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
+/// The node builder that skips the event parser (`goyaml`'s fast block path) on `doc`: it
+/// must build exactly what the parser builds whenever it builds. Whether it built.
+fn fast_block(doc: &str, what: &str) -> bool {
+    match fast_head_testing::fast_block_agrees(doc) {
+        Ok(built) => built,
+        Err(e) => panic!("{what}: the fast block builder disagrees with the parser:\n{e}\n{doc}"),
+    }
+}
+
 /// Renders every chart of `paths` with its defaults (CRDs included) and checks the scanner on
-/// each document. Returns (documents, accepted, why each declined one was declined).
+/// each document, and the fast block builder on each document and each chart's `Chart.yaml`
+/// and `values.yaml`. Returns (documents, accepted, why each declined one was declined).
 fn scan(paths: &[PathBuf]) -> (usize, usize, Vec<String>) {
     let keep = &["apiVersion", "kind", "metadata"];
     let (mut docs, mut accepted) = (0, 0);
+    let (mut files, mut built_files, mut built_docs) = (0, 0, 0);
     let mut declined = Vec::new();
     for p in paths {
+        for f in ["Chart.yaml", "values.yaml"] {
+            if let Ok(text) = std::fs::read_to_string(p.join(f)) {
+                files += 1;
+                built_files += usize::from(fast_block(&text, &p.join(f).display().to_string()));
+            }
+        }
         let chart = helm::chart::load(p).expect("chart loads");
         let Ok(r) = helm::Engine::uncached().render(
             &chart,
@@ -43,6 +60,7 @@ fn scan(paths: &[PathBuf]) -> (usize, usize, Vec<String>) {
         });
         for doc in helm::manifest::split_manifests(&text.expect("no --show-only")) {
             docs += 1;
+            built_docs += usize::from(fast_block(&doc, &p.display().to_string()));
             if !fast_head_testing::accepts(&doc, keep) {
                 declined.push(format!(
                     "{}: {} bytes: {}",
@@ -60,6 +78,14 @@ fn scan(paths: &[PathBuf]) -> (usize, usize, Vec<String>) {
             }
         }
     }
+    eprintln!(
+        "fast block builder: {built_docs} of {docs} documents, {built_files} of {files} Chart.yaml/values.yaml"
+    );
+    // It exists for these documents: most of them must take the fast path.
+    assert!(
+        built_docs * 3 >= docs * 2,
+        "the fast block builder took only {built_docs} of {docs} documents"
+    );
     (docs, accepted, declined)
 }
 

@@ -414,33 +414,64 @@ fn scan_quoted(q: u8, b: &[u8], from: usize) -> Option<Option<usize>> {
     Some(None)
 }
 
-/// `[]`, `{}`, or a one-line flow sequence of quoted strings and simple words.
+/// `[]`, `{}`, a one-line flow sequence of quoted strings and simple words, or a one-line
+/// flow mapping of simple keys to such values (`{name: http, port: 80}`).
 fn flow(v: &str) -> Option<()> {
     let t = v.trim_end_matches(' ');
-    let (body, rest) = if let Some(body) = t.strip_prefix('[') {
-        let end = body.find(']')?;
-        (&body[..end], &body[end + 1..])
+    let (close, is_map) = if t.starts_with('[') {
+        (']', false)
     } else {
-        let rest = t.strip_prefix("{}")?;
-        ("", rest)
+        ('}', true)
     };
+    let body = &t[1..];
+    let end = body.find(close)?;
+    let (body, rest) = (&body[..end], &body[end + 1..]);
     trailing_ok(rest)?;
-    if v.starts_with('{') || body.trim_matches(' ').is_empty() {
+    if body.trim_matches(' ').is_empty() {
         return Some(());
+    }
+    if body.contains(['[', ']', '{', '}']) {
+        return None;
     }
     for item in body.split(',') {
         let item = item.trim_matches(' ');
-        match item.as_bytes().first()? {
-            b'"' | b'\'' => {
-                if !quoted(item)?.is_empty() || item.contains(['[', ']', '{', '}', ',']) {
-                    return None;
-                }
+        let value = if is_map {
+            let (key, value) = flow_entry(item)?;
+            let simple = |c: u8| c.is_ascii_alphanumeric() || b"_./$+-".contains(&c);
+            let first = *key.as_bytes().first()?;
+            if !(first.is_ascii_alphanumeric() || b"_./$".contains(&first))
+                || !key.bytes().all(simple)
+                || matches!(key, "null" | "Null" | "NULL" | "~")
+            {
+                return None;
             }
-            _ => {
-                let word = |c: char| c.is_ascii_alphanumeric() || "_./=+-".contains(c);
-                if !item.chars().all(word) || item.starts_with('-') || special_float(item) {
-                    return None;
-                }
+            value
+        } else {
+            item
+        };
+        flow_scalar(value)?;
+    }
+    Some(())
+}
+
+/// `key: value` inside a flow mapping: split at the first `: `.
+pub(super) fn flow_entry(item: &str) -> Option<(&str, &str)> {
+    let at = item.find(": ")?;
+    Some((&item[..at], item[at + 2..].trim_start_matches(' ')))
+}
+
+/// A scalar inside a flow collection: a quoted string closed exactly, or a simple word.
+fn flow_scalar(item: &str) -> Option<()> {
+    match item.as_bytes().first()? {
+        b'"' | b'\'' => {
+            if !quoted(item)?.is_empty() || item.contains(',') {
+                return None;
+            }
+        }
+        _ => {
+            let word = |c: char| c.is_ascii_alphanumeric() || "_./=+-".contains(c);
+            if !item.chars().all(word) || item.starts_with('-') || special_float(item) {
+                return None;
             }
         }
     }
