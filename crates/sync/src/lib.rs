@@ -14,6 +14,9 @@
 //!   rules, popular custom resources, and Lua 5.1 (LuaJIT) customizations in Argo CD's layout.
 //! - [`state`]: persisted operation state.
 //! - [`engine`]: diff, sync (apply, hooks, prune, health waits), deletion.
+//!
+//! May call: `goyaml` (manifests read as kubectl reads them) and the Kubernetes API through `kube`;
+//! never the controller or anything above it.
 
 pub mod cache;
 pub mod cluster;
