@@ -1670,6 +1670,11 @@ mod tests {
             valid > 500 && built * 3 > valid,
             "{valid} valid, {built} built"
         );
+        assert_eq!(
+            fast_head_testing::fast_block_agrees("- x\n"),
+            Ok(false),
+            "a root sequence"
+        );
         for doc in [
             "a: |\n  x\n\n  y\n\nb: 1\n",
             "a: |-\n  x\n   y\nb: 1\n",
@@ -1679,6 +1684,14 @@ mod tests {
             "a:\n  - k: |\n      x\n    j: \"q\\u00e9\\n\"\n  - ['a', b, \"c d\", 1, yes]\n",
             "'k': 'it''s'\n\"q\": {}\nn: []\n",
             "a:\n  - {name: http, port: 80}\n  - [x, 'y']\nm: {a.b/c: d, e: \"f g\", n: 1, t: yes}\n",
+            // The end of a text without a final line break, inside a block scalar.
+            "a: |\n  x",
+            "a: |+\n  x\n\n  ",
+            "a: |-\n  x\n  y",
+            "a: |\nb: |-\nc: 1\n",
+            // Multi-line plain and single-quoted scalars, as CRD descriptions are written.
+            "d:\n  description: Operation contains information about a requested or running\n    operation\n\n    more\n  type: object\n",
+            "d: 'it''s\n  folded  \n\n  here  '\ne: x\n",
         ] {
             assert_eq!(
                 fast_head_testing::fast_block_agrees(doc),

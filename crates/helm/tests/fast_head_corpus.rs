@@ -3,7 +3,8 @@
 //! with the full parse on each one it vouches for. Here rather than in `goyaml` because
 //! rendering charts is `helm`'s. The charts of this repository are always checked; the external
 //! corpus of public charts (`$TRELLIS_SHARED/corpus/charts`, by default `../shared` beside the
-//! repository) only when present, with one SKIPPED line otherwise.
+//! repository) only when present, with one SKIPPED line otherwise. `FAST_BLOCK_DEBUG=1` prints
+//! where the fast block builder gave up on each document it declined.
 
 use std::path::{Path, PathBuf};
 
@@ -60,7 +61,24 @@ fn scan(paths: &[PathBuf]) -> (usize, usize, Vec<String>) {
         });
         for doc in helm::manifest::split_manifests(&text.expect("no --show-only")) {
             docs += 1;
-            built_docs += usize::from(fast_block(&doc, &p.display().to_string()));
+            let built = fast_block(&doc, &p.display().to_string());
+            built_docs += usize::from(built);
+            if !built && std::env::var_os("FAST_BLOCK_DEBUG").is_some() {
+                let lines: Vec<&str> = doc.split('\n').collect();
+                let first_bad = (1..=lines.len())
+                    .rfind(|&n| {
+                        let prefix = lines[..n].join("\n") + "\n";
+                        matches!(fast_head_testing::fast_block_agrees(&prefix), Ok(true))
+                    })
+                    .map(|n| (n + 1).min(lines.len()));
+                eprintln!(
+                    "declined ({} bytes, ends with newline: {}): first failing prefix line {:?}: {:?}",
+                    doc.len(),
+                    doc.ends_with('\n'),
+                    first_bad,
+                    first_bad.map(|n| lines[n.saturating_sub(3)..n].join("\n"))
+                );
+            }
             if !fast_head_testing::accepts(&doc, keep) {
                 declined.push(format!(
                     "{}: {} bytes: {}",

@@ -3,10 +3,11 @@
 //!
 //! [`parse`] runs only on a document [`super::fast_head`]'s line scan has vouched for (valid
 //! for libyaml, converts to JSON without error), and builds a narrower subset still: block
-//! mappings and sequences (`- key: value` included), single-line plain and quoted scalars,
-//! literal block scalars (`|`, `|-`, `|+`), one-line flow sequences of words and quoted
-//! strings, `{}`, comments. A multi-line plain or quoted scalar, a folded block scalar or
-//! anything else unusual returns `None` and the caller runs the full parser: declining is
+//! mappings and sequences (`- key: value` included), plain scalars (multi-line ones folded),
+//! quoted scalars (single-quoted ones across lines), literal block scalars (`|`, `|-`, `|+`),
+//! one-line flow sequences and mappings of words and quoted strings, comments. A double-quoted
+//! scalar across lines, a folded block scalar or anything else unusual returns `None` and the
+//! caller runs the full parser: declining is
 //! always safe, a result must be exactly the full parser's (tests compare the two on every
 //! corpus document and on generated ones). Plain scalars resolve through the same
 //! [`super::resolve_plain`] as the full parser. Pure.
@@ -161,6 +162,7 @@ impl<'a> Builder<'a> {
     /// A value written after `key: ` or `- ` on line `i` (owner at `owner`).
     fn inline(&mut self, i: usize, v: &'a str, owner: usize) -> Option<(Node, usize)> {
         let node = match v.as_bytes()[0] {
+            b'\'' if quoted(b'\'', v).is_none() => return self.single_quoted_lines(i, v),
             q @ (b'"' | b'\'') => Node::Str(quoted(q, v)?.into()),
             b'|' => return self.literal(i, v, owner),
             b'>' => return None,
@@ -171,10 +173,17 @@ impl<'a> Builder<'a> {
                     None => v,
                 }
                 .trim_end_matches(' ');
+                if !v.contains(" #") {
+                    // Deeper lines continue a plain scalar (a comment would have ended it).
+                    let (folded, end) = self.folded(i, owner, text.to_string());
+                    if end > i + 1 {
+                        return Some((resolve_plain(&folded), end));
+                    }
+                }
                 resolve_plain(text)
             }
         };
-        // A deeper line would continue the scalar (multi-line plain): not built here.
+        // A deeper line would continue the scalar (double-quoted across lines): not built here.
         if let Some(j) = self.next_content(i + 1)
             && self.indent(j) > owner
             && !matches!(node, Node::Seq(_) | Node::Map(_))
@@ -182,6 +191,55 @@ impl<'a> Builder<'a> {
             return None;
         }
         Some((node, i + 1))
+    }
+
+    /// A plain scalar's continuation lines after line `i` (deeper than `owner`), folded onto
+    /// `text` as YAML folds flow scalars: a line break is a space, each blank line a newline.
+    /// The folded text and the index after its last line.
+    fn folded(&self, i: usize, owner: usize, mut text: String) -> (String, usize) {
+        let (mut j, mut end, mut blanks) = (i + 1, i + 1, 0);
+        while j < self.lines.len() {
+            let body = self.content(j).trim_end_matches(' ');
+            if body.is_empty() {
+                blanks += 1;
+                j += 1;
+                continue;
+            }
+            if self.indent(j) <= owner || body.starts_with('#') {
+                break;
+            }
+            fold(&mut text, blanks);
+            blanks = 0;
+            text.push_str(body);
+            j += 1;
+            end = j;
+        }
+        (text, end)
+    }
+
+    /// A single-quoted scalar opened on line `i` (`v` from its quote) and closed on a later
+    /// line, folded as YAML folds flow scalars.
+    fn single_quoted_lines(&self, i: usize, v: &str) -> Option<(Node, usize)> {
+        let mut text = v[1..].replace("''", "'").trim_end_matches(' ').to_string();
+        let (mut j, mut blanks) = (i + 1, 0);
+        while j < self.lines.len() {
+            let body = self.content(j);
+            if body.trim_end_matches(' ').is_empty() {
+                blanks += 1;
+                j += 1;
+                continue;
+            }
+            fold(&mut text, blanks);
+            blanks = 0;
+            let with_quote = format!("'{body}");
+            if let Some(closed) = quoted(b'\'', &with_quote) {
+                text.push_str(&closed);
+                return Some((Node::Str(text.into()), j + 1));
+            }
+            text.push_str(body.replace("''", "'").trim_end_matches(' '));
+            j += 1;
+        }
+        None
     }
 
     /// A literal block scalar (`|`, `|-`, `|+`) whose header is on line `i`.
@@ -231,12 +289,20 @@ impl<'a> Builder<'a> {
             text.push('\n');
             j += 1;
         }
-        content_indent?;
-        if j == self.lines.len() && self.lines.last().is_some_and(|l| !l.is_empty()) {
-            // The scalar runs into the end of a text without a final line break.
-            return None;
+        if content_indent.is_none() {
+            // No content: empty, unless kept blank lines make it line breaks.
+            return (!keep).then(|| (Node::Str(Arc::from("")), j));
         }
-        if strip {
+        let last_unbroken = j == self.lines.len()
+            && self
+                .lines
+                .last()
+                .is_some_and(|l| !l.trim_start_matches(' ').is_empty());
+        if last_unbroken {
+            // The text ends inside the scalar without a final line break: its last line has
+            // none, whatever the chomping.
+            text.pop();
+        } else if strip {
             text.pop();
         } else if keep {
             // The trailing blank lines of the document's last line break aside.
@@ -248,6 +314,16 @@ impl<'a> Builder<'a> {
             }
         }
         Some((Node::Str(Arc::from(text)), j))
+    }
+}
+
+/// Joins a folded scalar's next line: a space, or a newline per blank line before it.
+fn fold(text: &mut String, blanks: usize) {
+    if blanks == 0 {
+        text.push(' ');
+    }
+    for _ in 0..blanks {
+        text.push('\n');
     }
 }
 
