@@ -48,7 +48,8 @@ pub struct Event {
     pub namespace: String,
     pub name: String,
     pub object: Obj,
-    /// The object before a modification (for selector transitions in filtered watches).
+    /// The object before a modification (for selector transitions in filtered watches) or a
+    /// deletion (for lists continued at an earlier resourceVersion).
     pub prev: Option<Obj>,
 }
 
@@ -350,36 +351,95 @@ impl Store {
         limit: usize,
         filter: &dyn Fn(&Value) -> bool,
     ) -> (u64, Vec<Entry>, Option<(String, String)>) {
+        match self.list_at(key, ns, after, limit, filter, None) {
+            Ok(r) => r,
+            Err(_) => (self.current_rv(), Vec::new(), None),
+        }
+    }
+
+    /// Like `list_with`, as the store was at resourceVersion `at` (a continued list reads the
+    /// snapshot of its first page): the current objects with the retained events after `at`
+    /// undone. `Err(oldest)` when events after `at` are no longer retained.
+    pub fn list_at(
+        &self,
+        key: &ResKey,
+        ns: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+        at: Option<u64>,
+    ) -> Result<(u64, Vec<Entry>, Option<(String, String)>), u64> {
+        use std::ops::Bound;
         let inner = self.inner.read().expect("store lock poisoned");
+        let at = at.filter(|a| *a < inner.rv);
+        // The objects whose state at `at` differs from now: (ns, name) -> state then.
+        let mut then: BTreeMap<(String, String), Option<Entry>> = BTreeMap::new();
+        if let Some(at) = at {
+            if at < inner.oldest_resumable {
+                return Err(inner.oldest_resumable);
+            }
+            for ev in inner.history.iter().rev().take_while(|e| e.rv > at) {
+                if ev.key != *key || ns.is_some_and(|n| n != ev.namespace) {
+                    continue;
+                }
+                let before = match ev.etype {
+                    EventType::Added => None,
+                    EventType::Modified | EventType::Deleted => ev.prev.clone().map(Entry::new),
+                };
+                // Newest first: the last one written is the state just after `at`.
+                then.insert((ev.namespace.clone(), ev.name.clone()), before);
+            }
+        }
+        let lower = match (&after, ns) {
+            (Some(k), _) => Bound::Excluded(k.clone()),
+            (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let lower_now = lower.clone();
+        let mut now = inner
+            .collections
+            .get(key)
+            .into_iter()
+            .flat_map(|c| c.range((lower_now.clone(), Bound::Unbounded)))
+            .filter(|(k, _)| !then.contains_key(*k))
+            .map(|(k, e)| (k, Some(e)))
+            .peekable();
+        let mut changed = then
+            .range((lower, Bound::Unbounded))
+            .map(|(k, e)| (k, e.as_ref()))
+            .peekable();
         let mut items: Vec<Entry> = Vec::new();
         let mut more = false;
         let mut last_key = None;
-        if let Some(coll) = inner.collections.get(key) {
-            use std::ops::Bound;
-            let lower = match (&after, ns) {
-                (Some(k), _) => Bound::Excluded(k.clone()),
-                (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
-                (None, None) => Bound::Unbounded,
+        loop {
+            // Merge the two sorted sequences by key.
+            let take_now = match (now.peek(), changed.peek()) {
+                (Some((a, _)), Some((b, _))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            for ((ons, oname), e) in coll.range((lower, Bound::Unbounded)) {
-                if let Some(n) = ns
-                    && ons != n
-                {
-                    break;
-                }
-                if !filter(&e.obj) {
-                    continue;
-                }
-                if limit > 0 && items.len() == limit {
-                    more = true;
-                    break;
-                }
-                items.push(e.clone());
-                last_key = Some((ons.clone(), oname.clone()));
+            let next = if take_now { now.next() } else { changed.next() };
+            let Some(((ons, oname), e)) = next else { break };
+            if let Some(n) = ns
+                && ons != n
+            {
+                break;
             }
+            let Some(e) = e else { continue };
+            if !filter(&e.obj) {
+                continue;
+            }
+            if limit > 0 && items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(e.clone());
+            last_key = Some((ons.clone(), oname.clone()));
         }
         // The continue key is the last returned item, when more remain.
-        (inner.rv, items, if more { last_key } else { None })
+        let rv = at.unwrap_or(inner.rv);
+        Ok((rv, items, if more { last_key } else { None }))
     }
 
     /// Count objects of a resource in one namespace (or all).
@@ -537,7 +597,7 @@ impl Store {
                     namespace: ns.to_string(),
                     name: name.to_string(),
                     object: obj.clone(),
-                    prev: None,
+                    prev: Some(cur),
                 });
                 inner.record(ev.clone());
                 let _ = self.tx.send(ev);
