@@ -82,10 +82,15 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
         }
     }
     let protobuf = proto::wants_protobuf(&header(req.headers(), "accept")) && !is_watch(&req);
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let resp = match route(&state, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if writes {
+        // With a data dir, a write is answered once it is on disk (group commit).
+        state.store.sync_log().await;
+    }
     if protobuf {
         to_protobuf(resp).await
     } else {

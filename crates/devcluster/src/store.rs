@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
@@ -96,6 +97,21 @@ struct Inner {
     uids: HashMap<String, ObjKey>,
     dependents: HashMap<String, HashSet<ObjKey>>,
     log: Option<BufWriter<File>>,
+    /// Durability of the log (with `log`).
+    sync: Option<Arc<LogSync>>,
+}
+
+/// Group commit of the persisted log: writers append (and flush) under the store lock; a
+/// request that wrote waits for an fsync covering its write before it is answered. One fsync
+/// runs at a time and covers every write appended before it started, so concurrent writers
+/// share them.
+struct LogSync {
+    file: File,
+    /// The resourceVersion of the last write appended to the log.
+    written: AtomicU64,
+    /// The resourceVersion up to which the log is on disk.
+    synced: tokio::sync::watch::Sender<u64>,
+    syncing: AtomicBool,
 }
 
 /// The store.
@@ -207,6 +223,13 @@ impl Inner {
                 tracing::error!("persisting a write failed: {e}");
             }
         }
+        self.mark_written();
+    }
+
+    fn mark_written(&mut self) {
+        if let Some(s) = &self.sync {
+            s.written.fetch_max(self.rv, Ordering::AcqRel);
+        }
     }
 
     fn log_line(&mut self, line: &Value) {
@@ -217,6 +240,7 @@ impl Inner {
                 tracing::error!("persisting a write failed: {e}");
             }
         }
+        self.mark_written();
     }
 }
 
@@ -234,6 +258,7 @@ impl Store {
                 uids: HashMap::new(),
                 dependents: HashMap::new(),
                 log: None,
+                sync: None,
             }),
             tx,
         }
@@ -308,9 +333,58 @@ impl Store {
             }
             std::fs::rename(&tmp, &path)?;
             let file = OpenOptions::new().append(true).open(&path)?;
+            // The rename is durable once the directory is.
+            File::open(dir)?.sync_all()?;
+            inner.sync = Some(Arc::new(LogSync {
+                file: file.try_clone()?,
+                written: AtomicU64::new(inner.rv),
+                synced: tokio::sync::watch::Sender::new(inner.rv),
+                syncing: AtomicBool::new(false),
+            }));
             inner.log = Some(BufWriter::new(file));
         }
         Ok(store)
+    }
+
+    /// Wait until every write appended to the persisted log so far is on disk (fsync), sharing
+    /// one fsync among the writers waiting at the same time. Immediate without a data dir.
+    pub async fn sync_log(&self) {
+        let Some(s) = self.inner.read().expect("store lock poisoned").sync.clone() else {
+            return;
+        };
+        let target = s.written.load(Ordering::Acquire);
+        let mut rx = s.synced.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= target {
+                return;
+            }
+            if !s.syncing.swap(true, Ordering::AcqRel) {
+                let job = s.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    let upto = job.written.load(Ordering::Acquire);
+                    (upto, job.file.sync_data())
+                })
+                .await;
+                // Cleared before waking the others, so one of them can start the next fsync.
+                s.syncing.store(false, Ordering::Release);
+                match done {
+                    Ok((upto, Ok(()))) => s.synced.send_modify(|v| *v = (*v).max(upto)),
+                    Ok((_, Err(e))) => {
+                        tracing::error!("fsync of the persisted log failed: {e}");
+                        s.synced.send_modify(|_| {});
+                        return;
+                    }
+                    Err(_) => {
+                        s.synced.send_modify(|_| {});
+                        return;
+                    }
+                }
+                continue;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The current (latest) resourceVersion.
