@@ -843,7 +843,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_found_at_any_depth() {
         let reg = Registry::with_builtins();
-        let ri = reg.find("apps", "v1", "deployments").unwrap();
+        let ri = reg.find("apps", "v1", "deployments").expect("built-in");
         let ok = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "x", "namespace": "d", "uid": "u", "resourceVersion": "1", "generation": 2,
                 "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"a": "b"}, "annotations": {"x": "y"},
@@ -894,12 +894,14 @@ mod tests {
             ]
         );
         // Free-form places: a ControllerRevision's data (RawExtension), a CRD's schema.
-        let cr = reg.find("apps", "v1", "controllerrevisions").unwrap();
+        let cr = reg
+            .find("apps", "v1", "controllerrevisions")
+            .expect("built-in");
         let obj = json!({"metadata": {"name": "r"}, "revision": 1, "data": {"spec": {"anything": {"goes": 1}}}});
         assert_eq!(unknown_fields(&cr, &obj), Vec::<String>::new());
         let crd = reg
             .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .unwrap();
+            .expect("built-in");
         let obj = json!({"metadata": {"name": "ws.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
             "names": {"plural": "ws", "kind": "W", "shortNames": ["w"]},
             "versions": [{"name": "v1", "served": true, "storage": true,

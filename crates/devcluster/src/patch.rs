@@ -311,7 +311,7 @@ mod tests {
             "$setElementOrder/finalizers": ["f2", "f1"],
             "containers": [{"name": "a", "$setElementOrder/env": [{"name": "Y"}, {"name": "X"}]}]
         });
-        strategic_merge(&mut t, &p).unwrap();
+        strategic_merge(&mut t, &p).expect("valid patch");
         assert_eq!(
             t,
             json!({"containers": [
@@ -323,7 +323,7 @@ mod tests {
         let mut t = json!({"env": [{"name": "A"}, {"name": "S"}, {"name": "B"}]});
         let p = json!({"$setElementOrder/env": [{"name": "C"}, {"name": "A"}, {"name": "B"}],
             "env": [{"name": "C", "value": "c"}]});
-        strategic_merge(&mut t, &p).unwrap();
+        strategic_merge(&mut t, &p).expect("valid patch");
         assert_eq!(
             t,
             json!({"env": [{"name": "C", "value": "c"}, {"name": "A"}, {"name": "S"}, {"name": "B"}]})

@@ -73,6 +73,9 @@ pub struct WriteResult {
 
 type ObjKey = (ResKey, String, String);
 
+/// One page of a list: its resourceVersion, the entries, and the key to continue after.
+pub type Page = (u64, Vec<Entry>, Option<(String, String)>);
+
 /// A stored object with its JSON serialization cached (lists write these bytes directly).
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -442,7 +445,7 @@ impl Store {
         limit: usize,
         filter: &dyn Fn(&Value) -> bool,
         at: Option<u64>,
-    ) -> Result<(u64, Vec<Entry>, Option<(String, String)>), u64> {
+    ) -> Result<Page, u64> {
         use std::ops::Bound;
         let inner = self.inner.read().expect("store lock poisoned");
         let at = at.filter(|a| *a < inner.rv);
