@@ -212,10 +212,18 @@ fn validate(
                     .iter()
                     .map(|f| format!("unknown field \"{f}\""))
                     .collect();
-                return Err(ApiError::bad_request(
-                    format!(".{}: strict decoding error: {}", "", list.join(", "))
-                        .replacen(".: ", "", 1),
-                ));
+                let message = format!("strict decoding error: {}", list.join(", "));
+                // A create decodes the body as the kind (as a real server's create handler
+                // says); updates and patches answer the decoding error alone.
+                return Err(ApiError::bad_request(if is_create {
+                    format!(
+                        "{kind} in version {version:?} cannot be handled as a {kind}: {message}",
+                        kind = ri.kind,
+                        version = ri.version
+                    )
+                } else {
+                    message
+                }));
             }
             warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
         }

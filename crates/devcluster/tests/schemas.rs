@@ -142,7 +142,10 @@ async fn strict_validation_at_any_depth_with_kubectl() {
         let text = out(&o);
         assert!(!o.status.success(), "{text}");
         assert!(
-            text.contains(&format!("strict decoding error: unknown field \"{field}\"")),
+            text.contains(&format!(
+                "Deployment in version \"v1\" cannot be handled as a Deployment: \
+                 strict decoding error: unknown field \"{field}\""
+            )),
             "{text}"
         );
     }
@@ -177,7 +180,8 @@ async fn strict_validation_at_any_depth_with_kubectl() {
     assert_eq!(code, 400, "{s}");
     assert_eq!(
         s["message"],
-        "strict decoding error: unknown field \"metadata.labelz\""
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: \
+         strict decoding error: unknown field \"metadata.labelz\""
     );
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "i"}]},
