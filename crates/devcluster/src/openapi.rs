@@ -551,9 +551,10 @@ pub fn index(registry: &Registry) -> Value {
     }
     for (g, v) in gvs {
         let path = gv_path(&g, &v);
-        // The built-in definitions are fixed for a binary: the kinds served and the custom
-        // resources' schemas are what can change a document (building every one is costly).
-        let mut fingerprint = Vec::new();
+        // The built-in definitions are fixed for a binary (its data's fingerprint): the kinds
+        // served and the custom resources' schemas are what can change a document (building
+        // every one to hash it is costly).
+        let mut fingerprint = builtin_fingerprint().as_bytes().to_vec();
         for ri in registry
             .all()
             .iter()
@@ -571,6 +572,19 @@ pub fn index(registry: &Registry) -> Value {
         );
     }
     json!({"paths": paths})
+}
+
+/// A hash of the data the built-in definitions come from, so a client's cached document (kept
+/// by the `?hash=` URL) is not reused across devcluster versions whose schemas differ.
+fn builtin_fingerprint() -> &'static str {
+    static CELL: OnceLock<String> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let mut all = Vec::with_capacity(DOCS.len() + crate::proto::SCHEMA.len() + SCHEMAS.len());
+        for part in [DOCS, crate::proto::SCHEMA, SCHEMAS] {
+            all.extend_from_slice(part.as_bytes());
+        }
+        hash_hex(&all)
+    })
 }
 
 fn gv_path(group: &str, version: &str) -> String {
