@@ -212,23 +212,32 @@ fn validate(
                     .iter()
                     .map(|f| format!("unknown field \"{f}\""))
                     .collect();
-                let message = format!("strict decoding error: {}", list.join(", "));
-                // A create decodes the body as the kind (as a real server's create handler
-                // says); updates and patches answer the decoding error alone.
-                return Err(ApiError::bad_request(if is_create {
-                    format!(
-                        "{kind} in version {version:?} cannot be handled as a {kind}: {message}",
-                        kind = ri.kind,
-                        version = ri.version
-                    )
+                let error =
+                    ApiError::bad_request(format!("strict decoding error: {}", list.join(", ")));
+                return Err(if is_create {
+                    as_decode_error(ri, error)
                 } else {
-                    message
-                }));
+                    error
+                });
             }
             warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
         }
     }
     Ok(warnings)
+}
+
+/// A strict decoding error as a create or update (PUT) reports it, having decoded the body as
+/// the kind (a real server's `transformDecodeError`); patches answer it alone.
+fn as_decode_error(ri: &ResourceInfo, mut e: ApiError) -> ApiError {
+    if e.code == 400 && e.message.starts_with("strict decoding error:") {
+        e.message = format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {message}",
+            kind = ri.kind,
+            version = ri.version,
+            message = e.message
+        );
+    }
+    e
 }
 
 /// Create an object.
@@ -631,7 +640,8 @@ pub fn update(
         .store
         .write(&ri.key(), store_ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| not_found(ri, name))?;
-            let (op, w) = merge_update(state, ri, cur, body, sub, opts)?;
+            let (op, w) = merge_update(state, ri, cur, body, sub, opts)
+                .map_err(|e| as_decode_error(ri, e))?;
             warnings = w;
             Ok(op)
         })?;

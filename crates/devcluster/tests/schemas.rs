@@ -183,6 +183,38 @@ async fn strict_validation_at_any_depth_with_kubectl() {
         "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: \
          strict decoding error: unknown field \"metadata.labelz\""
     );
+    // An update (PUT) says the same; a patch answers the decoding error alone.
+    let (code, _) = post(
+        &c,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"metadata": {"name": "m"}}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, s) = put(
+        &c,
+        "/api/v1/namespaces/default/configmaps/m?fieldValidation=Strict",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "datta": {}}),
+    )
+    .await;
+    assert_eq!(code, 400, "{s}");
+    assert_eq!(
+        s["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: \
+         strict decoding error: unknown field \"datta\""
+    );
+    let (code, s) = patch(
+        &c,
+        "/api/v1/namespaces/default/configmaps/m?fieldValidation=Strict",
+        "application/merge-patch+json",
+        r#"{"datta": {}}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{s}");
+    assert_eq!(
+        s["message"],
+        "strict decoding error: unknown field \"datta\""
+    );
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "i"}]},
         "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False", "bogus": 1}]}});
