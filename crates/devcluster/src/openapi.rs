@@ -748,6 +748,118 @@ fn resolve(schema: &Value) -> Option<&Value> {
     }
 }
 
+/// The first value of `obj` whose JSON type its built-in kind's field can't hold, as Go's
+/// decoder reports it (`json: cannot unmarshal string into Go struct field
+/// ContainerPort.spec.template.spec.containers.ports.containerPort of type int32`). A real
+/// server refuses such a body whatever the fieldValidation. Scalars and nested structs are
+/// checked; custom resources (their CRD schema decides) and free-form places are not.
+pub fn type_error(ri: &ResourceInfo, obj: &Value) -> Option<String> {
+    if ri.custom {
+        return None;
+    }
+    let def = definition_name(ri);
+    let schema = structures().get(&def)?;
+    check_types(schema, short_name(&def), obj, "", 0)
+}
+
+fn short_name(def: &str) -> &str {
+    def.rsplit('.').next().unwrap_or(def)
+}
+
+/// The JSON type of a value as Go's decoder names it.
+fn json_kind(v: &Value) -> String {
+    match v {
+        Value::String(_) => "string".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => "number".into(),
+        Value::Number(n) => format!("number {n}"),
+        Value::Array(_) => "array".into(),
+        Value::Object(_) => "object".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+fn check_types(schema: &Value, owner: &str, v: &Value, path: &str, depth: usize) -> Option<String> {
+    if depth > 64 || v.is_null() {
+        return None;
+    }
+    let def = schema
+        .get("allOf")
+        .and_then(|a| a.get(0))
+        .and_then(|x| x.get("$ref"))
+        .and_then(Value::as_str)
+        .map(|r| r.trim_start_matches(REF));
+    let resolved = resolve(schema)?;
+    if resolved.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true))
+        || resolved.get("anyOf").is_some()
+        || resolved.get("format").and_then(Value::as_str) == Some("date-time")
+    {
+        return None;
+    }
+    let mismatch = |go_type: &str| {
+        let field = if path.is_empty() {
+            format!("Go value of type {go_type}")
+        } else {
+            format!("Go struct field {owner}.{path} of type {go_type}")
+        };
+        Some(format!(
+            "json: cannot unmarshal {} into {field}",
+            json_kind(v)
+        ))
+    };
+    let ty = resolved
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match ty {
+        "string" => (!v.is_string()).then(|| mismatch("string")).flatten(),
+        "boolean" => (!v.is_boolean()).then(|| mismatch("bool")).flatten(),
+        "integer" => {
+            let go = match resolved.get("format").and_then(Value::as_str) {
+                Some("int64") => "int64",
+                _ => "int32",
+            };
+            (!(v.is_i64() || v.is_u64()))
+                .then(|| mismatch(go))
+                .flatten()
+        }
+        "number" => (!v.is_number()).then(|| mismatch("float64")).flatten(),
+        "array" => {
+            let items = resolved.get("items")?;
+            v.as_array()?
+                .iter()
+                .find_map(|item| check_types(items, owner, item, path, depth + 1))
+        }
+        "object" => {
+            if let Some(ap) = resolved
+                .get("additionalProperties")
+                .filter(|a| a.is_object())
+            {
+                return v
+                    .as_object()?
+                    .values()
+                    .find_map(|item| check_types(ap, owner, item, path, depth + 1));
+            }
+            let props = resolved.get("properties").and_then(Value::as_object)?;
+            let Some(m) = v.as_object() else {
+                let pkg = def.and_then(|d| d.rsplit('.').nth(1)).unwrap_or("v1");
+                return mismatch(&format!("{pkg}.{}", def.map(short_name).unwrap_or(owner)));
+            };
+            let owner = def.map(short_name).unwrap_or(owner);
+            m.iter().find_map(|(k, child)| {
+                let s = props.get(k)?;
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                check_types(s, owner, child, &p, depth + 1)
+            })
+        }
+        _ => None,
+    }
+}
+
 fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 64 {
         return;
@@ -815,6 +927,43 @@ mod tests {
         );
         let doc = document(&reg, "apps", "v1").unwrap();
         assert!(doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"].is_array());
+    }
+
+    #[test]
+    fn type_errors_read_as_gos() {
+        let reg = Registry::with_builtins();
+        let ri = reg.find("apps", "v1", "deployments").expect("built-in");
+        let dep = |container: Value| {
+            json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"spec": {"containers": [container]}}}})
+        };
+        let ok = dep(
+            json!({"name": "c", "image": "i", "ports": [{"containerPort": 80}],
+            "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}, "livenessProbe": {"httpGet": {"port": "http"}}}),
+        );
+        assert_eq!(type_error(&ri, &ok), None);
+        let bad = dep(json!({"name": "c", "env": [{"name": "A", "value": 1}]}));
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal number into Go struct field EnvVar.spec.template.spec.containers.env.value of type string"
+            )
+        );
+        let bad = dep(json!({"name": "c", "ports": [{"containerPort": "80"}]}));
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal string into Go struct field ContainerPort.spec.template.spec.containers.ports.containerPort of type int32"
+            )
+        );
+        let mut bad = ok.clone();
+        bad["spec"]["template"] = json!("x");
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.template of type v1.PodTemplateSpec"
+            )
+        );
     }
 
     #[test]

@@ -149,6 +149,27 @@ async fn strict_validation_at_any_depth_with_kubectl() {
             "{text}"
         );
     }
+    // A value of the wrong type is refused whatever the validation, as Go's decoder says it.
+    let typed = write(
+        &dir,
+        "typed.yaml",
+        &deployment("typed", "").replace("value: \"1\"", "value: 1"),
+    );
+    let o = run(
+        kubectl(&kc, &["create", "-f", &typed, "--validate=false"]),
+        T,
+    )
+    .await;
+    assert!(
+        !o.status.success()
+            && out(&o).contains(
+                "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot \
+                 unmarshal number into Go struct field HTTPHeader.spec.template.spec.containers.\
+                 livenessProbe.httpGet.httpHeaders.value of type string"
+            ),
+        "{}",
+        out(&o)
+    );
     // An unknown field in an existing object's update (apply patches it) is refused too.
     let bad_update = write(
         &dir,
