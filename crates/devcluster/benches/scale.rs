@@ -1,6 +1,7 @@
 //! Scale benchmark (`cargo bench -p devcluster --bench scale`): create/list/watch throughput and
 //! resident memory at 100,000 objects, through the real HTTPS API with the cluster's kube client.
-//! Set DEVCLUSTER_BENCH_OBJECTS / DEVCLUSTER_BENCH_WATCHES to change the sizes.
+//! Set DEVCLUSTER_BENCH_OBJECTS / DEVCLUSTER_BENCH_WATCHES to change the sizes, and
+//! DEVCLUSTER_BENCH_DATA_DIR=1 to persist to a temporary data dir.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,11 +84,17 @@ async fn create_many(client: &kube::Client, ns: &str, n: usize, concurrency: usi
 async fn main() {
     let objects = env_usize("DEVCLUSTER_BENCH_OBJECTS", 100_000);
     let watches = env_usize("DEVCLUSTER_BENCH_WATCHES", 300);
-    let cluster = devcluster::DevCluster::builder()
-        .watch_history(20_000)
-        .start()
-        .await
-        .expect("start");
+    // DEVCLUSTER_BENCH_DATA_DIR=1: persist to a temporary data dir (fsync'd writes).
+    let data_dir = std::env::var("DEVCLUSTER_BENCH_DATA_DIR")
+        .ok()
+        .filter(|v| v == "1")
+        .map(|_| tempfile::tempdir().expect("temp dir"));
+    let mut builder = devcluster::DevCluster::builder().watch_history(20_000);
+    if let Some(d) = &data_dir {
+        println!("persisting to {}", d.path().display());
+        builder = builder.data_dir(d.path());
+    }
+    let cluster = builder.start().await.expect("start");
     let client = cluster.client();
     println!("baseline RSS: {:.0} MiB", rss_mib());
     for ns in ["ten", "bulk", "watched"] {

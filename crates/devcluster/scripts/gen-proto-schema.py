@@ -61,6 +61,10 @@ INLINE = {
     "ingress_rule_value", "local_object_reference", "ephemeral_container_common",
     "persistent_volume_source", "volume_source", "rule_with_operations",
 }
+# The same, named by message and field where the field name alone would match others.
+INLINE_IN = {("Probe", "handler"), ("RuleWithOperations", "rule")}
+# JSON names the heuristic can't guess (upstream's Go tag is not camelCase).
+RENAMED = {("DaemonEndpoint", "port"): "Port"}
 
 messages = {}
 for path in glob.glob(os.path.join(pb, "**", "mod.rs"), recursive=True):
@@ -97,8 +101,9 @@ for path in glob.glob(os.path.join(pb, "**", "mod.rs"), recursive=True):
             else:
                 target = scalar
             jn = json_name(m["name"])
-            if m["name"] in INLINE or (sname, m["name"]) == ("Probe", "handler"):
+            if m["name"] in INLINE or (sname, m["name"]) in INLINE_IN:
                 jn = "-"
+            jn = RENAMED.get((sname, jn), jn)
             fields.append((int(m["tag"]), jn, label, target))
         messages[f"{module}.{sname}"] = fields
 

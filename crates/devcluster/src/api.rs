@@ -203,6 +203,15 @@ fn validate(
     if !causes.is_empty() {
         return Err(ApiError::invalid(&ri.kind, &ri.group, name, causes));
     }
+    // A value of the wrong JSON type fails decoding whatever the fieldValidation.
+    if let Some(message) = openapi::type_error(ri, obj) {
+        let error = ApiError::bad_request(message);
+        return Err(if is_create {
+            as_decode_error(ri, error)
+        } else {
+            error
+        });
+    }
     let mut warnings = Vec::new();
     if opts.validation != FieldValidation::Ignore {
         let unknown = openapi::unknown_fields(ri, obj);
@@ -212,15 +221,34 @@ fn validate(
                     .iter()
                     .map(|f| format!("unknown field \"{f}\""))
                     .collect();
-                return Err(ApiError::bad_request(
-                    format!(".{}: strict decoding error: {}", "", list.join(", "))
-                        .replacen(".: ", "", 1),
-                ));
+                let error =
+                    ApiError::bad_request(format!("strict decoding error: {}", list.join(", ")));
+                return Err(if is_create {
+                    as_decode_error(ri, error)
+                } else {
+                    error
+                });
             }
             warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
         }
     }
     Ok(warnings)
+}
+
+/// A strict decoding error as a create or update (PUT) reports it, having decoded the body as
+/// the kind (a real server's `transformDecodeError`); patches answer it alone.
+fn as_decode_error(ri: &ResourceInfo, mut e: ApiError) -> ApiError {
+    if e.code == 400
+        && (e.message.starts_with("strict decoding error:") || e.message.starts_with("json: "))
+    {
+        e.message = format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {message}",
+            kind = ri.kind,
+            version = ri.version,
+            message = e.message
+        );
+    }
+    e
 }
 
 /// Create an object.
@@ -623,7 +651,8 @@ pub fn update(
         .store
         .write(&ri.key(), store_ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| not_found(ri, name))?;
-            let (op, w) = merge_update(state, ri, cur, body, sub, opts)?;
+            let (op, w) = merge_update(state, ri, cur, body, sub, opts)
+                .map_err(|e| as_decode_error(ri, e))?;
             warnings = w;
             Ok(op)
         })?;

@@ -82,10 +82,15 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
         }
     }
     let protobuf = proto::wants_protobuf(&header(req.headers(), "accept")) && !is_watch(&req);
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let resp = match route(&state, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if writes {
+        // With a data dir, a write is answered once it is on disk (group commit).
+        state.store.sync_log().await;
+    }
     if protobuf {
         to_protobuf(resp).await
     } else {
@@ -647,18 +652,38 @@ fn list(
             let v: Value = serde_json::from_slice(&raw)
                 .map_err(|_| ApiError::bad_request("continue key is not valid"))?;
             Some((
-                v["ns"].as_str().unwrap_or_default().to_string(),
-                v["n"].as_str().unwrap_or_default().to_string(),
+                (
+                    v["ns"].as_str().unwrap_or_default().to_string(),
+                    v["n"].as_str().unwrap_or_default().to_string(),
+                ),
+                v["rv"].as_u64().filter(|rv| *rv > 0),
             ))
         }
         None => None,
     };
+    let (after, at) = after.unzip();
     let store_ns = if ri.namespaced { ns } else { None };
+    // A continued list reads the snapshot of its first page, as etcd serves it.
     let (rv, items, next) = state
         .store
-        .list_with(&ri.key(), store_ns, after, limit, &|o| {
-            label.matches(o) && field.matches(o)
-        });
+        .list_at(
+            &ri.key(),
+            store_ns,
+            after,
+            limit,
+            &|o| label.matches(o) && field.matches(o),
+            at.flatten(),
+        )
+        .map_err(|_| {
+            ApiError::gone(
+                "The provided continue parameter is too old to display a consistent list result. \
+                 You can start a new list without the continue parameter, or use the continue \
+                 token in this response to retrieve the remainder of the results. Continuing \
+                 with the provided token results in an inconsistent list - objects that were \
+                 created, modified, or deleted between the time the first chunk was returned \
+                 and now may show up in the list.",
+            )
+        })?;
     let rv_s = rv.to_string();
     if table {
         let vals: Vec<Value> = items.iter().map(|e| api::versioned(ri, &e.obj)).collect();

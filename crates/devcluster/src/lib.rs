@@ -229,17 +229,53 @@ impl Builder {
             Some(d) => Store::open(d, self.config.history)?,
             None => Store::new(self.config.history),
         };
-        let listener = TcpListener::bind(self.listen).await?;
+        // A persisted cluster on a free port takes the port it had, when it is still free, so
+        // a kubeconfig written before a restart still points at it.
+        let kept_port = self
+            .data_dir
+            .as_ref()
+            .filter(|_| self.listen.port() == 0)
+            .and_then(|d| std::fs::read_to_string(d.join("port")).ok())
+            .and_then(|p| p.trim().parse::<u16>().ok());
+        let listener = match kept_port {
+            Some(port) => match TcpListener::bind(SocketAddr::new(self.listen.ip(), port)).await {
+                Ok(l) => l,
+                Err(_) => TcpListener::bind(self.listen).await?,
+            },
+            None => TcpListener::bind(self.listen).await?,
+        };
         let addr = listener.local_addr()?;
+        if let Some(d) = &self.data_dir {
+            std::fs::write(d.join("port"), addr.port().to_string())?;
+        }
         let tls = if self.insecure_http {
             None
         } else {
-            Some(tls::generate(Some(&addr.ip().to_string()))?)
+            let host = addr.ip().to_string();
+            Some(match &self.data_dir {
+                Some(d) => tls::load_or_generate(&d.join("tls"), Some(&host))?,
+                None => tls::generate(Some(&host))?,
+            })
         };
+        // The token is kept in the data dir too (unless one is given).
+        let kept_token = self
+            .data_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("token")).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         let token = if self.insecure_http {
             self.token.clone()
         } else {
-            Some(self.token.clone().unwrap_or_else(tls::random_token))
+            let t = self
+                .token
+                .clone()
+                .or(kept_token)
+                .unwrap_or_else(tls::random_token);
+            if let Some(d) = &self.data_dir {
+                write_private(&d.join("token"), &t)?;
+            }
+            Some(t)
         };
         let scheme = if self.insecure_http { "http" } else { "https" };
         let host = if addr.ip().is_unspecified() {
@@ -339,7 +375,7 @@ impl Builder {
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents)?;
     #[cfg(unix)]
     {

@@ -1,18 +1,26 @@
-//! OpenAPI v3: the `/openapi/v3` index and one document per group-version, with schemas for
-//! the built-in kinds (a compact hand-written set covering their main fields, in a small DSL
-//! below) and for CRDs (their own `openAPIV3Schema`), `x-kubernetes-group-version-kind`,
-//! strategic-merge keys (`x-kubernetes-patch-merge-key`, list-map keys) and PATCH operations
-//! that advertise `fieldValidation` (how kubectl and Helm decide to validate server-side).
-//! Also `unknown_fields`, used by field validation.
+//! OpenAPI v3: the `/openapi/v3` index and one document per group-version, with full schemas
+//! for the built-in kinds and for CRDs (their own `openAPIV3Schema`),
+//! `x-kubernetes-group-version-kind`, strategic-merge keys (`x-kubernetes-patch-merge-key`,
+//! list-map keys) and PATCH operations that advertise `fieldValidation` (how kubectl and Helm
+//! decide to validate server-side). Also `unknown_fields`, used by field validation.
+//!
+//! The built-in schemas are built from data, once, on first use: their structure (every field,
+//! its type and nesting, statuses and ObjectMeta included) from the protobuf descriptor
+//! `proto_schema.txt`; the texts `kubectl explain` prints and required fields from
+//! `openapi_docs.txt` (upstream's descriptions, `scripts/gen-openapi-docs.py`), which also gives
+//! the apiextensions definitions (no protobuf); the merge keys from the small DSL below. Field
+//! validation walks the structures without the texts. Free-form places (`RawExtension`,
+//! `FieldsV1`, a CRD schema's `JSON` values) carry `x-kubernetes-preserve-unknown-fields`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
 use crate::registry::{Registry, ResourceInfo};
 
-/// The schema DSL: `Name field:type ...`; types: s string, i int32, l int64, b bool, n number,
+/// The schema DSL (now only for merge keys and list types, laid over the generated
+/// structures; a field or definition they lack is added as written): `Name field:type ...`; types: s string, i int32, l int64, b bool, n number,
 /// q quantity, is int-or-string, t date-time, o free-form object, ms map of strings, mq map of
 /// quantities, [T] list, [T@key] list-map merged by key, [s+] set. `!` after a name: required.
 /// A type without a dot is in the same package; `meta.` is apimachinery meta/v1.
@@ -130,6 +138,8 @@ fn package(group: &str, version: &str) -> String {
         "apiextensions.k8s.io" => "apiextensions",
         "events.k8s.io" => "events",
         "discovery.k8s.io" => "discovery",
+        "authorization.k8s.io" => "authorization",
+        "authentication.k8s.io" => "authentication",
         other => other,
     };
     format!("{g}.{version}")
@@ -189,86 +199,312 @@ fn type_schema(ty: &str, pkg: &str) -> Value {
     }
 }
 
-/// All built-in schemas by definition name (without GVK extensions).
-fn builtin_schemas() -> &'static BTreeMap<String, Value> {
-    static CELL: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+/// The upstream descriptions and required fields (see `scripts/gen-openapi-docs.py`).
+const DOCS: &str = include_str!("openapi_docs.txt");
+
+const REF: &str = "#/components/schemas/";
+
+fn reference(def: &str) -> Value {
+    json!({"allOf": [{"$ref": format!("{REF}{def}")}]})
+}
+
+/// Definitions that hold arbitrary JSON: never checked for unknown fields.
+fn free_form(description: &str) -> Value {
+    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "description": description})
+}
+
+/// The schemas of Kubernetes' special types, whose JSON is not their message's fields.
+fn special_schema(def: &str) -> Option<Value> {
+    Some(match def {
+        "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
+            json!({"type": "string", "x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]})
+        }
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
+            json!({"format": "int-or-string", "x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]})
+        }
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Time" => {
+            json!({"type": "string", "format": "date-time"})
+        }
+        "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime" => {
+            json!({"type": "string", "format": "date-time"})
+        }
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Duration" => json!({"type": "string"}),
+        "io.k8s.apimachinery.pkg.runtime.RawExtension"
+        | "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool"
+        | "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray" => {
+            free_form("")
+        }
+        _ => return None,
+    })
+}
+
+fn scalar_schema(ty: &str) -> Option<Value> {
+    Some(match ty {
+        "string" => json!({"type": "string"}),
+        "bool" | "boolean" => json!({"type": "boolean"}),
+        "int32" => json!({"type": "integer", "format": "int32"}),
+        "int64" => json!({"type": "integer", "format": "int64"}),
+        "integer" => json!({"type": "integer"}),
+        "double" | "number" => json!({"type": "number", "format": "double"}),
+        "bytes" => json!({"type": "string", "format": "byte"}),
+        _ => return None,
+    })
+}
+
+/// One upstream definition's texts, borrowed from [`DOCS`] (escaped).
+#[derive(Default)]
+struct DefDocs {
+    description: &'static str,
+    /// (name, required, description, type when only upstream knows it)
+    fields: Vec<(&'static str, bool, &'static str, Option<&'static str>)>,
+}
+
+fn docs() -> &'static BTreeMap<&'static str, DefDocs> {
+    static CELL: OnceLock<BTreeMap<&'static str, DefDocs>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let mut out = BTreeMap::new();
-        let kinds: Vec<String> = Registry::with_builtins().all().iter().map(definition_name).collect();
-        out.insert(
-            "io.k8s.apimachinery.pkg.api.resource.Quantity".to_string(),
-            json!({"type": "string", "description": "Quantity is a fixed-point representation of a number.", "x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}),
-        );
-        out.insert(
-            "io.k8s.apimachinery.pkg.util.intstr.IntOrString".to_string(),
-            json!({"description": "IntOrString is a type that can hold an int32 or a string.", "format": "int-or-string", "x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}),
-        );
-        out.insert(
-            "io.k8s.apimachinery.pkg.apis.meta.v1.Time".to_string(),
-            json!({"type": "string", "format": "date-time", "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON."}),
-        );
-        for line in SCHEMAS.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let mut parts = line.split_whitespace();
-            let Some(short) = parts.next() else { continue };
-            let pkg = short.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
-            let kind = short.rsplit('.').next().unwrap_or(short);
-            let mut props = Map::new();
-            let mut required = Vec::new();
-            let is_kind = kinds.contains(&full_name(short));
-            if is_kind {
-                props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
-                props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                props.insert("metadata".into(), json!({"allOf": [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}], "default": {}, "description": "Standard object's metadata."}));
-            }
-            for f in parts {
-                let Some((name, ty)) = f.split_once(':') else { continue };
-                let (name, req) = match name.strip_suffix('!') {
-                    Some(n) => (n, true),
-                    None => (name, false),
+        let mut out: BTreeMap<&'static str, DefDocs> = BTreeMap::new();
+        let mut cur: Option<&'static str> = None;
+        for line in DOCS.lines() {
+            if let Some(rest) = line.strip_prefix("D ") {
+                let (name, desc) = rest.split_once('\t').unwrap_or((rest, ""));
+                out.insert(
+                    name,
+                    DefDocs {
+                        description: desc,
+                        fields: Vec::new(),
+                    },
+                );
+                cur = Some(name);
+            } else if let Some(rest) = line.strip_prefix("F ") {
+                let mut p = rest.splitn(3, '\t');
+                let (Some(name), Some(req), desc) = (p.next(), p.next(), p.next()) else {
+                    continue;
                 };
-                if req {
-                    required.push(json!(name));
+                if let Some(d) = cur.and_then(|c| out.get_mut(c)) {
+                    d.fields.push((name, req == "r", desc.unwrap_or(""), None));
                 }
-                let mut s = type_schema(ty, pkg);
-                s["description"] = json!(describe(kind, name));
-                props.insert(name.to_string(), s);
+            } else if let Some(rest) = line.strip_prefix("T ") {
+                let (name, ty) = rest.split_once('\t').unwrap_or((rest, ""));
+                if let Some(f) = cur
+                    .and_then(|c| out.get_mut(c))
+                    .and_then(|d| d.fields.iter_mut().find(|f| f.0 == name))
+                {
+                    f.3 = Some(ty);
+                }
             }
-            let mut schema = json!({"type": "object", "description": describe_type(kind), "properties": props});
-            if !required.is_empty() {
-                schema["required"] = Value::Array(required);
-            }
-            out.insert(full_name(short), schema);
         }
         out
     })
 }
 
-fn describe_type(kind: &str) -> String {
-    match kind {
-        "Deployment" => "Deployment enables declarative updates for Pods and ReplicaSets.".into(),
-        "DeploymentSpec" => {
-            "DeploymentSpec is the specification of the desired behavior of the Deployment.".into()
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
         }
-        "Pod" => "Pod is a collection of containers that can run on a host.".into(),
-        "ObjectMeta" => "ObjectMeta is metadata that all persisted resources must have.".into(),
-        _ => format!("{kind} (devcluster schema: main fields only)."),
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A property's schema from an upstream-only type (`string`, a definition, `[T`, `{T`).
+fn upstream_type_schema(ty: &str) -> Value {
+    if let Some(item) = ty.strip_prefix('[') {
+        return json!({"type": "array", "items": upstream_type_schema(item)});
+    }
+    if let Some(item) = ty.strip_prefix('{') {
+        return json!({"type": "object", "additionalProperties": upstream_type_schema(item)});
+    }
+    if ty.starts_with("io.k8s.") {
+        return reference(ty);
+    }
+    scalar_schema(ty).unwrap_or_else(|| json!({}))
+}
+
+/// The structure of every built-in definition, without descriptions: from the protobuf
+/// descriptor (every field, its type and nesting; inlined structs flattened), the upstream-only
+/// definitions of `openapi_docs.txt` (apiextensions), then the DSL's list-merge extensions.
+/// This is what field validation walks.
+fn structures() -> &'static BTreeMap<String, Value> {
+    static CELL: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        // message name -> [(json name, label, type)]
+        let mut messages: BTreeMap<&str, Vec<(&str, &str, &str)>> = BTreeMap::new();
+        let mut cur = None;
+        for line in crate::proto::SCHEMA.lines().filter(|l| !l.starts_with('#')) {
+            if let Some(n) = line.strip_prefix("message ") {
+                messages.insert(n, Vec::new());
+                cur = Some(n);
+                continue;
+            }
+            if let (Some(c), [_, json_name, label, ty]) =
+                (cur, line.split_whitespace().collect::<Vec<_>>().as_slice())
+                && let Some(m) = messages.get_mut(c)
+            {
+                m.push((json_name, label, ty));
+            }
+        }
+        fn flatten<'a>(
+            messages: &BTreeMap<&'a str, Vec<(&'a str, &'a str, &'a str)>>,
+            name: &str,
+            out: &mut Vec<(&'a str, &'a str, &'a str)>,
+            depth: usize,
+        ) {
+            for f in messages.get(name).into_iter().flatten() {
+                if f.0 == crate::proto::INLINE && depth < 8 {
+                    flatten(messages, f.2, out, depth + 1);
+                } else {
+                    out.push(*f);
+                }
+            }
+        }
+        let docs = docs();
+        // Upstream's definition names: the proto descriptor's come from Rust bindings, which
+        // case acronyms differently (`HttpGetAction` for `HTTPGetAction`).
+        let upstream: HashMap<String, &str> = docs.keys().map(|d| (d.to_lowercase(), *d)).collect();
+        let def_name = |msg: &str| {
+            let d = format!("io.k8s.{msg}");
+            upstream
+                .get(&d.to_lowercase())
+                .map_or(d, |u| (*u).to_string())
+        };
+        let mut out = BTreeMap::new();
+        for name in messages.keys() {
+            let def = def_name(name);
+            if let Some(s) = special_schema(&def) {
+                out.insert(def, s);
+                continue;
+            }
+            let mut fields = Vec::new();
+            flatten(&messages, name, &mut fields, 0);
+            let mut props = Map::new();
+            if let Some(d) = docs.get(def.as_str()) {
+                for (f, _, _, ty) in &d.fields {
+                    if matches!(*f, "apiVersion" | "kind") {
+                        props.insert(
+                            (*f).to_string(),
+                            upstream_type_schema(ty.unwrap_or("string")),
+                        );
+                    }
+                }
+            }
+            for (json_name, label, ty) in fields {
+                let item = scalar_schema(ty).unwrap_or_else(|| reference(&def_name(ty)));
+                let s = match label {
+                    "rep" => json!({"type": "array", "items": item}),
+                    "map" => json!({"type": "object", "additionalProperties": item}),
+                    _ => item,
+                };
+                props.insert(json_name.to_string(), s);
+            }
+            out.insert(def, json!({"type": "object", "properties": props}));
+        }
+        // Definitions only upstream's OpenAPI has (no protobuf): CustomResourceDefinition's.
+        for (def, d) in docs {
+            if out.contains_key(*def) {
+                continue;
+            }
+            if let Some(s) = special_schema(def) {
+                out.insert((*def).to_string(), s);
+                continue;
+            }
+            let props: Map<String, Value> = d
+                .fields
+                .iter()
+                .map(|(f, _, _, ty)| ((*f).to_string(), upstream_type_schema(ty.unwrap_or(""))))
+                .collect();
+            out.insert(
+                (*def).to_string(),
+                json!({"type": "object", "properties": props}),
+            );
+        }
+        overlay_dsl(&mut out);
+        out
+    })
+}
+
+/// The DSL's list extensions (merge keys, list types) on the generated definitions; its
+/// definitions and fields the generated ones lack are added as they are.
+fn overlay_dsl(out: &mut BTreeMap<String, Value>) {
+    for line in SCHEMAS.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut parts = line.split_whitespace();
+        let Some(short) = parts.next() else { continue };
+        let pkg = short.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+        let def = full_name(short);
+        let target = out
+            .entry(def)
+            .or_insert_with(|| json!({"type": "object", "properties": {}}));
+        for f in parts {
+            let Some((name, ty)) = f.split_once(':') else {
+                continue;
+            };
+            let name = name.trim_end_matches('!');
+            let dsl = type_schema(ty, pkg);
+            let Some(props) = target.get_mut("properties").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            match props.get_mut(name) {
+                Some(existing) => {
+                    if let (Some(e), Some(d)) = (existing.as_object_mut(), dsl.as_object()) {
+                        for (k, v) in d.iter().filter(|(k, _)| {
+                            k.starts_with("x-kubernetes-list")
+                                || k.starts_with("x-kubernetes-patch")
+                        }) {
+                            e.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                None => {
+                    props.insert(name.to_string(), dsl);
+                }
+            }
+        }
     }
 }
 
-fn describe(kind: &str, field: &str) -> String {
-    match (kind, field) {
-        (_, "replicas") => "Number of desired pods. Defaults to 1.".into(),
-        (_, "selector") => {
-            "Label selector for pods. It must match the pod template's labels.".into()
+/// All built-in schemas by definition name (without GVK extensions), with upstream's
+/// descriptions and required fields: what the OpenAPI documents serve.
+fn builtin_schemas() -> &'static BTreeMap<String, Value> {
+    static CELL: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let docs = docs();
+        let mut out = structures().clone();
+        for (def, schema) in &mut out {
+            let Some(d) = docs.get(def.as_str()) else {
+                continue;
+            };
+            if !d.description.is_empty() {
+                schema["description"] = json!(unescape(d.description));
+            }
+            let mut required = Vec::new();
+            if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+                for (f, req, desc, _) in &d.fields {
+                    let Some(p) = props.get_mut(*f) else { continue };
+                    if *req {
+                        required.push(json!(f));
+                    }
+                    if !desc.is_empty() {
+                        p["description"] = json!(unescape(desc));
+                    }
+                }
+            }
+            if !required.is_empty() {
+                schema["required"] = Value::Array(required);
+            }
         }
-        (_, "template") => "Template describes the pods that will be created.".into(),
-        (_, "strategy") => {
-            "The deployment strategy to use to replace existing pods with new ones.".into()
-        }
-        (_, "spec") => format!("Specification of the desired behavior of the {kind}."),
-        (_, "status") => format!("Most recently observed status of the {kind}."),
-        _ => format!("{field} of the {kind}."),
-    }
+        out
+    })
 }
 
 fn gvk(ri: &ResourceInfo) -> Value {
@@ -315,14 +551,40 @@ pub fn index(registry: &Registry) -> Value {
     }
     for (g, v) in gvs {
         let path = gv_path(&g, &v);
-        let doc = document(registry, &g, &v).unwrap_or_default();
-        let hash = hash_hex(&serde_json::to_vec(&doc).unwrap_or_default());
+        // The built-in definitions are fixed for a binary (its data's fingerprint): the kinds
+        // served and the custom resources' schemas are what can change a document (building
+        // every one to hash it is costly).
+        let mut fingerprint = builtin_fingerprint().as_bytes().to_vec();
+        for ri in registry
+            .all()
+            .iter()
+            .filter(|r| r.group == g && r.version == v)
+        {
+            fingerprint.extend_from_slice(definition_name(ri).as_bytes());
+            if ri.custom {
+                fingerprint.extend(serde_json::to_vec(&kind_schema(ri)).unwrap_or_default());
+            }
+        }
+        let hash = hash_hex(&fingerprint);
         paths.insert(
             path.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
         );
     }
     json!({"paths": paths})
+}
+
+/// A hash of the data the built-in definitions come from, so a client's cached document (kept
+/// by the `?hash=` URL) is not reused across devcluster versions whose schemas differ.
+fn builtin_fingerprint() -> &'static str {
+    static CELL: OnceLock<String> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let mut all = Vec::with_capacity(DOCS.len() + crate::proto::SCHEMA.len() + SCHEMAS.len());
+        for part in [DOCS, crate::proto::SCHEMA, SCHEMAS] {
+            all.extend_from_slice(part.as_bytes());
+        }
+        hash_hex(&all)
+    })
 }
 
 fn gv_path(group: &str, version: &str) -> String {
@@ -358,9 +620,6 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
         return None;
     }
     let mut schemas = Map::new();
-    for (k, v) in builtin_schemas() {
-        schemas.insert(k.clone(), v.clone());
-    }
     let mut paths = Map::new();
     let base = format!("/{}", gv_path(group, version));
     for ri in &resources {
@@ -422,6 +681,20 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
             );
         }
     }
+    // The built-in definitions the kinds refer to, transitively.
+    let mut todo: Vec<String> = Vec::new();
+    for s in schemas.values() {
+        refs_of(s, &mut todo);
+    }
+    while let Some(def) = todo.pop() {
+        if schemas.contains_key(&def) {
+            continue;
+        }
+        if let Some(s) = builtin_schemas().get(&def) {
+            refs_of(s, &mut todo);
+            schemas.insert(def, s.clone());
+        }
+    }
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
@@ -430,13 +703,32 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
     }))
 }
 
+/// The definitions a schema refers to (`$ref`s at any depth).
+fn refs_of(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => out.push(r.trim_start_matches(REF).to_string()),
+                    _ => refs_of(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs_of(v, out)),
+        _ => {}
+    }
+}
+
 /// Fields of `obj` that the schema of `ri` doesn't know (dotted paths), for fieldValidation.
 pub fn unknown_fields(ri: &ResourceInfo, obj: &Value) -> Vec<String> {
-    let Some(schema) = kind_schema(ri) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    walk(&schema, obj, "", &mut out, 0);
+    if ri.custom {
+        if let Some(schema) = kind_schema(ri) {
+            walk(&schema, obj, "", &mut out, 0);
+        }
+    } else if let Some(schema) = structures().get(&definition_name(ri)) {
+        walk(schema, obj, "", &mut out, 0);
+    }
     out
 }
 
@@ -451,8 +743,120 @@ fn resolve(schema: &Value) -> Option<&Value> {
         })
         .and_then(Value::as_str);
     match r {
-        Some(r) => builtin_schemas().get(r.trim_start_matches("#/components/schemas/")),
+        Some(r) => structures().get(r.trim_start_matches(REF)),
         None => Some(schema),
+    }
+}
+
+/// The first value of `obj` whose JSON type its built-in kind's field can't hold, as Go's
+/// decoder reports it (`json: cannot unmarshal string into Go struct field
+/// ContainerPort.spec.template.spec.containers.ports.containerPort of type int32`). A real
+/// server refuses such a body whatever the fieldValidation. Scalars and nested structs are
+/// checked; custom resources (their CRD schema decides) and free-form places are not.
+pub fn type_error(ri: &ResourceInfo, obj: &Value) -> Option<String> {
+    if ri.custom {
+        return None;
+    }
+    let def = definition_name(ri);
+    let schema = structures().get(&def)?;
+    check_types(schema, short_name(&def), obj, "", 0)
+}
+
+fn short_name(def: &str) -> &str {
+    def.rsplit('.').next().unwrap_or(def)
+}
+
+/// The JSON type of a value as Go's decoder names it.
+fn json_kind(v: &Value) -> String {
+    match v {
+        Value::String(_) => "string".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => "number".into(),
+        Value::Number(n) => format!("number {n}"),
+        Value::Array(_) => "array".into(),
+        Value::Object(_) => "object".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+fn check_types(schema: &Value, owner: &str, v: &Value, path: &str, depth: usize) -> Option<String> {
+    if depth > 64 || v.is_null() {
+        return None;
+    }
+    let def = schema
+        .get("allOf")
+        .and_then(|a| a.get(0))
+        .and_then(|x| x.get("$ref"))
+        .and_then(Value::as_str)
+        .map(|r| r.trim_start_matches(REF));
+    let resolved = resolve(schema)?;
+    if resolved.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true))
+        || resolved.get("anyOf").is_some()
+        || resolved.get("format").and_then(Value::as_str) == Some("date-time")
+    {
+        return None;
+    }
+    let mismatch = |go_type: &str| {
+        let field = if path.is_empty() {
+            format!("Go value of type {go_type}")
+        } else {
+            format!("Go struct field {owner}.{path} of type {go_type}")
+        };
+        Some(format!(
+            "json: cannot unmarshal {} into {field}",
+            json_kind(v)
+        ))
+    };
+    let ty = resolved
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match ty {
+        "string" => (!v.is_string()).then(|| mismatch("string")).flatten(),
+        "boolean" => (!v.is_boolean()).then(|| mismatch("bool")).flatten(),
+        "integer" => {
+            let go = match resolved.get("format").and_then(Value::as_str) {
+                Some("int64") => "int64",
+                _ => "int32",
+            };
+            (!(v.is_i64() || v.is_u64()))
+                .then(|| mismatch(go))
+                .flatten()
+        }
+        "number" => (!v.is_number()).then(|| mismatch("float64")).flatten(),
+        "array" => {
+            let items = resolved.get("items")?;
+            v.as_array()?
+                .iter()
+                .find_map(|item| check_types(items, owner, item, path, depth + 1))
+        }
+        "object" => {
+            if let Some(ap) = resolved
+                .get("additionalProperties")
+                .filter(|a| a.is_object())
+            {
+                return v
+                    .as_object()?
+                    .values()
+                    .find_map(|item| check_types(ap, owner, item, path, depth + 1));
+            }
+            let props = resolved.get("properties").and_then(Value::as_object)?;
+            let Some(m) = v.as_object() else {
+                let pkg = def.and_then(|d| d.rsplit('.').nth(1)).unwrap_or("v1");
+                return mismatch(&format!("{pkg}.{}", def.map(short_name).unwrap_or(owner)));
+            };
+            let owner = def.map(short_name).unwrap_or(owner);
+            m.iter().find_map(|(k, child)| {
+                let s = props.get(k)?;
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                check_types(s, owner, child, &p, depth + 1)
+            })
+        }
+        _ => None,
     }
 }
 
@@ -523,5 +927,160 @@ mod tests {
         );
         let doc = document(&reg, "apps", "v1").unwrap();
         assert!(doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"].is_array());
+    }
+
+    #[test]
+    fn type_errors_read_as_gos() {
+        let reg = Registry::with_builtins();
+        let ri = reg.find("apps", "v1", "deployments").expect("built-in");
+        let dep = |container: Value| {
+            json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"spec": {"containers": [container]}}}})
+        };
+        let ok = dep(
+            json!({"name": "c", "image": "i", "ports": [{"containerPort": 80}],
+            "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}, "livenessProbe": {"httpGet": {"port": "http"}}}),
+        );
+        assert_eq!(type_error(&ri, &ok), None);
+        let bad = dep(json!({"name": "c", "env": [{"name": "A", "value": 1}]}));
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal number into Go struct field EnvVar.spec.template.spec.containers.env.value of type string"
+            )
+        );
+        let bad = dep(json!({"name": "c", "ports": [{"containerPort": "80"}]}));
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal string into Go struct field ContainerPort.spec.template.spec.containers.ports.containerPort of type int32"
+            )
+        );
+        let mut bad = ok.clone();
+        bad["spec"]["template"] = json!("x");
+        assert_eq!(
+            type_error(&ri, &bad).as_deref(),
+            Some(
+                "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.template of type v1.PodTemplateSpec"
+            )
+        );
+    }
+
+    #[test]
+    fn every_builtin_kind_has_a_full_schema() {
+        let start = std::time::Instant::now();
+        let _ = structures();
+        eprintln!("structures built in {:?}", start.elapsed());
+        let reg = Registry::with_builtins();
+        for ri in reg.all().iter() {
+            let s = structures()
+                .get(&definition_name(ri))
+                .unwrap_or_else(|| panic!("no schema for {}", definition_name(ri)));
+            for f in ["apiVersion", "kind", "metadata"] {
+                assert!(
+                    s["properties"].get(f).is_some() || ri.kind.ends_with("Review"),
+                    "{} lacks {f}",
+                    ri.kind
+                );
+            }
+        }
+        let start = std::time::Instant::now();
+        let doc = document(&reg, "", "v1").expect("core/v1 is served");
+        eprintln!("core/v1 document built in {:?}", start.elapsed());
+        let probe = &doc["components"]["schemas"]["io.k8s.api.core.v1.Probe"];
+        assert!(
+            probe["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Probe describes a health check")),
+            "{probe}"
+        );
+        assert!(probe["properties"]["httpGet"]["description"].is_string());
+        let spec = &doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"];
+        assert_eq!(spec["required"], json!(["containers"]));
+        assert_eq!(
+            spec["properties"]["containers"]["x-kubernetes-patch-merge-key"],
+            "name"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_found_at_any_depth() {
+        let reg = Registry::with_builtins();
+        let ri = reg.find("apps", "v1", "deployments").expect("built-in");
+        let ok = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "namespace": "d", "uid": "u", "resourceVersion": "1", "generation": 2,
+                "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"a": "b"}, "annotations": {"x": "y"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "n", "uid": "u", "controller": true, "blockOwnerDeletion": true}],
+                "managedFields": [{"manager": "m", "operation": "Apply", "apiVersion": "apps/v1", "time": "2026-01-01T00:00:00Z",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}, "matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
+                    "securityContext": {"runAsNonRoot": true, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]}]}},
+                        "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": {"topologyKey": "t", "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
+                    "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"a": "b"}}}],
+                    "volumes": [{"name": "c", "configMap": {"name": "cm", "items": [{"key": "k", "path": "p", "mode": 420}], "defaultMode": 420}},
+                        {"name": "s", "secret": {"secretName": "s", "optional": true}},
+                        {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t", "expirationSeconds": 3600}}, {"downwardAPI": {"items": [{"path": "l", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}},
+                        {"name": "e", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}],
+                    "containers": [{"name": "c", "image": "i",
+                        "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "P_"}],
+                        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": 0.5}},
+                        "livenessProbe": {"httpGet": {"path": "/", "port": "http", "scheme": "HTTP", "httpHeaders": [{"name": "h", "value": "v"}]}, "periodSeconds": 5},
+                        "readinessProbe": {"exec": {"command": ["true"]}}, "startupProbe": {"tcpSocket": {"port": 80}, "failureThreshold": 30},
+                        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}, "postStart": {"exec": {"command": ["x"]}}},
+                        "securityContext": {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true},
+                        "volumeMounts": [{"name": "c", "mountPath": "/c", "readOnly": true}],
+                        "ports": [{"name": "http", "containerPort": 80, "protocol": "TCP"}]}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 2,
+                "conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "r", "message": "m"}]}});
+        assert_eq!(unknown_fields(&ri, &ok), Vec::<String>::new());
+        let mut bad = ok.clone();
+        bad["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["bogus"] =
+            json!(1);
+        bad["spec"]["template"]["spec"]["volumes"][2]["projected"]["sources"][0]["serviceAccountToken"]
+            ["nope"] = json!(1);
+        bad["status"]["conditions"][0]["extra"] = json!(1);
+        bad["metadata"]["ownerReferences"][0]["x"] = json!(1);
+        bad["metadata"]["bogus"] = json!(1);
+        assert_eq!(
+            unknown_fields(&ri, &bad),
+            vec![
+                "metadata.ownerReferences[0].x",
+                "metadata.bogus",
+                "spec.template.spec.volumes[2].projected.sources[0].serviceAccountToken.nope",
+                "spec.template.spec.containers[0].livenessProbe.httpGet.bogus",
+                "status.conditions[0].extra",
+            ]
+        );
+        // Free-form places: a ControllerRevision's data (RawExtension), a CRD's schema.
+        let cr = reg
+            .find("apps", "v1", "controllerrevisions")
+            .expect("built-in");
+        let obj = json!({"metadata": {"name": "r"}, "revision": 1, "data": {"spec": {"anything": {"goes": 1}}}});
+        assert_eq!(unknown_fields(&cr, &obj), Vec::<String>::new());
+        let crd = reg
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("built-in");
+        let obj = json!({"metadata": {"name": "ws.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "ws", "kind": "W", "shortNames": ["w"]},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [{"name": "A", "type": "string", "jsonPath": ".spec.a"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true, "default": {"a": {"b": 1}},
+                    "properties": {"a": {"type": "string", "enum": ["x"], "example": {"any": 1}}},
+                    "additionalProperties": {"type": "string"}}}}}}]}});
+        assert_eq!(unknown_fields(&crd, &obj), Vec::<String>::new());
+        let mut bad = obj.clone();
+        bad["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["tpye"] =
+            json!("x");
+        assert_eq!(
+            unknown_fields(&crd, &bad),
+            vec!["spec.versions[0].schema.openAPIV3Schema.properties.spec.tpye"]
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Patches: JSON merge patch (RFC 7386) and strategic merge patch with the merge keys of the
 //! built-in types (`containers` by `name`, `ports` by `containerPort`/`port`, `env` by `name`,
 //! `volumes` by `name`, ...) and its directives (`$patch`, `$retainKeys`,
-//! `$deleteFromPrimitiveList/`, `$setElementOrder/`). JSON patch is delegated to `json-patch`.
+//! `$deleteFromPrimitiveList/`, `$setElementOrder/`, which orders the list as the patch says).
+//! JSON patch is delegated to `json-patch`.
 
 use serde_json::{Map, Value};
 
@@ -77,6 +78,19 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> Result<(), String> 
                 *target = Value::Object(Map::new());
             }
             let t = target.as_object_mut().expect("just made an object");
+            // The lists to reorder, as they were before the patch.
+            let orders: Vec<(&str, &Vec<Value>, Vec<Value>)> = p
+                .iter()
+                .filter_map(|(k, v)| {
+                    let field = k.strip_prefix("$setElementOrder/")?;
+                    let order = v.as_array()?;
+                    let before = match t.get(field) {
+                        Some(Value::Array(a)) => a.clone(),
+                        _ => Vec::new(),
+                    };
+                    Some((field, order, before))
+                })
+                .collect();
             for (k, v) in p {
                 if k == "$patch" || k == "$retainKeys" || k.starts_with("$setElementOrder/") {
                     continue;
@@ -112,6 +126,11 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> Result<(), String> 
                     }
                 }
             }
+            for (field, order, before) in orders {
+                if let Some(Value::Array(list)) = t.get_mut(field) {
+                    set_element_order(field, list, order, &before);
+                }
+            }
             if let Some(Value::Array(keep)) = p.get("$retainKeys") {
                 let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
                 t.retain(|k, _| keep.contains(&k.as_str()));
@@ -123,6 +142,75 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) -> Result<(), String> 
             Ok(())
         }
     }
+}
+
+/// An item's identity for `$setElementOrder`: its merge key's value, or itself (primitives).
+fn element_id(item: &Value, key: Option<&str>) -> Option<Value> {
+    match key {
+        Some(k) => item.get(k).cloned(),
+        None => Some(item.clone()),
+    }
+}
+
+/// `$setElementOrder/FIELD`: the items the order names come in that order; items it doesn't
+/// name (the server's own) keep their place relative to the others as it was before the patch.
+/// This is how kubectl's client-side apply reorders containers, env, ports, ...
+fn set_element_order(field: &str, list: &mut Vec<Value>, order: &[Value], before: &[Value]) {
+    let key: Option<&str> = match order.first() {
+        Some(Value::Object(first)) => {
+            merge_key(field, order).or_else(|| first.keys().next().map(String::as_str))
+        }
+        _ => None,
+    };
+    let order_ids: Vec<Value> = order.iter().filter_map(|o| element_id(o, key)).collect();
+    let rank =
+        |x: &Value| element_id(x, key).and_then(|id| order_ids.iter().position(|o| *o == id));
+    let ids_before: Vec<Option<Value>> = before.iter().map(|b| element_id(b, key)).collect();
+    let (mut named, others): (Vec<Value>, Vec<Value>) = std::mem::take(list)
+        .into_iter()
+        .partition(|x| rank(x).is_some());
+    named.sort_by_key(|x| rank(x).unwrap_or(usize::MAX));
+    // Each other item follows the named item it followed before (None: leads; Some(None): last).
+    let anchored: Vec<(Option<Option<Value>>, Value)> = others
+        .into_iter()
+        .map(|x| {
+            let id = element_id(&x, key);
+            let anchor = match ids_before.iter().position(|b| *b == id) {
+                Some(i) => ids_before[..i]
+                    .iter()
+                    .rev()
+                    .flatten()
+                    .find(|b| order_ids.contains(b))
+                    .map(|b| Some(b.clone())),
+                None => Some(None),
+            };
+            (anchor, x)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(named.len() + anchored.len());
+    out.extend(
+        anchored
+            .iter()
+            .filter(|(a, _)| a.is_none())
+            .map(|(_, x)| x.clone()),
+    );
+    for n in named {
+        let id = element_id(&n, key);
+        out.push(n);
+        out.extend(
+            anchored
+                .iter()
+                .filter(|(a, _)| matches!(a, Some(Some(b)) if Some(b) == id.as_ref()))
+                .map(|(_, x)| x.clone()),
+        );
+    }
+    out.extend(
+        anchored
+            .iter()
+            .filter(|(a, _)| matches!(a, Some(None)))
+            .map(|(_, x)| x.clone()),
+    );
+    *list = out;
 }
 
 fn merge_list(field: &str, existing: Option<Value>, items: &[Value]) -> Result<Value, String> {
@@ -208,6 +296,37 @@ mod tests {
                 {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
                 {"name": "c", "image": "c:1"}
             ]}})
+        );
+    }
+
+    #[test]
+    fn set_element_order_reorders() {
+        let mut t = json!({"containers": [
+            {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+            {"name": "b", "image": "b:1"}
+        ], "finalizers": ["f1", "f2"]});
+        // Only the order changes (what kubectl apply sends after reordering a manifest).
+        let p = json!({
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "$setElementOrder/finalizers": ["f2", "f1"],
+            "containers": [{"name": "a", "$setElementOrder/env": [{"name": "Y"}, {"name": "X"}]}]
+        });
+        strategic_merge(&mut t, &p).expect("valid patch");
+        assert_eq!(
+            t,
+            json!({"containers": [
+                {"name": "b", "image": "b:1"},
+                {"name": "a", "image": "a:1", "env": [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]}
+            ], "finalizers": ["f2", "f1"]})
+        );
+        // A new item goes where the order puts it; the server's own item keeps its place.
+        let mut t = json!({"env": [{"name": "A"}, {"name": "S"}, {"name": "B"}]});
+        let p = json!({"$setElementOrder/env": [{"name": "C"}, {"name": "A"}, {"name": "B"}],
+            "env": [{"name": "C", "value": "c"}]});
+        strategic_merge(&mut t, &p).expect("valid patch");
+        assert_eq!(
+            t,
+            json!({"env": [{"name": "C", "value": "c"}, {"name": "A"}, {"name": "S"}, {"name": "B"}]})
         );
     }
 

@@ -28,9 +28,9 @@ use serde_json::{Map, Value, json};
 /// The media type.
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
-const SCHEMA: &str = include_str!("proto_schema.txt");
+pub(crate) const SCHEMA: &str = include_str!("proto_schema.txt");
 /// The JSON name of a field embedded with `json:",inline"`: its fields sit in the parent's JSON.
-const INLINE: &str = "-";
+pub(crate) const INLINE: &str = "-";
 
 /// A protobuf decoding failure.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
@@ -48,7 +49,8 @@ pub struct Event {
     pub namespace: String,
     pub name: String,
     pub object: Obj,
-    /// The object before a modification (for selector transitions in filtered watches).
+    /// The object before a modification (for selector transitions in filtered watches) or a
+    /// deletion (for lists continued at an earlier resourceVersion).
     pub prev: Option<Obj>,
 }
 
@@ -70,6 +72,9 @@ pub struct WriteResult {
 }
 
 type ObjKey = (ResKey, String, String);
+
+/// One page of a list: its resourceVersion, the entries, and the key to continue after.
+pub type Page = (u64, Vec<Entry>, Option<(String, String)>);
 
 /// A stored object with its JSON serialization cached (lists write these bytes directly).
 #[derive(Debug, Clone)]
@@ -95,6 +100,21 @@ struct Inner {
     uids: HashMap<String, ObjKey>,
     dependents: HashMap<String, HashSet<ObjKey>>,
     log: Option<BufWriter<File>>,
+    /// Durability of the log (with `log`).
+    sync: Option<Arc<LogSync>>,
+}
+
+/// Group commit of the persisted log: writers append (and flush) under the store lock; a
+/// request that wrote waits for an fsync covering its write before it is answered. One fsync
+/// runs at a time and covers every write appended before it started, so concurrent writers
+/// share them.
+struct LogSync {
+    file: File,
+    /// The resourceVersion of the last write appended to the log.
+    written: AtomicU64,
+    /// The resourceVersion up to which the log is on disk.
+    synced: tokio::sync::watch::Sender<u64>,
+    syncing: AtomicBool,
 }
 
 /// The store.
@@ -206,6 +226,13 @@ impl Inner {
                 tracing::error!("persisting a write failed: {e}");
             }
         }
+        self.mark_written();
+    }
+
+    fn mark_written(&mut self) {
+        if let Some(s) = &self.sync {
+            s.written.fetch_max(self.rv, Ordering::AcqRel);
+        }
     }
 
     fn log_line(&mut self, line: &Value) {
@@ -216,6 +243,7 @@ impl Inner {
                 tracing::error!("persisting a write failed: {e}");
             }
         }
+        self.mark_written();
     }
 }
 
@@ -233,6 +261,7 @@ impl Store {
                 uids: HashMap::new(),
                 dependents: HashMap::new(),
                 log: None,
+                sync: None,
             }),
             tx,
         }
@@ -307,9 +336,58 @@ impl Store {
             }
             std::fs::rename(&tmp, &path)?;
             let file = OpenOptions::new().append(true).open(&path)?;
+            // The rename is durable once the directory is.
+            File::open(dir)?.sync_all()?;
+            inner.sync = Some(Arc::new(LogSync {
+                file: file.try_clone()?,
+                written: AtomicU64::new(inner.rv),
+                synced: tokio::sync::watch::Sender::new(inner.rv),
+                syncing: AtomicBool::new(false),
+            }));
             inner.log = Some(BufWriter::new(file));
         }
         Ok(store)
+    }
+
+    /// Wait until every write appended to the persisted log so far is on disk (fsync), sharing
+    /// one fsync among the writers waiting at the same time. Immediate without a data dir.
+    pub async fn sync_log(&self) {
+        let Some(s) = self.inner.read().expect("store lock poisoned").sync.clone() else {
+            return;
+        };
+        let target = s.written.load(Ordering::Acquire);
+        let mut rx = s.synced.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= target {
+                return;
+            }
+            if !s.syncing.swap(true, Ordering::AcqRel) {
+                let job = s.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    let upto = job.written.load(Ordering::Acquire);
+                    (upto, job.file.sync_data())
+                })
+                .await;
+                // Cleared before waking the others, so one of them can start the next fsync.
+                s.syncing.store(false, Ordering::Release);
+                match done {
+                    Ok((upto, Ok(()))) => s.synced.send_modify(|v| *v = (*v).max(upto)),
+                    Ok((_, Err(e))) => {
+                        tracing::error!("fsync of the persisted log failed: {e}");
+                        s.synced.send_modify(|_| {});
+                        return;
+                    }
+                    Err(_) => {
+                        s.synced.send_modify(|_| {});
+                        return;
+                    }
+                }
+                continue;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// The current (latest) resourceVersion.
@@ -350,36 +428,95 @@ impl Store {
         limit: usize,
         filter: &dyn Fn(&Value) -> bool,
     ) -> (u64, Vec<Entry>, Option<(String, String)>) {
+        match self.list_at(key, ns, after, limit, filter, None) {
+            Ok(r) => r,
+            Err(_) => (self.current_rv(), Vec::new(), None),
+        }
+    }
+
+    /// Like `list_with`, as the store was at resourceVersion `at` (a continued list reads the
+    /// snapshot of its first page): the current objects with the retained events after `at`
+    /// undone. `Err(oldest)` when events after `at` are no longer retained.
+    pub fn list_at(
+        &self,
+        key: &ResKey,
+        ns: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+        at: Option<u64>,
+    ) -> Result<Page, u64> {
+        use std::ops::Bound;
         let inner = self.inner.read().expect("store lock poisoned");
+        let at = at.filter(|a| *a < inner.rv);
+        // The objects whose state at `at` differs from now: (ns, name) -> state then.
+        let mut then: BTreeMap<(String, String), Option<Entry>> = BTreeMap::new();
+        if let Some(at) = at {
+            if at < inner.oldest_resumable {
+                return Err(inner.oldest_resumable);
+            }
+            for ev in inner.history.iter().rev().take_while(|e| e.rv > at) {
+                if ev.key != *key || ns.is_some_and(|n| n != ev.namespace) {
+                    continue;
+                }
+                let before = match ev.etype {
+                    EventType::Added => None,
+                    EventType::Modified | EventType::Deleted => ev.prev.clone().map(Entry::new),
+                };
+                // Newest first: the last one written is the state just after `at`.
+                then.insert((ev.namespace.clone(), ev.name.clone()), before);
+            }
+        }
+        let lower = match (&after, ns) {
+            (Some(k), _) => Bound::Excluded(k.clone()),
+            (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let lower_now = lower.clone();
+        let mut now = inner
+            .collections
+            .get(key)
+            .into_iter()
+            .flat_map(|c| c.range((lower_now.clone(), Bound::Unbounded)))
+            .filter(|(k, _)| !then.contains_key(*k))
+            .map(|(k, e)| (k, Some(e)))
+            .peekable();
+        let mut changed = then
+            .range((lower, Bound::Unbounded))
+            .map(|(k, e)| (k, e.as_ref()))
+            .peekable();
         let mut items: Vec<Entry> = Vec::new();
         let mut more = false;
         let mut last_key = None;
-        if let Some(coll) = inner.collections.get(key) {
-            use std::ops::Bound;
-            let lower = match (&after, ns) {
-                (Some(k), _) => Bound::Excluded(k.clone()),
-                (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
-                (None, None) => Bound::Unbounded,
+        loop {
+            // Merge the two sorted sequences by key.
+            let take_now = match (now.peek(), changed.peek()) {
+                (Some((a, _)), Some((b, _))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            for ((ons, oname), e) in coll.range((lower, Bound::Unbounded)) {
-                if let Some(n) = ns
-                    && ons != n
-                {
-                    break;
-                }
-                if !filter(&e.obj) {
-                    continue;
-                }
-                if limit > 0 && items.len() == limit {
-                    more = true;
-                    break;
-                }
-                items.push(e.clone());
-                last_key = Some((ons.clone(), oname.clone()));
+            let next = if take_now { now.next() } else { changed.next() };
+            let Some(((ons, oname), e)) = next else { break };
+            if let Some(n) = ns
+                && ons != n
+            {
+                break;
             }
+            let Some(e) = e else { continue };
+            if !filter(&e.obj) {
+                continue;
+            }
+            if limit > 0 && items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(e.clone());
+            last_key = Some((ons.clone(), oname.clone()));
         }
         // The continue key is the last returned item, when more remain.
-        (inner.rv, items, if more { last_key } else { None })
+        let rv = at.unwrap_or(inner.rv);
+        Ok((rv, items, if more { last_key } else { None }))
     }
 
     /// Count objects of a resource in one namespace (or all).
@@ -537,7 +674,7 @@ impl Store {
                     namespace: ns.to_string(),
                     name: name.to_string(),
                     object: obj.clone(),
-                    prev: None,
+                    prev: Some(cur),
                 });
                 inner.record(ev.clone());
                 let _ = self.tx.send(ev);

@@ -1,7 +1,9 @@
 //! TLS material and client configuration: a generated CA and a server certificate for the
-//! loopback names (rcgen), the rustls server config (ring provider, h2 + http/1.1 ALPN), a
+//! loopback names (rcgen; kept under a data dir's `tls/` across restarts), the rustls server
+//! config (ring provider, h2 + http/1.1 ALPN), a
 //! random bearer token, and the kubeconfig that points kubectl, Helm and `kube` at it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -86,6 +88,55 @@ fn server_config(
         )?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The identity kept in `dir` (a data dir's `tls/`) when it was made for `extra_host`, else a
+/// new one written there, so a kubeconfig written before a restart still verifies the server.
+pub fn load_or_generate(dir: &Path, extra_host: Option<&str>) -> Result<TlsMaterial> {
+    let host = extra_host.unwrap_or_default();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    if let (Some(ca_pem), Some(cert_pem), Some(key_pem), Some(made_for)) = (
+        read("ca.crt"),
+        read("server.crt"),
+        read("server.key"),
+        read("host"),
+    ) && made_for.trim() == host
+    {
+        match load(&ca_pem, &cert_pem, &key_pem) {
+            Ok(m) => return Ok(m),
+            Err(e) => tracing::warn!(
+                "{}: unusable TLS identity ({e}); making a new one",
+                dir.display()
+            ),
+        }
+    }
+    let m = generate(extra_host)?;
+    std::fs::create_dir_all(dir)?;
+    crate::write_private(&dir.join("ca.crt"), &m.ca_pem)?;
+    crate::write_private(&dir.join("server.crt"), &m.cert_pem)?;
+    crate::write_private(&dir.join("server.key"), &m.key_pem)?;
+    crate::write_private(&dir.join("host"), host)?;
+    Ok(m)
+}
+
+/// A TLS identity from its PEMs.
+pub fn load(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<TlsMaterial> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = |e: rustls::pki_types::pem::Error| {
+        crate::error::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        ))
+    };
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(bad)?;
+    let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).map_err(bad)?;
+    let server_config = server_config(cert, key.secret_pkcs8_der().to_vec())?;
+    Ok(TlsMaterial {
+        ca_pem: ca_pem.to_string(),
+        server_config,
+        cert_pem: cert_pem.to_string(),
+        key_pem: key_pem.to_string(),
+    })
 }
 
 /// A random bearer token.

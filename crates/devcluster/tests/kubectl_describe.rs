@@ -48,7 +48,7 @@ spec:
   jobTemplate:
     spec:
       template:
-        spec: {restartPolicy: Never, containers: [{name: n, image: busybox}]}
+        spec: {restartPolicy: Never, containers: [{name: nightly, image: busybox}]}
 ---
 apiVersion: v1
 kind: Service
