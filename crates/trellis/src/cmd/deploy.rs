@@ -79,6 +79,7 @@ pub(crate) fn parse_ignore_rule(s: &str) -> Result<sync::diff::IgnoreRule, Strin
         name,
         namespace: None,
         json_pointers,
+        ..sync::diff::IgnoreRule::default()
     })
 }
 
