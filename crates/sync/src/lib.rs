@@ -13,6 +13,7 @@
 //! - [`health`], [`crd_health`] and [`lua`]: health as Argo CD judges it — [`health::assess`] (the
 //!   one judgement the engine, the controller and `trellis health` share), gitops-engine's built-in
 //!   rules, popular custom resources, and Lua 5.1 (LuaJIT) customizations in Argo CD's layout.
+//! - [`exclusions`]: the kinds left alone (`resource.exclusions` / `resource.inclusions`).
 //! - [`state`]: persisted operation state.
 //! - [`engine`]: diff, sync (apply, hooks, prune, health waits), deletion.
 
@@ -22,6 +23,7 @@ pub mod crd_health;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod exclusions;
 pub mod fields;
 pub mod health;
 pub mod jq;
