@@ -603,16 +603,10 @@ fn ignore_differences(v: &Value, w: &mut Warnings) -> Vec<Value> {
         let mut entry = Map::new();
         for (k, val) in item.as_object().into_iter().flatten() {
             match k.as_str() {
-                "group" | "kind" | "name" | "namespace" | "jsonPointers" => {
+                // All applied by Trellis' diff as by Argo CD's.
+                "group" | "kind" | "name" | "namespace" | "jsonPointers" | "jqPathExpressions"
+                | "managedFieldsManagers" => {
                     entry.insert(k.clone(), val.clone());
-                }
-                // Part of the Trellis resource, but the diff does not apply them yet.
-                "jqPathExpressions" | "managedFieldsManagers" => {
-                    entry.insert(k.clone(), val.clone());
-                    w.none(
-                        &format!("ignoreDifferences[{i}].{k}"),
-                        "kept in the resource, but Trellis does not apply it yet (jsonPointers only): those differences will show",
-                    );
                 }
                 other => w.dropped(&format!("ignoreDifferences[{i}].{other}")),
             }
