@@ -774,8 +774,16 @@ impl Engine {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        // The normalised dry run depends on the ignored managers' sets, which depend on `rv`.
-        let memo_key = (p.digest.clone(), format!("{}@{rv}", p.key));
+        // The memo holds the normalised dry run: it depends on the rules that match the object
+        // (which an edit of the Application changes) and on the ignored managers' sets (which
+        // depend on `rv`).
+        let rules: Vec<&IgnoreRule> = app.ignore.iter().filter(|r| r.matches(&p.key)).collect();
+        let rules_sig = if rules.is_empty() {
+            String::new()
+        } else {
+            diff::digest(&serde_json::to_value(&rules).unwrap_or(Value::Null))
+        };
+        let memo_key = (p.digest.clone(), format!("{}@{rv}#{rules_sig}", p.key));
         let cached = self
             .dry_runs
             .lock()
