@@ -6,8 +6,9 @@
 //!
 //! Expressions come from Application resources, so their evaluation is bounded:
 //!
-//! - before compiling, an expression is refused when it is longer than [`MAX_LEN`] characters or
-//!   nests brackets deeper than [`MAX_DEPTH`] (the parser is recursive), or uses a construct that
+//! - before compiling, an expression is refused when it is longer than [`MAX_LEN`] characters,
+//!   has more than [`MAX_TOKENS`] tokens or nests brackets deeper than [`MAX_DEPTH`] (jaq's parser,
+//!   compiler and evaluator recurse per nesting level), or uses a construct that
 //!   can run without end or blow up independently of the object's size: definitions (`def`,
 //!   hence recursion), `reduce`/`foreach`, `label`, `import`/`include`, multiplication (string
 //!   repetition), and the generators `range`, `repeat`, `while`, `until`, `recurse(f)`,
@@ -33,6 +34,10 @@ use serde_json::Value;
 pub const MAX_LEN: usize = 2048;
 /// Deepest accepted bracket nesting.
 pub const MAX_DEPTH: usize = 32;
+/// Most tokens in an expression (string interpolations included). jaq's parser, compiler and
+/// evaluator recurse once per nesting level (`- - - x`, `a | b | c`, `try try x`), so this bounds
+/// their stack use well within a 2 MiB worker thread's stack; real expressions have a few dozen.
+pub const MAX_TOKENS: usize = 200;
 /// Most paths one expression may select in one object.
 pub const MAX_PATHS: usize = 10_000;
 /// Longest one expression may run on one object.
@@ -148,6 +153,25 @@ fn check_shape(expr: &str) -> Result<(), JqError> {
     Ok(())
 }
 
+fn count_tokens(tokens: &[Token<&str>]) -> usize {
+    tokens
+        .iter()
+        .map(|Token(_, tok)| {
+            1 + match tok {
+                Tok::Block(inner) => count_tokens(inner),
+                Tok::Str(parts) => parts
+                    .iter()
+                    .map(|p| match p {
+                        StrPart::Term(t) => count_tokens(std::slice::from_ref(t)),
+                        _ => 1,
+                    })
+                    .sum(),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 fn check_tokens(expr: &str, tokens: &[Token<&str>]) -> Result<(), JqError> {
     for Token(s, tok) in tokens {
         match tok {
@@ -197,6 +221,13 @@ impl JqPaths {
         let tokens = Lexer::new(expr)
             .lex()
             .map_err(|e| invalid(expr, format!("does not parse ({} lexing errors)", e.len())))?;
+        let n = count_tokens(&tokens);
+        if n > MAX_TOKENS {
+            return Err(invalid(
+                expr,
+                format!("{n} tokens, more than {MAX_TOKENS}"),
+            ));
+        }
         check_tokens(expr, &tokens)?;
         // Evaluated as `path(EXPR)`: the paths it selects, not their values.
         let program = format!("path({expr})");
@@ -467,6 +498,9 @@ mod tests {
         }
         let deep = format!("{}.{}", "(".repeat(100), ")".repeat(100));
         assert!(JqPaths::compile(&deep).is_err());
+        let long = format!("{}.", "- ".repeat(MAX_TOKENS));
+        let e = JqPaths::compile(&long).expect_err("too many tokens").to_string();
+        assert!(e.contains("tokens"), "{e}");
     }
 
     #[test]
@@ -528,6 +562,45 @@ mod tests {
                     remove_paths(&mut v, &paths);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod stack_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The worst nesting an accepted expression can have, on a thread with a tokio worker's
+    /// default stack (2 MiB): compiling and evaluating must not overflow it.
+    #[test]
+    fn long_expressions_fit_a_worker_stack() {
+        // Each just within MAX_TOKENS.
+        let cases = [
+            format!("{}.", "- ".repeat(MAX_TOKENS - 1)),
+            format!("{}.{}", "if . then ".repeat(49), " end".repeat(49)),
+            format!("{}.", "try ".repeat(MAX_TOKENS - 1)),
+            format!("{}.", ". as $a | ".repeat(MAX_TOKENS / 5 - 1)),
+            format!("{}.a", ".a|".repeat(MAX_TOKENS / 3 - 1)),
+            format!("{}.", "not|".repeat(MAX_TOKENS / 2 - 1)),
+            format!("{}1", "1 + ".repeat(MAX_TOKENS / 2 - 1)),
+            format!("{}.", ". // ".repeat(MAX_TOKENS / 2 - 1)),
+            format!("{}.", ".[]?|".repeat(MAX_TOKENS / 5 - 1)),
+        ];
+        let only: Option<usize> = std::env::var("JQ_CASE").ok().and_then(|s| s.parse().ok());
+        for (i, expr) in cases.into_iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let expr = expr.chars().take(MAX_LEN).collect::<String>();
+            let handle = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let q = JqPaths::compile(&expr).expect("within the limits");
+                    let _ = q.paths(&json!({"a": {"a": 1}}));
+                })
+                .expect("thread");
+            handle.join().expect("no overflow");
         }
     }
 }
