@@ -43,6 +43,11 @@ pub struct Source {
     /// Directory of custom Lua health checks (`<group>/<Kind>/health.lua`).
     #[arg(long)]
     pub health_checks: Option<PathBuf>,
+    /// An Argo CD `argocd-cm` (or Trellis `trellis-cm`) ConfigMap file, YAML or JSON: its
+    /// `resource.customizations.health.*` keys override the health checks, and its
+    /// `resource.exclusions` / `resource.inclusions` name kinds left alone.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Keep operation state in files in this directory instead of a ConfigMap in the namespace.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -195,11 +200,37 @@ pub async fn engine_for(src: &Source) -> Result<Engine> {
         Some(d) => StateStore::Dir(d.clone()),
         None => StateStore::ConfigMap(cluster),
     };
-    let health = match &src.health_checks {
-        Some(d) => CustomHealth::load_dir(d)?,
-        None => CustomHealth::empty(),
+    let health = match (&src.health_checks, &src.config) {
+        (Some(d), None) => CustomHealth::load_dir(d)?,
+        (None, None) => CustomHealth::empty(),
+        (dir, Some(_)) => super::health::load_checks(dir.as_deref(), src.config.as_deref())?,
     };
-    Ok(Engine::new(cache, store, health))
+    let engine = Engine::new(cache, store, health);
+    if let Some(path) = &src.config {
+        let origin = path.display().to_string();
+        let mut filter = sync::exclusions::ResourceFilter::default();
+        for cm in super::health::read_objects(path)? {
+            let f = sync::exclusions::ResourceFilter::from_configmap(&cm, &origin)
+                .map_err(anyhow::Error::msg)?;
+            filter.exclusions.extend(f.exclusions);
+            filter.inclusions.extend(f.inclusions);
+        }
+        engine.set_resource_filter(filter);
+    }
+    Ok(engine)
+}
+
+/// Warn about rendered objects whose kind the `--config` excludes (they are left alone), and
+/// about unusable `ignoreDifferences` expressions.
+pub fn warn_excluded(engine: &Engine, app: &App, manifests: &[Manifest]) {
+    for key in engine.excluded(manifests) {
+        eprintln!(
+            "warning: {key}: not managed, its kind is excluded by resource.exclusions/resource.inclusions"
+        );
+    }
+    for problem in sync::diff::check_rules(&app.ignore) {
+        eprintln!("warning: {problem} (skipped)");
+    }
 }
 
 /// A Tokio runtime for one command (two worker threads: the machines have two cores).
@@ -245,6 +276,7 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
     // Render as Helm would for this release: an upgrade once the application has been synced.
     let is_upgrade = engine.is_upgrade(&app).await?;
     let manifests = load_manifests(&args.source, is_upgrade)?;
+    warn_excluded(&engine, &app, &manifests);
     let started = Instant::now();
     let (progress, mut rx) = Progress::channel();
     let tty = std::io::stderr().is_terminal();
@@ -392,6 +424,7 @@ mod tests {
                 health_checks: None,
                 state_dir: None,
                 ignore_differences: Vec::new(),
+                config: None,
             },
             prune: false,
             create_namespace: true,
