@@ -20,9 +20,9 @@ use crate::fields::ManagedSets;
 use crate::health::{self, Health, HealthStatus};
 use crate::lua::CustomHealth;
 use crate::object::{
-    APPLIED_DIGEST, ARGO_HOOK, AppId, CompareOptions, DeletePolicy, HELM_HOOK, Hook, Manifest, ObjKey,
-    ObjectOptions, Phase, TRACKING_ID, TrackingId, describe_tracking_key, group_of, set_annotation,
-    str_at, sync_wave,
+    APPLIED_DIGEST, ARGO_HOOK, AppId, CompareOptions, DeletePolicy, HELM_HOOK, Hook, Manifest,
+    ObjKey, ObjectOptions, Phase, TRACKING_ID, TrackingId, describe_tracking_key, group_of,
+    set_annotation, str_at, sync_wave,
 };
 use crate::order::{Plan, Step, Task, TaskKind, kind_rank, order_key};
 use crate::state::{
@@ -1659,12 +1659,7 @@ impl Engine {
         };
         let opts = ObjectOptions::of(&p.obj);
         let validate = opts.validate.unwrap_or(app.options.validate);
-        // The object's own option first; at the same level `ServerSideApply=true` wins.
-        let replace = match (opts.server_side_apply, opts.replace) {
-            (Some(true), _) => false,
-            (_, Some(r)) => r,
-            _ => app.options.replace && !app.options.server_side_apply,
-        };
+        let replace = uses_replace(&opts, &app.options);
         let r = if replace {
             self.cluster()
                 .replace(&res, &p.obj)
@@ -2243,6 +2238,17 @@ fn desired_digest(app: &App, prepared: &[Prepared]) -> String {
     diff::digest(&json!([app.revision, all]))
 }
 
+/// Whether an object is written with replace (PUT) rather than server-side apply: the object's
+/// own option first, then the application's; at the same level `ServerSideApply=true` wins over
+/// `Replace=true`.
+fn uses_replace(opts: &ObjectOptions, app: &SyncOptions) -> bool {
+    match (opts.server_side_apply, opts.replace) {
+        (Some(true), _) => false,
+        (_, Some(r)) => r,
+        _ => app.replace && !app.server_side_apply,
+    }
+}
+
 fn state_kinds(state: &AppState) -> BTreeSet<(String, String)> {
     state.kinds.clone()
 }
@@ -2261,6 +2267,32 @@ fn plan_of(prepared: &[Prepared], first_sync: bool) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_side_apply_wins_over_replace_at_the_same_level() {
+        let obj = |ann: &str| {
+            ObjectOptions::of(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "annotations": {"argocd.argoproj.io/sync-options": ann}}}))
+        };
+        let mut app = SyncOptions::default();
+        assert!(!uses_replace(&obj(""), &app));
+        app.apply_strings(["Replace=true"]);
+        assert!(uses_replace(&obj(""), &app));
+        assert!(!uses_replace(&obj("ServerSideApply=true"), &app));
+        app.apply_strings(["ServerSideApply=true"]);
+        assert!(
+            !uses_replace(&obj(""), &app),
+            "app-level SSA over app-level Replace"
+        );
+        assert!(
+            uses_replace(&obj("Replace=true"), &app),
+            "the object's own option first"
+        );
+        assert!(!uses_replace(
+            &obj("Replace=true,ServerSideApply=true"),
+            &app
+        ));
+    }
 
     #[test]
     fn retry_backoff_grows_and_caps() {

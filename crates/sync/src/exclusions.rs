@@ -61,7 +61,8 @@ impl ResourceFilter {
     /// Whether objects of this group and kind are left alone.
     pub fn is_excluded(&self, group: &str, kind: &str) -> bool {
         self.exclusions.iter().any(|f| f.matches(group, kind))
-            || (!self.inclusions.is_empty() && !self.inclusions.iter().any(|f| f.matches(group, kind)))
+            || (!self.inclusions.is_empty()
+                && !self.inclusions.iter().any(|f| f.matches(group, kind)))
     }
 
     /// The filter of a ConfigMap (`trellis-cm`, or an `argocd-cm`) given as JSON: its `data` keys
@@ -150,9 +151,14 @@ mod tests {
 
         let bad = json!({"data": {"resource.exclusions": "- apiGroups: {a: b}\n"}});
         let e = ResourceFilter::from_configmap(&bad, "trellis-cm").expect_err("invalid");
-        assert!(e.contains("trellis-cm") && e.contains("resource.exclusions"), "{e}");
-        assert!(ResourceFilter::from_configmap(&json!({}), "x")
-            .expect("empty")
-            .is_empty());
+        assert!(
+            e.contains("trellis-cm") && e.contains("resource.exclusions"),
+            "{e}"
+        );
+        assert!(
+            ResourceFilter::from_configmap(&json!({}), "x")
+                .expect("empty")
+                .is_empty()
+        );
     }
 }

@@ -183,10 +183,7 @@ mod tests {
             json!([{"name": "app", "image": "a:1"}]),
             "the injected container goes, the app container loses only env"
         );
-        assert_eq!(
-            v["spec"]["finalizers"],
-            json!(["y.io/other"])
-        );
+        assert_eq!(v["spec"]["finalizers"], json!(["y.io/other"]));
         assert_eq!(v["spec"]["replicas"], json!(7));
     }
 

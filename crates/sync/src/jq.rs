@@ -69,7 +69,6 @@ const DENIED_WORDS: &[&str] = &[
     "debug_empty",
 ];
 
-
 /// Why an expression cannot be used or did not finish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JqError {
@@ -129,10 +128,7 @@ fn check_shape(expr: &str) -> Result<(), JqError> {
         return Err(invalid(expr, "empty expression"));
     }
     if expr.len() > MAX_LEN {
-        return Err(invalid(
-            expr,
-            format!("longer than {MAX_LEN} characters"),
-        ));
+        return Err(invalid(expr, format!("longer than {MAX_LEN} characters")));
     }
     let mut depth = 0usize;
     for c in expr.chars() {
@@ -223,10 +219,7 @@ impl JqPaths {
             .map_err(|e| invalid(expr, format!("does not parse ({} lexing errors)", e.len())))?;
         let n = count_tokens(&tokens);
         if n > MAX_TOKENS {
-            return Err(invalid(
-                expr,
-                format!("{n} tokens, more than {MAX_TOKENS}"),
-            ));
+            return Err(invalid(expr, format!("{n} tokens, more than {MAX_TOKENS}")));
         }
         check_tokens(expr, &tokens)?;
         // Evaluated as `path(EXPR)`: the paths it selects, not their values.
@@ -332,9 +325,7 @@ fn describe_load(e: &jaq_core::load::Error<&str>) -> String {
             .join(", "),
         jaq_core::load::Error::Parse(v) => v
             .iter()
-            .map(|(exp, at)| {
-                format!("expected {} at {at:?}", exp.as_str())
-            })
+            .map(|(exp, at)| format!("expected {} at {at:?}", exp.as_str()))
             .collect::<Vec<_>>()
             .join(", "),
     }
@@ -494,12 +485,17 @@ mod tests {
             ("", "empty"),
         ] {
             let e = JqPaths::compile(expr).expect_err(expr).to_string();
-            assert!(e.contains(why) && e.contains(&format!("{expr:?}")), "{expr}: {e}");
+            assert!(
+                e.contains(why) && e.contains(&format!("{expr:?}")),
+                "{expr}: {e}"
+            );
         }
         let deep = format!("{}.{}", "(".repeat(100), ")".repeat(100));
         assert!(JqPaths::compile(&deep).is_err());
         let long = format!("{}.", "- ".repeat(MAX_TOKENS));
-        let e = JqPaths::compile(&long).expect_err("too many tokens").to_string();
+        let e = JqPaths::compile(&long)
+            .expect_err("too many tokens")
+            .to_string();
         assert!(e.contains("tokens"), "{e}");
     }
 
@@ -522,11 +518,11 @@ mod tests {
         #[test]
         fn random_expressions_never_panic(expr in "[ -~]{0,40}") {
             let obj = json!({"spec": {"replicas": 2, "list": [1, {"a": "b"}], "s": "text"}});
-            if let Ok(q) = JqPaths::compile(&expr) {
-                if let Ok(paths) = q.paths(&obj) {
-                    let mut v = obj.clone();
-                    remove_paths(&mut v, &paths);
-                }
+            if let Ok(q) = JqPaths::compile(&expr)
+                && let Ok(paths) = q.paths(&obj)
+            {
+                let mut v = obj.clone();
+                remove_paths(&mut v, &paths);
             }
         }
 
@@ -556,11 +552,11 @@ mod tests {
         ) {
             let expr = expr.join("");
             let obj = json!({"spec": {"replicas": 2, "list": [1, {"a": "b"}], "s": "text"}});
-            if let Ok(q) = JqPaths::compile(&expr) {
-                if let Ok(paths) = q.paths(&obj) {
-                    let mut v = obj.clone();
-                    remove_paths(&mut v, &paths);
-                }
+            if let Ok(q) = JqPaths::compile(&expr)
+                && let Ok(paths) = q.paths(&obj)
+            {
+                let mut v = obj.clone();
+                remove_paths(&mut v, &paths);
             }
         }
     }

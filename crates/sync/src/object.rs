@@ -765,7 +765,9 @@ mod tests {
         assert!(!ObjectOptions::of(&with_ann(json!({"helm.sh/resource-policy": "keep"}))).prune);
         let o = ObjectOptions::of(&with_ann(json!({
             "argocd.argoproj.io/sync-options": "ServerSideApply=true,SkipDryRunOnMissingResource=true,Delete=false"})));
-        assert!(o.server_side_apply == Some(true) && o.skip_dry_run_on_missing_resource && !o.delete);
+        assert!(
+            o.server_side_apply == Some(true) && o.skip_dry_run_on_missing_resource && !o.delete
+        );
     }
 
     #[test]
@@ -773,10 +775,15 @@ mod tests {
         let c = CompareOptions::of(&with_ann(json!({
             "argocd.argoproj.io/compare-options": "IgnoreExtraneous, ServerSideDiff=true"})));
         assert!(c.ignore_extraneous && c.server_side_diff == Some(true));
-        assert_eq!(CompareOptions::of(&with_ann(json!({}))), CompareOptions::default());
+        assert_eq!(
+            CompareOptions::of(&with_ann(json!({}))),
+            CompareOptions::default()
+        );
         assert!(
-            CompareOptions::of(&with_ann(json!({"trellis.dev/compare-options": "IgnoreExtraneous"})))
-                .ignore_extraneous
+            CompareOptions::of(&with_ann(
+                json!({"trellis.dev/compare-options": "IgnoreExtraneous"})
+            ))
+            .ignore_extraneous
         );
     }
 

@@ -17,10 +17,7 @@ use sync::state::{OpPhase, ResultCode};
 async fn apply_as(client: &kube::Client, manager: &str, ns: &str, body: Value) {
     let api_version = body["apiVersion"].as_str().expect("apiVersion").to_string();
     let kind = body["kind"].as_str().expect("kind").to_string();
-    let name = body["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
+    let name = body["metadata"]["name"].as_str().expect("name").to_string();
     let (group, version) = api_version
         .rsplit_once('/')
         .unwrap_or(("", api_version.as_str()));

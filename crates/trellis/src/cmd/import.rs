@@ -604,7 +604,12 @@ fn ignore_differences(v: &Value, w: &mut Warnings) -> Vec<Value> {
         for (k, val) in item.as_object().into_iter().flatten() {
             match k.as_str() {
                 // All applied by Trellis' diff as by Argo CD's.
-                "group" | "kind" | "name" | "namespace" | "jsonPointers" | "jqPathExpressions"
+                "group"
+                | "kind"
+                | "name"
+                | "namespace"
+                | "jsonPointers"
+                | "jqPathExpressions"
                 | "managedFieldsManagers" => {
                     entry.insert(k.clone(), val.clone());
                 }
