@@ -706,3 +706,42 @@ fn one_namespace_for_every_pull_request_becomes_one_per_branch() {
         "{err}"
     );
 }
+
+#[test]
+fn server_side_diff_and_all_ignore_differences_forms_are_taken_without_warnings() {
+    let dir = tempfile::tempdir().expect("tmp dir");
+    let file = write(
+        dir.path(),
+        "app.yaml",
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: hpa-app
+  namespace: argocd
+  annotations:
+    argocd.argoproj.io/compare-options: ServerSideDiff=true
+spec:
+  project: default
+  source: {repoURL: "https://git.example.org/shop/charts.git", path: web, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: shop}
+  ignoreDifferences:
+    - group: apps
+      kind: Deployment
+      managedFieldsManagers: [hpa-controller]
+      jqPathExpressions: ['.spec.template.spec.containers[] | select(.name == "istio-proxy")']
+"#,
+    );
+    let out = trellis(&["import", "argocd", &file]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let (apps, _) = documents(&out);
+    let rule = &apps[0].spec.ignore_differences[0];
+    assert_eq!(rule.managed_fields_managers, ["hpa-controller"]);
+    assert_eq!(rule.jq_path_expressions.len(), 1);
+    assert!(!err.contains("ignoreDifferences"), "{err}");
+    assert!(
+        err.contains("compare-options dropped: Trellis always diffs server-side")
+            && !err.contains("compare-options has no Trellis equivalent"),
+        "{err}"
+    );
+}
