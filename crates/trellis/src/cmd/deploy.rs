@@ -435,6 +435,47 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn config_exclusions_leave_a_kind_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chart = dir.path().join("chart");
+        release_mode_chart(&chart);
+        // The chart's ConfigMap kind is excluded by the argocd-cm given with --config.
+        let config = dir.path().join("argocd-cm.yaml");
+        std::fs::write(
+            &config,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm}\ndata:\n  \
+             resource.exclusions: |\n    - apiGroups: [\"\"]\n      kinds: [ConfigMap]\n",
+        )
+        .expect("config");
+        let cluster = devcluster::DevCluster::start()
+            .await
+            .expect("local API server");
+        let mut a = args(&chart, cluster.kubeconfig_path());
+        a.source.config = Some(config.clone());
+        let code = deploy(a).await.expect("deploy");
+        assert_eq!(code, ExitCode::SUCCESS);
+        let cms: kube::Api<ConfigMap> = kube::Api::namespaced(cluster.client(), "modes");
+        assert!(
+            cms.get_opt("rel-mode").await.expect("get").is_none(),
+            "an excluded kind is not applied"
+        );
+        // A bad exclusions list is an error naming the file.
+        std::fs::write(
+            &config,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm}\ndata:\n  \
+             resource.exclusions: \"- apiGroups: {a: b}\"\n",
+        )
+        .expect("config");
+        let mut a = args(&chart, cluster.kubeconfig_path());
+        a.source.config = Some(config.clone());
+        let err = deploy(a).await.expect_err("invalid config").to_string();
+        assert!(
+            err.contains("argocd-cm.yaml") && err.contains("resource.exclusions"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn renders_as_install_first_and_as_upgrade_once_synced() {
         let dir = tempfile::tempdir().expect("tempdir");
         let chart = dir.path().join("chart");
