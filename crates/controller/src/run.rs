@@ -329,6 +329,21 @@ impl Controller {
             }
             Err(e) => tracing::warn!(error = %e, "resource exclusions of {HEALTH_CONFIGMAP}"),
         }
+        match sync::diff::rules_from_configmap(&value, HEALTH_CONFIGMAP) {
+            Ok(rules) => {
+                if !rules.is_empty() {
+                    tracing::info!(
+                        rules = rules.len(),
+                        "system-level ignoreDifferences from ConfigMap {HEALTH_CONFIGMAP}"
+                    );
+                }
+                for problem in sync::diff::check_rules(&rules) {
+                    tracing::warn!("{HEALTH_CONFIGMAP}: {problem} (skipped)");
+                }
+                self.engine.set_ignore_defaults(rules);
+            }
+            Err(e) => tracing::warn!(error = %e, "ignoreDifferences of {HEALTH_CONFIGMAP}"),
+        }
         let mut custom = sync::lua::CustomHealth::empty();
         match custom.add_configmap(&value, HEALTH_CONFIGMAP) {
             Ok(n) => {

@@ -70,6 +70,62 @@ impl IgnoreRule {
     }
 }
 
+/// The prefix of Argo CD's system-level ignore rules in `argocd-cm` (`trellis-cm`):
+/// `resource.customizations.ignoreDifferences.<group>_<Kind>` (`<Kind>` alone for the core group)
+/// or `resource.customizations.ignoreDifferences.all`.
+pub const IGNORE_DIFFERENCES_PREFIX: &str = "resource.customizations.ignoreDifferences.";
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SystemIgnore {
+    #[serde(default)]
+    json_pointers: Vec<String>,
+    #[serde(default)]
+    jq_path_expressions: Vec<String>,
+    #[serde(default)]
+    managed_fields_managers: Vec<String>,
+}
+
+/// The system-level ignore rules of a ConfigMap (as JSON): one rule per
+/// `resource.customizations.ignoreDifferences.*` key, whose value is YAML with `jsonPointers`,
+/// `jqPathExpressions` and `managedFieldsManagers`. They apply to every application, besides its
+/// own rules. `source` names the ConfigMap in errors.
+pub fn rules_from_configmap(cm: &Value, source: &str) -> Result<Vec<IgnoreRule>, String> {
+    let mut out = Vec::new();
+    for (key, value) in cm
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Some(which) = key.strip_prefix(IGNORE_DIFFERENCES_PREFIX) else {
+            continue;
+        };
+        let text = value.as_str().unwrap_or_default();
+        let parsed: Option<SystemIgnore> =
+            serde_saphyr::from_str(text).map_err(|e| format!("{source}: {key}: {e}"))?;
+        let parsed = parsed.unwrap_or_default();
+        let (group, kind) = if which == "all" {
+            ("*".to_string(), "*".to_string())
+        } else {
+            match which.split_once('_') {
+                Some((g, k)) => (g.to_string(), k.to_string()),
+                None => (String::new(), which.to_string()),
+            }
+        };
+        out.push(IgnoreRule {
+            group,
+            kind,
+            name: None,
+            namespace: None,
+            json_pointers: parsed.json_pointers,
+            jq_path_expressions: parsed.jq_path_expressions,
+            managed_fields_managers: parsed.managed_fields_managers,
+        });
+    }
+    Ok(out)
+}
+
 /// What is wrong with some rules, one message per unusable jq expression (naming it), for a
 /// condition on the application. Such an expression is skipped when comparing.
 pub fn check_rules(rules: &[IgnoreRule]) -> Vec<String> {
@@ -446,6 +502,36 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(normalize(&sts, &bad)["spec"]["replicas"], json!(5));
+    }
+
+    #[test]
+    fn system_level_rules_from_a_configmap() {
+        let cm = json!({"data": {
+            "resource.customizations.ignoreDifferences.admissionregistration.k8s.io_MutatingWebhookConfiguration":
+                "jqPathExpressions:\n- '.webhooks[]?.clientConfig.caBundle'\n",
+            "resource.customizations.ignoreDifferences.all": "managedFieldsManagers:\n- kube-controller-manager\njsonPointers: [/spec/replicas]\n",
+            "resource.customizations.ignoreDifferences.Service": "jsonPointers: [/spec/clusterIP]\n",
+            "resource.customizations.health.apps_Deployment": "return {}",
+        }});
+        let rules = rules_from_configmap(&cm, "trellis-cm").expect("valid");
+        assert_eq!(rules.len(), 3);
+        let mwc = rules
+            .iter()
+            .find(|r| r.kind == "MutatingWebhookConfiguration")
+            .expect("mwc");
+        assert_eq!(mwc.group, "admissionregistration.k8s.io");
+        assert_eq!(mwc.jq_path_expressions.len(), 1);
+        let all = rules.iter().find(|r| r.kind == "*").expect("all");
+        assert_eq!(all.group, "*");
+        assert_eq!(all.managed_fields_managers, ["kube-controller-manager"]);
+        let svc = rules.iter().find(|r| r.kind == "Service").expect("svc");
+        assert_eq!(svc.group, "");
+        let bad = json!({"data": {"resource.customizations.ignoreDifferences.all": "jsonPointers: {a: 1}"}});
+        let e = rules_from_configmap(&bad, "trellis-cm").expect_err("bad");
+        assert!(
+            e.contains("trellis-cm") && e.contains("ignoreDifferences.all"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -408,6 +408,9 @@ pub struct Engine {
     /// The ignored managers' field sets of live objects, per object version: only for objects
     /// some `managedFieldsManagers` rule matches (the cache keeps no `managedFields`).
     managed: Mutex<HashMap<(ObjKey, String), Arc<ManagedSets>>>,
+    /// System-level ignore rules (`resource.customizations.ignoreDifferences.*`), added to every
+    /// application's own; replaceable while running.
+    ignore_defaults: std::sync::RwLock<Arc<Vec<IgnoreRule>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -467,7 +470,32 @@ impl Engine {
             namespaces: Mutex::new(HashMap::new()),
             filter: std::sync::RwLock::new(Arc::new(ResourceFilter::default())),
             managed: Mutex::new(HashMap::new()),
+            ignore_defaults: std::sync::RwLock::new(Arc::new(Vec::new())),
         }
+    }
+
+    /// Replace the system-level ignore rules (Argo CD's
+    /// `resource.customizations.ignoreDifferences.*`), applied besides each application's own.
+    pub fn set_ignore_defaults(&self, rules: Vec<IgnoreRule>) {
+        match self.ignore_defaults.write() {
+            Ok(mut r) => *r = Arc::new(rules),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(rules),
+        }
+    }
+
+    /// The application with the system-level ignore rules added to its own.
+    fn effective<'a>(&self, app: &'a App) -> std::borrow::Cow<'a, App> {
+        let defaults = self
+            .ignore_defaults
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        if defaults.is_empty() {
+            return std::borrow::Cow::Borrowed(app);
+        }
+        let mut a = app.clone();
+        a.ignore.extend(defaults.iter().cloned());
+        std::borrow::Cow::Owned(a)
     }
 
     /// Replace the resource exclusions/inclusions (for syncs and diffs from now on).
@@ -853,6 +881,7 @@ impl Engine {
     /// Diff desired against live: one entry per desired resource (hooks excluded) and per tracked
     /// object no longer desired (Extra).
     pub async fn diff(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<ObjectDiff>> {
+        let app = &*self.effective(app);
         let prepared = self.prepare(app, manifests).await?;
         let state = self.load_state(app).await?;
         let own = Ownership::of(app, &state);
@@ -981,6 +1010,7 @@ impl Engine {
         progress: &Progress,
         resume_failed: bool,
     ) -> Result<SyncOutcome> {
+        let app = &*self.effective(app);
         let started = Instant::now();
         let cluster = self.cluster().clone();
         if app.options.create_namespace {

@@ -151,6 +151,21 @@ async fn jq_expressions_and_managed_fields_managers_ignore_other_writers() {
         "{}",
         api.diff
     );
+    // System-level rules (argocd-cm's `resource.customizations.ignoreDifferences.*`) add to the
+    // application's own: ignoring the images makes api Synced again.
+    engine.set_ignore_defaults(
+        sync::diff::rules_from_configmap(
+            &json!({"data": {"resource.customizations.ignoreDifferences.apps_Deployment":
+                "jqPathExpressions: ['.spec.template.spec.containers[].image']"}}),
+            "trellis-cm",
+        )
+        .expect("rules"),
+    );
+    let diffs = engine.diff(&a, &manifests).await.expect("diff");
+    assert!(
+        diffs.iter().all(|d| d.status == SyncStatus::Synced),
+        "{diffs:?}"
+    );
     cleanup(&client, &ns).await;
 }
 

@@ -44,7 +44,8 @@ pub struct Source {
     #[arg(long)]
     pub health_checks: Option<PathBuf>,
     /// An Argo CD `argocd-cm` (or Trellis `trellis-cm`) ConfigMap file, YAML or JSON: its
-    /// `resource.customizations.health.*` keys override the health checks, and its
+    /// `resource.customizations.health.*` keys override the health checks, its
+    /// `resource.customizations.ignoreDifferences.*` keys add ignore rules, and its
     /// `resource.exclusions` / `resource.inclusions` name kinds left alone.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -209,13 +210,21 @@ pub async fn engine_for(src: &Source) -> Result<Engine> {
     if let Some(path) = &src.config {
         let origin = path.display().to_string();
         let mut filter = sync::exclusions::ResourceFilter::default();
+        let mut rules = Vec::new();
         for cm in super::health::read_objects(path)? {
             let f = sync::exclusions::ResourceFilter::from_configmap(&cm, &origin)
                 .map_err(anyhow::Error::msg)?;
             filter.exclusions.extend(f.exclusions);
             filter.inclusions.extend(f.inclusions);
+            rules.extend(
+                sync::diff::rules_from_configmap(&cm, &origin).map_err(anyhow::Error::msg)?,
+            );
+        }
+        for problem in sync::diff::check_rules(&rules) {
+            eprintln!("warning: {origin}: {problem} (skipped)");
         }
         engine.set_resource_filter(filter);
+        engine.set_ignore_defaults(rules);
     }
     Ok(engine)
 }
