@@ -169,6 +169,7 @@ impl Controller {
                     | "RepoUnreachable"
                     | "DependencyCycle"
                     | "SharedResource"
+                    | "ExcludedResourceWarning"
             )
         });
         let outcome = self
@@ -302,9 +303,28 @@ impl Controller {
         if let Some(c) = &cycle {
             set_condition(status, "DependencyCycle", c);
         }
+        // Rendered objects of excluded kinds are left alone: say which.
+        let excluded = self.engine.excluded(manifests);
+        if !excluded.is_empty() {
+            let names: Vec<String> = excluded.iter().map(ToString::to_string).collect();
+            set_condition(
+                status,
+                "ExcludedResourceWarning",
+                &format!(
+                    "not managed, their kinds are excluded by resource.exclusions/resource.inclusions of {}: {}",
+                    crate::run::HEALTH_CONFIGMAP,
+                    names.join(", ")
+                ),
+            );
+        }
+        // ignoreDifferences jq expressions that cannot be used (they are skipped).
+        let problems = sync::diff::check_rules(&sapp.ignore);
+        if !problems.is_empty() {
+            set_condition(status, "ComparisonError", &problems.join("; "));
+        }
         // 4. Diff, then sync per policy.
         let diffs = self.engine.diff(&sapp, manifests).await?;
-        let out_of_sync = diffs.iter().any(|d| d.status != DiffStatus::Synced);
+        let out_of_sync = diffs.iter().any(|d| d.makes_app_out_of_sync());
         let automated = spec.sync_policy.as_ref().and_then(|p| p.automated.as_ref());
         let synced_to = self.engine.is_synced_to(&sapp, manifests).await?;
         let wants_sync = sync_request.is_some()
@@ -454,7 +474,7 @@ impl Controller {
         let (health, each) = self.engine.health_of_objects(&keys);
         let health_by_key: HashMap<&ObjKey, &sync::health::Health> =
             keys.iter().zip(&each).collect();
-        let sync_code = if diffs.iter().all(|d| d.status == DiffStatus::Synced) {
+        let sync_code = if !diffs.iter().any(|d| d.makes_app_out_of_sync()) {
             SyncStatusCode::Synced
         } else {
             SyncStatusCode::OutOfSync
@@ -713,6 +733,8 @@ impl Controller {
                 name: d.name.clone(),
                 namespace: d.namespace.clone(),
                 json_pointers: d.json_pointers.clone(),
+                jq_path_expressions: d.jq_path_expressions.clone(),
+                managed_fields_managers: d.managed_fields_managers.clone(),
             })
             .collect();
         SyncApp {

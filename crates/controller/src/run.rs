@@ -60,7 +60,8 @@ use crate::render::Renderer;
 use crate::types::{Application, Environment, EnvironmentSet};
 use crate::webhook::{Change, normalize_repo_url};
 
-/// The ConfigMap holding Argo CD-style health customizations (`resource.customizations.health.*`).
+/// The ConfigMap holding Argo CD-style settings: health customizations
+/// (`resource.customizations.health.*`) and `resource.exclusions` / `resource.inclusions`.
 pub const HEALTH_CONFIGMAP: &str = "trellis-cm";
 
 /// How the controller runs.
@@ -295,8 +296,8 @@ impl Controller {
     }
 
     /// Argo CD health customizations from the ConfigMap `trellis-cm` in the controller's
-    /// namespace (keys `resource.customizations.health.<group>_<Kind>`, as in `argocd-cm`), read
-    /// at start. Absent or unreadable, the built-in rules alone apply (and the reason is logged).
+    /// namespace (keys `resource.customizations.health.<group>_<Kind>`, as in `argocd-cm`), and
+    /// its `resource.exclusions` / `resource.inclusions`, read at start. Absent or unreadable, the built-in rules alone apply (and the reason is logged).
     async fn load_health_overrides(&self) {
         let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
             Api::namespaced(self.client.clone(), &self.cfg.namespace);
@@ -315,6 +316,34 @@ impl Controller {
                 return;
             }
         };
+        match sync::exclusions::ResourceFilter::from_configmap(&value, HEALTH_CONFIGMAP) {
+            Ok(filter) => {
+                if !filter.is_empty() {
+                    tracing::info!(
+                        exclusions = filter.exclusions.len(),
+                        inclusions = filter.inclusions.len(),
+                        "resource exclusions/inclusions from ConfigMap {HEALTH_CONFIGMAP}"
+                    );
+                }
+                self.engine.set_resource_filter(filter);
+            }
+            Err(e) => tracing::warn!(error = %e, "resource exclusions of {HEALTH_CONFIGMAP}"),
+        }
+        match sync::diff::rules_from_configmap(&value, HEALTH_CONFIGMAP) {
+            Ok(rules) => {
+                if !rules.is_empty() {
+                    tracing::info!(
+                        rules = rules.len(),
+                        "system-level ignoreDifferences from ConfigMap {HEALTH_CONFIGMAP}"
+                    );
+                }
+                for problem in sync::diff::check_rules(&rules) {
+                    tracing::warn!("{HEALTH_CONFIGMAP}: {problem} (skipped)");
+                }
+                self.engine.set_ignore_defaults(rules);
+            }
+            Err(e) => tracing::warn!(error = %e, "ignoreDifferences of {HEALTH_CONFIGMAP}"),
+        }
         let mut custom = sync::lua::CustomHealth::empty();
         match custom.add_configmap(&value, HEALTH_CONFIGMAP) {
             Ok(n) => {

@@ -1,6 +1,7 @@
 //! Comparing desired and live objects without noise: normalisation (status, managedFields and other
-//! server bookkeeping removed), `ignoreDifferences` by JSON pointer, the subset test used as a fast
-//! path, digests, Secret masking and the unified text diff shown to people.
+//! server bookkeeping removed), `ignoreDifferences` (JSON pointers, jq path expressions, fields
+//! owned by named field managers), the subset test used as a fast path, digests, Secret masking
+//! and the unified text diff shown to people.
 
 use std::fmt;
 
@@ -8,6 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
+use crate::fields::ManagedSets;
 use crate::object::{APPLIED_DIGEST, ObjKey};
 
 /// Comparison result for one object.
@@ -30,13 +32,14 @@ impl fmt::Display for SyncStatus {
 }
 
 /// Differences to ignore for objects of one kind (optionally one name/namespace), like Argo CD's
-/// `ignoreDifferences` with `jsonPointers`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// `ignoreDifferences`: JSON pointers, jq path expressions ([`crate::jq`]) and the fields owned by
+/// named field managers ([`crate::fields`]), removed from both sides before comparing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IgnoreRule {
-    /// API group (`""` for core).
+    /// API group (`""` for core, `*` for any).
     #[serde(default)]
     pub group: String,
-    /// Kind.
+    /// Kind (`*` for any).
     pub kind: String,
     /// Only this name, if set.
     #[serde(default)]
@@ -47,15 +50,106 @@ pub struct IgnoreRule {
     /// RFC 6901 pointers to remove before comparing (e.g. `/spec/replicas`).
     #[serde(rename = "jsonPointers", default)]
     pub json_pointers: Vec<String>,
+    /// jq path expressions whose selected paths are removed before comparing
+    /// (`.spec.template.spec.containers[] | select(.name == "istio-proxy")`).
+    #[serde(rename = "jqPathExpressions", default)]
+    pub jq_path_expressions: Vec<String>,
+    /// Field managers whose fields (per the live object's `managedFields`) are removed before
+    /// comparing (`kube-controller-manager`, an HPA, a mutating webhook's manager).
+    #[serde(rename = "managedFieldsManagers", default)]
+    pub managed_fields_managers: Vec<String>,
 }
 
 impl IgnoreRule {
-    fn matches(&self, key: &ObjKey) -> bool {
-        self.group == key.group
-            && self.kind == key.kind
+    /// Whether the rule applies to this object.
+    pub fn matches(&self, key: &ObjKey) -> bool {
+        (self.group == "*" || self.group == key.group)
+            && (self.kind == "*" || self.kind == key.kind)
             && self.name.as_ref().is_none_or(|n| *n == key.name)
             && self.namespace.as_ref().is_none_or(|n| *n == key.namespace)
     }
+}
+
+/// The prefix of Argo CD's system-level ignore rules in `argocd-cm` (`trellis-cm`):
+/// `resource.customizations.ignoreDifferences.<group>_<Kind>` (`<Kind>` alone for the core group)
+/// or `resource.customizations.ignoreDifferences.all`.
+pub const IGNORE_DIFFERENCES_PREFIX: &str = "resource.customizations.ignoreDifferences.";
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SystemIgnore {
+    #[serde(default)]
+    json_pointers: Vec<String>,
+    #[serde(default)]
+    jq_path_expressions: Vec<String>,
+    #[serde(default)]
+    managed_fields_managers: Vec<String>,
+}
+
+/// The system-level ignore rules of a ConfigMap (as JSON): one rule per
+/// `resource.customizations.ignoreDifferences.*` key, whose value is YAML with `jsonPointers`,
+/// `jqPathExpressions` and `managedFieldsManagers`. They apply to every application, besides its
+/// own rules. `source` names the ConfigMap in errors.
+pub fn rules_from_configmap(cm: &Value, source: &str) -> Result<Vec<IgnoreRule>, String> {
+    let mut out = Vec::new();
+    for (key, value) in cm
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Some(which) = key.strip_prefix(IGNORE_DIFFERENCES_PREFIX) else {
+            continue;
+        };
+        let text = value.as_str().unwrap_or_default();
+        let parsed: Option<SystemIgnore> =
+            serde_saphyr::from_str(text).map_err(|e| format!("{source}: {key}: {e}"))?;
+        let parsed = parsed.unwrap_or_default();
+        let (group, kind) = if which == "all" {
+            ("*".to_string(), "*".to_string())
+        } else {
+            match which.split_once('_') {
+                Some((g, k)) => (g.to_string(), k.to_string()),
+                None => (String::new(), which.to_string()),
+            }
+        };
+        out.push(IgnoreRule {
+            group,
+            kind,
+            name: None,
+            namespace: None,
+            json_pointers: parsed.json_pointers,
+            jq_path_expressions: parsed.jq_path_expressions,
+            managed_fields_managers: parsed.managed_fields_managers,
+        });
+    }
+    Ok(out)
+}
+
+/// What is wrong with some rules, one message per unusable jq expression (naming it), for a
+/// condition on the application. Such an expression is skipped when comparing.
+pub fn check_rules(rules: &[IgnoreRule]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rules {
+        for e in &r.jq_path_expressions {
+            if let Err(err) = crate::jq::compiled(e) {
+                out.push(format!("ignoreDifferences for {}: {err}", r.kind));
+            }
+        }
+    }
+    out
+}
+
+/// The field managers whose fields the rules ignore on this object (empty: none).
+pub fn ignored_managers(rules: &[IgnoreRule], key: &ObjKey) -> Vec<String> {
+    let mut out: Vec<String> = rules
+        .iter()
+        .filter(|r| r.matches(key))
+        .flat_map(|r| r.managed_fields_managers.iter().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Metadata fields the server owns.
@@ -77,8 +171,14 @@ const BOOKKEEPING_ANNOTATIONS: &[&str] = &[
 ];
 
 /// Remove what the server fills in for its own bookkeeping (status, managedFields, resourceVersion...)
-/// and apply the ignore rules for this object.
+/// and apply the ignore rules' JSON pointers and jq expressions for this object.
 pub fn normalize(obj: &Value, rules: &[IgnoreRule]) -> Value {
+    normalize_with(obj, rules, None)
+}
+
+/// [`normalize`], also removing the fields that `managed` (the ignored managers' sets, read from
+/// the live object) owns.
+pub fn normalize_with(obj: &Value, rules: &[IgnoreRule], managed: Option<&ManagedSets>) -> Value {
     let mut v = obj.clone();
     let key = ObjKey::of(obj);
     if let Some(o) = v.as_object_mut() {
@@ -108,6 +208,19 @@ pub fn normalize(obj: &Value, rules: &[IgnoreRule]) -> Value {
         for p in &rule.json_pointers {
             remove_pointer(&mut v, p);
         }
+        for e in &rule.jq_path_expressions {
+            // Unusable expressions are reported by `check_rules`; here they remove nothing.
+            let Ok(q) = crate::jq::compiled(e) else {
+                continue;
+            };
+            match q.paths(&v) {
+                Ok(paths) => crate::jq::remove_paths(&mut v, &paths),
+                Err(err) => tracing::warn!(object = %key, error = %err, "ignoreDifferences"),
+            }
+        }
+    }
+    if let Some(m) = managed {
+        m.remove_from(&mut v);
     }
     v
 }
@@ -331,6 +444,7 @@ mod tests {
             name: None,
             namespace: None,
             json_pointers: vec!["/spec/replicas".into()],
+            ..IgnoreRule::default()
         }];
         let n = normalize(&live, &rules);
         assert_eq!(
@@ -340,6 +454,84 @@ mod tests {
         // The rule does not apply to other kinds.
         let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "d"}, "spec": {"replicas": 5}});
         assert_eq!(normalize(&sts, &rules)["spec"]["replicas"], json!(5));
+    }
+
+    #[test]
+    fn jq_and_managers_rules_apply_to_matching_objects() {
+        let rules = vec![IgnoreRule {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            jq_path_expressions: vec![
+                r#".spec.template.spec.containers[] | select(.name == "proxy")"#.into(),
+            ],
+            managed_fields_managers: vec!["hpa-controller".into()],
+            ..IgnoreRule::default()
+        }];
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d",
+            "managedFields": [{"manager": "hpa-controller", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 9, "template": {"spec": {"containers": [{"name": "app"}, {"name": "proxy"}]}}}});
+        let key = ObjKey::of(&live);
+        assert_eq!(ignored_managers(&rules, &key), ["hpa-controller"]);
+        let managed = ManagedSets::of(&live, &ignored_managers(&rules, &key));
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "app"}]}}}});
+        assert_eq!(
+            normalize_with(&live, &rules, Some(&managed)),
+            normalize_with(&desired, &rules, Some(&managed))
+        );
+        // Other kinds are untouched; `*` matches any kind.
+        let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "d"}, "spec": {"replicas": 5}});
+        assert!(ignored_managers(&rules, &ObjKey::of(&sts)).is_empty());
+        let any = vec![IgnoreRule {
+            group: "*".into(),
+            kind: "*".into(),
+            jq_path_expressions: vec![".spec.replicas".into()],
+            ..IgnoreRule::default()
+        }];
+        assert_eq!(normalize(&sts, &any)["spec"], json!({}));
+        // A bad expression is reported with its text and removes nothing.
+        let bad = vec![IgnoreRule {
+            kind: "StatefulSet".into(),
+            group: "apps".into(),
+            jq_path_expressions: vec![".spec[".into()],
+            ..IgnoreRule::default()
+        }];
+        let problems = check_rules(&bad);
+        assert!(
+            problems.len() == 1 && problems[0].contains(".spec["),
+            "{problems:?}"
+        );
+        assert_eq!(normalize(&sts, &bad)["spec"]["replicas"], json!(5));
+    }
+
+    #[test]
+    fn system_level_rules_from_a_configmap() {
+        let cm = json!({"data": {
+            "resource.customizations.ignoreDifferences.admissionregistration.k8s.io_MutatingWebhookConfiguration":
+                "jqPathExpressions:\n- '.webhooks[]?.clientConfig.caBundle'\n",
+            "resource.customizations.ignoreDifferences.all": "managedFieldsManagers:\n- kube-controller-manager\njsonPointers: [/spec/replicas]\n",
+            "resource.customizations.ignoreDifferences.Service": "jsonPointers: [/spec/clusterIP]\n",
+            "resource.customizations.health.apps_Deployment": "return {}",
+        }});
+        let rules = rules_from_configmap(&cm, "trellis-cm").expect("valid");
+        assert_eq!(rules.len(), 3);
+        let mwc = rules
+            .iter()
+            .find(|r| r.kind == "MutatingWebhookConfiguration")
+            .expect("mwc");
+        assert_eq!(mwc.group, "admissionregistration.k8s.io");
+        assert_eq!(mwc.jq_path_expressions.len(), 1);
+        let all = rules.iter().find(|r| r.kind == "*").expect("all");
+        assert_eq!(all.group, "*");
+        assert_eq!(all.managed_fields_managers, ["kube-controller-manager"]);
+        let svc = rules.iter().find(|r| r.kind == "Service").expect("svc");
+        assert_eq!(svc.group, "");
+        let bad = json!({"data": {"resource.customizations.ignoreDifferences.all": "jsonPointers: {a: 1}"}});
+        let e = rules_from_configmap(&bad, "trellis-cm").expect_err("bad");
+        assert!(
+            e.contains("trellis-cm") && e.contains("ignoreDifferences.all"),
+            "{e}"
+        );
     }
 
     #[test]

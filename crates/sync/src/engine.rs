@@ -15,12 +15,14 @@ use crate::cache::ClusterCache;
 use crate::cluster::{Cluster, Propagation, Resolved};
 use crate::diff::{self, IgnoreRule, SyncStatus};
 use crate::error::{Error, Result};
+use crate::exclusions::ResourceFilter;
+use crate::fields::ManagedSets;
 use crate::health::{self, Health, HealthStatus};
 use crate::lua::CustomHealth;
 use crate::object::{
-    APPLIED_DIGEST, ARGO_HOOK, AppId, DeletePolicy, HELM_HOOK, Hook, Manifest, ObjKey,
-    ObjectOptions, Phase, TRACKING_ID, TrackingId, describe_tracking_key, set_annotation, str_at,
-    sync_wave,
+    APPLIED_DIGEST, ARGO_HOOK, AppId, CompareOptions, DeletePolicy, HELM_HOOK, Hook, Manifest,
+    ObjKey, ObjectOptions, Phase, TRACKING_ID, TrackingId, describe_tracking_key, group_of,
+    set_annotation, str_at, sync_wave,
 };
 use crate::order::{Plan, Step, Task, TaskKind, kind_rank, order_key};
 use crate::state::{
@@ -96,6 +98,9 @@ pub struct SyncOptions {
     /// Take over objects whose tracking id names another application (`AllowTakeOver=true`).
     /// Off by default: such an object is refused with an error naming both applications.
     pub allow_takeover: bool,
+    /// `ServerSideApply=true`: apply server-side (the default) even when `Replace=true` is set
+    /// too; an object's own `Replace=true` still wins.
+    pub server_side_apply: bool,
 }
 
 impl Default for SyncOptions {
@@ -113,6 +118,7 @@ impl Default for SyncOptions {
             retry: RetryPolicy::default(),
             concurrency: 16,
             allow_takeover: false,
+            server_side_apply: false,
         }
     }
 }
@@ -134,6 +140,7 @@ impl SyncOptions {
                 "ApplyOutOfSyncOnly" => self.apply_out_of_sync_only = b,
                 "Prune" => self.prune = b,
                 "AllowTakeOver" => self.allow_takeover = b,
+                "ServerSideApply" => self.server_side_apply = b,
                 "PrunePropagationPolicy" => {
                     if let Some(p) = Propagation::parse(v.trim()) {
                         self.prune_propagation = p;
@@ -314,6 +321,21 @@ pub struct ObjectDiff {
     pub diff: String,
     /// Extra information (dry-run errors, ownership conflicts).
     pub message: String,
+    /// The live object says `compare-options: IgnoreExtraneous`: when it is Extra, it does not
+    /// make the application OutOfSync.
+    pub ignore_extraneous: bool,
+}
+
+impl ObjectDiff {
+    /// Whether this object makes the application OutOfSync: anything not Synced, except an
+    /// Extra object marked `IgnoreExtraneous` (as Argo CD's compare option).
+    pub fn makes_app_out_of_sync(&self) -> bool {
+        match self.status {
+            SyncStatus::Synced => false,
+            SyncStatus::Extra => !self.ignore_extraneous,
+            SyncStatus::OutOfSync | SyncStatus::Missing => true,
+        }
+    }
 }
 
 /// The result of a sync.
@@ -381,6 +403,14 @@ pub struct Engine {
     states: Mutex<HashMap<AppId, AppState>>,
     /// Namespaces known to exist (checked or created once, however many applications ask).
     namespaces: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
+    /// Kinds left alone (`resource.exclusions` / `resource.inclusions`); replaceable while running.
+    filter: std::sync::RwLock<Arc<ResourceFilter>>,
+    /// The ignored managers' field sets of live objects, per object version: only for objects
+    /// some `managedFieldsManagers` rule matches (the cache keeps no `managedFields`).
+    managed: Mutex<HashMap<(ObjKey, String), Arc<ManagedSets>>>,
+    /// System-level ignore rules (`resource.customizations.ignoreDifferences.*`), added to every
+    /// application's own; replaceable while running.
+    ignore_defaults: std::sync::RwLock<Arc<Vec<IgnoreRule>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -438,7 +468,121 @@ impl Engine {
             dry_runs: Mutex::new(HashMap::new()),
             states: Mutex::new(HashMap::new()),
             namespaces: Mutex::new(HashMap::new()),
+            filter: std::sync::RwLock::new(Arc::new(ResourceFilter::default())),
+            managed: Mutex::new(HashMap::new()),
+            ignore_defaults: std::sync::RwLock::new(Arc::new(Vec::new())),
         }
+    }
+
+    /// Replace the system-level ignore rules (Argo CD's
+    /// `resource.customizations.ignoreDifferences.*`), applied besides each application's own.
+    pub fn set_ignore_defaults(&self, rules: Vec<IgnoreRule>) {
+        match self.ignore_defaults.write() {
+            Ok(mut r) => *r = Arc::new(rules),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(rules),
+        }
+    }
+
+    /// The application with the system-level ignore rules added to its own.
+    fn effective<'a>(&self, app: &'a App) -> std::borrow::Cow<'a, App> {
+        let defaults = self
+            .ignore_defaults
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        if defaults.is_empty() {
+            return std::borrow::Cow::Borrowed(app);
+        }
+        let mut a = app.clone();
+        a.ignore.extend(defaults.iter().cloned());
+        std::borrow::Cow::Owned(a)
+    }
+
+    /// Replace the resource exclusions/inclusions (for syncs and diffs from now on).
+    pub fn set_resource_filter(&self, filter: ResourceFilter) {
+        match self.filter.write() {
+            Ok(mut f) => *f = Arc::new(filter),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(filter),
+        }
+    }
+
+    /// The resource exclusions/inclusions in force.
+    pub fn resource_filter(&self) -> Arc<ResourceFilter> {
+        self.filter
+            .read()
+            .map(|f| f.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn is_excluded(&self, key: &ObjKey) -> bool {
+        self.resource_filter().is_excluded(&key.group, &key.kind)
+    }
+
+    /// The rendered objects whose kind is excluded (`resource.exclusions`/`inclusions`): they are
+    /// never applied, diffed or pruned; a caller reports them.
+    pub fn excluded(&self, manifests: &[Manifest]) -> Vec<ObjKey> {
+        let filter = self.resource_filter();
+        if filter.is_empty() {
+            return Vec::new();
+        }
+        manifests
+            .iter()
+            .map(Manifest::key)
+            .filter(|k| filter.is_excluded(&k.group, &k.kind))
+            .collect()
+    }
+
+    /// The field sets of the managers that `app`'s rules ignore on `live` (`None` when no rule
+    /// names managers for it). Read from the API server (the cache keeps no `managedFields`) once
+    /// per object version.
+    async fn managed_sets(
+        &self,
+        app: &App,
+        key: &ObjKey,
+        res: Option<&Resolved>,
+        live: &Value,
+    ) -> Option<Arc<ManagedSets>> {
+        let managers = diff::ignored_managers(&app.ignore, key);
+        if managers.is_empty() {
+            return None;
+        }
+        let rv = live
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let memo_key = (key.clone(), format!("{rv}:{}", managers.join(",")));
+        if let Some(m) = self
+            .managed
+            .lock()
+            .expect("managed memo lock poisoned")
+            .get(&memo_key)
+        {
+            return Some(m.clone());
+        }
+        let full = if live.pointer("/metadata/managedFields").is_some() {
+            Some(live.clone())
+        } else if let Some(res) = res {
+            match self.cluster().get(res, &key.namespace, &key.name).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(object = %key, error = %e, "reading managedFields");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let sets = Arc::new(
+            full.map(|f| ManagedSets::of(&f, &managers))
+                .unwrap_or_default(),
+        );
+        let mut memo = self.managed.lock().expect("managed memo lock poisoned");
+        if memo.len() >= DRY_RUN_MEMO_LIMIT {
+            memo.clear();
+        }
+        memo.insert(memo_key, sets.clone());
+        Some(sets)
     }
 
     /// The cluster.
@@ -509,7 +653,12 @@ impl Engine {
         let cluster = self.cluster();
         let mut out = Vec::with_capacity(manifests.len());
         let mut seen = HashSet::new();
+        let filter = self.resource_filter();
         for m in manifests {
+            // Excluded kinds are left alone entirely (see `excluded` for reporting them).
+            if filter.is_excluded(group_of(m.api_version()), m.kind()) {
+                continue;
+            }
             let res = cluster.resolve(m.api_version(), m.kind()).await?;
             let key0 = m.key();
             let namespaced = match &res {
@@ -592,7 +741,11 @@ impl Engine {
             // The Jobs a CronJob schedules decide its health.
             extra.push(("batch/v1".into(), "Job".into()));
         }
+        let filter = self.resource_filter();
         for (av, kind) in extra {
+            if filter.is_excluded(group_of(&av), &kind) {
+                continue;
+            }
             if let Some(r) = cluster.resolve(&av, &kind).await?
                 && seen.insert((r.ar.group.clone(), r.ar.kind.clone()))
             {
@@ -633,8 +786,11 @@ impl Engine {
                 ),
             );
         }
+        // Fields of ignored managers (`managedFieldsManagers`), read from the live object.
+        let managed = self.managed_sets(app, &p.key, res, live).await;
+        let managed = managed.as_deref();
         let fast = crate::object::annotation(live, APPLIED_DIGEST) == Some(p.digest.as_str())
-            && diff::is_subset(&diff::normalize(&p.obj, &app.ignore), live);
+            && diff::is_subset(&diff::normalize_with(&p.obj, &app.ignore, managed), live);
         if fast && !want_text {
             return (SyncStatus::Synced, String::new(), String::new());
         }
@@ -646,7 +802,16 @@ impl Engine {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let memo_key = (p.digest.clone(), format!("{}@{rv}", p.key));
+        // The memo holds the normalised dry run: it depends on the rules that match the object
+        // (which an edit of the Application changes) and on the ignored managers' sets (which
+        // depend on `rv`).
+        let rules: Vec<&IgnoreRule> = app.ignore.iter().filter(|r| r.matches(&p.key)).collect();
+        let rules_sig = if rules.is_empty() {
+            String::new()
+        } else {
+            diff::digest(&serde_json::to_value(&rules).unwrap_or(Value::Null))
+        };
+        let memo_key = (p.digest.clone(), format!("{}@{rv}#{rules_sig}", p.key));
         let cached = self
             .dry_runs
             .lock()
@@ -672,7 +837,7 @@ impl Engine {
                     .await
                 {
                     Ok(d) => {
-                        let d = Arc::new(diff::normalize(&d, &app.ignore));
+                        let d = Arc::new(diff::normalize_with(&d, &app.ignore, managed));
                         let mut memo = self.dry_runs.lock().expect("memo lock poisoned");
                         if memo.len() >= DRY_RUN_MEMO_LIMIT {
                             memo.clear();
@@ -682,7 +847,10 @@ impl Engine {
                     }
                     Err(e) => {
                         // Fall back to comparing the chart's fields only.
-                        let synced = diff::is_subset(&diff::normalize(&p.obj, &app.ignore), live);
+                        let synced = diff::is_subset(
+                            &diff::normalize_with(&p.obj, &app.ignore, managed),
+                            live,
+                        );
                         let status = if synced {
                             SyncStatus::Synced
                         } else {
@@ -693,7 +861,7 @@ impl Engine {
                 }
             }
         };
-        let nlive = diff::normalize(live, &app.ignore);
+        let nlive = diff::normalize_with(live, &app.ignore, managed);
         if *dry == nlive {
             return (SyncStatus::Synced, String::new(), String::new());
         }
@@ -713,6 +881,7 @@ impl Engine {
     /// Diff desired against live: one entry per desired resource (hooks excluded) and per tracked
     /// object no longer desired (Extra).
     pub async fn diff(&self, app: &App, manifests: &[Manifest]) -> Result<Vec<ObjectDiff>> {
+        let app = &*self.effective(app);
         let prepared = self.prepare(app, manifests).await?;
         let state = self.load_state(app).await?;
         let own = Ownership::of(app, &state);
@@ -741,11 +910,12 @@ impl Engine {
                 status,
                 diff,
                 message,
+                ignore_extraneous: false,
             });
         }
         let desired: HashSet<&ObjKey> = prepared.iter().map(|p| &p.key).collect();
         for (key, live) in own.tracked(&self.cache) {
-            if desired.contains(&key) || is_hook_obj(&live) {
+            if desired.contains(&key) || is_hook_obj(&live) || self.is_excluded(&key) {
                 continue;
             }
             let (l, _) = diff::mask_secrets(Some(&diff::normalize(&live, &app.ignore)), None);
@@ -755,6 +925,7 @@ impl Engine {
                 status: SyncStatus::Extra,
                 diff: text,
                 message: String::new(),
+                ignore_extraneous: CompareOptions::of(&live).ignore_extraneous,
             });
         }
         Ok(out)
@@ -814,7 +985,10 @@ impl Engine {
         }
         app.options.prune
             && own.tracked(&self.cache).into_iter().any(|(k, o)| {
-                !by_key.contains_key(&k) && !is_hook_obj(&o) && ObjectOptions::of(&o).prune
+                !by_key.contains_key(&k)
+                    && !is_hook_obj(&o)
+                    && ObjectOptions::of(&o).prune
+                    && !self.is_excluded(&k)
             })
     }
 
@@ -836,6 +1010,7 @@ impl Engine {
         progress: &Progress,
         resume_failed: bool,
     ) -> Result<SyncOutcome> {
+        let app = &*self.effective(app);
         let started = Instant::now();
         let cluster = self.cluster().clone();
         if app.options.create_namespace {
@@ -1322,6 +1497,11 @@ impl Engine {
             return Ok(r.clone());
         }
         let av = p.obj["apiVersion"].as_str().unwrap_or_default();
+        if ObjectOptions::of(&p.obj).skip_dry_run_on_missing_resource {
+            // Its CRD may have been created since the kind was last looked up (by an earlier
+            // wave's operator, or another application): ask discovery again.
+            self.cluster().forget_missing_kinds();
+        }
         match self.cluster().resolve(av, &p.key.kind).await? {
             Some(r) => {
                 self.cache.ensure(&r).await?;
@@ -1509,7 +1689,7 @@ impl Engine {
         };
         let opts = ObjectOptions::of(&p.obj);
         let validate = opts.validate.unwrap_or(app.options.validate);
-        let replace = opts.replace.unwrap_or(app.options.replace);
+        let replace = uses_replace(&opts, &app.options);
         let r = if replace {
             self.cluster()
                 .replace(&res, &p.obj)
@@ -1882,7 +2062,7 @@ impl Engine {
             .own
             .tracked(&self.cache)
             .into_iter()
-            .filter(|(k, o)| !by_key.contains_key(k) && !is_hook_obj(o))
+            .filter(|(k, o)| !by_key.contains_key(k) && !is_hook_obj(o) && !self.is_excluded(k))
             .collect();
         extras.sort_by_key(|(k, o)| std::cmp::Reverse(order_key(sync_wave(o), k)));
         for (key, live) in extras {
@@ -2025,7 +2205,7 @@ impl Engine {
             .own
             .tracked(&self.cache)
             .into_iter()
-            .filter(|(_, o)| !is_hook_obj(o))
+            .filter(|(k, o)| !is_hook_obj(o) && !self.is_excluded(k))
             .collect();
         victims.sort_by_key(|(k, o)| std::cmp::Reverse(order_key(sync_wave(o), k)));
         for (key, live) in &victims {
@@ -2088,6 +2268,17 @@ fn desired_digest(app: &App, prepared: &[Prepared]) -> String {
     diff::digest(&json!([app.revision, all]))
 }
 
+/// Whether an object is written with replace (PUT) rather than server-side apply: the object's
+/// own option first, then the application's; at the same level `ServerSideApply=true` wins over
+/// `Replace=true`.
+fn uses_replace(opts: &ObjectOptions, app: &SyncOptions) -> bool {
+    match (opts.server_side_apply, opts.replace) {
+        (Some(true), _) => false,
+        (_, Some(r)) => r,
+        _ => app.replace && !app.server_side_apply,
+    }
+}
+
 fn state_kinds(state: &AppState) -> BTreeSet<(String, String)> {
     state.kinds.clone()
 }
@@ -2106,6 +2297,32 @@ fn plan_of(prepared: &[Prepared], first_sync: bool) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_side_apply_wins_over_replace_at_the_same_level() {
+        let obj = |ann: &str| {
+            ObjectOptions::of(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "annotations": {"argocd.argoproj.io/sync-options": ann}}}))
+        };
+        let mut app = SyncOptions::default();
+        assert!(!uses_replace(&obj(""), &app));
+        app.apply_strings(["Replace=true"]);
+        assert!(uses_replace(&obj(""), &app));
+        assert!(!uses_replace(&obj("ServerSideApply=true"), &app));
+        app.apply_strings(["ServerSideApply=true"]);
+        assert!(
+            !uses_replace(&obj(""), &app),
+            "app-level SSA over app-level Replace"
+        );
+        assert!(
+            uses_replace(&obj("Replace=true"), &app),
+            "the object's own option first"
+        );
+        assert!(!uses_replace(
+            &obj("Replace=true,ServerSideApply=true"),
+            &app
+        ));
+    }
 
     #[test]
     fn retry_backoff_grows_and_caps() {

@@ -8,10 +8,12 @@
 //! - [`order`]: the plan, phase → wave → kind → name.
 //! - [`cluster`]: the API server connection (discovery, server-side apply, request counting).
 //! - [`cache`]: live state from watches, holding only tracked objects.
-//! - [`diff`]: noise-free comparison, Secret masking, unified diffs.
+//! - [`diff`]: noise-free comparison, `ignoreDifferences` (JSON pointers, [`jq`] path expressions,
+//!   fields of named managers read from `managedFields` by [`fields`]), Secret masking, unified diffs.
 //! - [`health`], [`crd_health`] and [`lua`]: health as Argo CD judges it — [`health::assess`] (the
 //!   one judgement the engine, the controller and `trellis health` share), gitops-engine's built-in
 //!   rules, popular custom resources, and Lua 5.1 (LuaJIT) customizations in Argo CD's layout.
+//! - [`exclusions`]: the kinds left alone (`resource.exclusions` / `resource.inclusions`).
 //! - [`state`]: persisted operation state.
 //! - [`engine`]: diff, sync (apply, hooks, prune, health waits), deletion.
 //!
@@ -24,7 +26,10 @@ pub mod crd_health;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod exclusions;
+pub mod fields;
 pub mod health;
+pub mod jq;
 pub mod lua;
 pub mod object;
 pub mod order;

@@ -20,6 +20,10 @@ pub const ARGO_SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 pub const TRELLIS_SYNC_OPTIONS: &str = "trellis.dev/sync-options";
 /// Argo CD's per-object sync options.
 pub const ARGO_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
+/// Argo CD's per-object compare options (`IgnoreExtraneous`, `ServerSideDiff=true`).
+pub const ARGO_COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
+/// Trellis' per-object compare options (same values).
+pub const TRELLIS_COMPARE_OPTIONS: &str = "trellis.dev/compare-options";
 /// Helm hook annotation.
 pub const HELM_HOOK: &str = "helm.sh/hook";
 /// Helm hook weight.
@@ -518,6 +522,13 @@ pub struct ObjectOptions {
     pub delete: bool,
     /// `AllowTakeOver=true` lets this application take the object over from another one.
     pub allow_takeover: bool,
+    /// `ServerSideApply=true` applies server-side even where `Replace=true` is set for the
+    /// application (server-side apply is the default).
+    pub server_side_apply: Option<bool>,
+    /// `SkipDryRunOnMissingResource=true`: a custom resource whose kind is not served yet is
+    /// looked up again when it is applied (its CRD may come from an earlier wave or another
+    /// application) instead of being judged from the kinds known when the sync started.
+    pub skip_dry_run_on_missing_resource: bool,
 }
 
 impl ObjectOptions {
@@ -530,6 +541,8 @@ impl ObjectOptions {
             validate: None,
             delete: true,
             allow_takeover: false,
+            server_side_apply: None,
+            skip_dry_run_on_missing_resource: false,
         };
         if annotation(obj, HELM_RESOURCE_POLICY) == Some("keep") {
             o.prune = false;
@@ -548,6 +561,39 @@ impl ObjectOptions {
                     "Validate" => o.validate = Some(b),
                     "Delete" => o.delete = b,
                     "AllowTakeOver" => o.allow_takeover = b,
+                    "ServerSideApply" => o.server_side_apply = Some(b),
+                    "SkipDryRunOnMissingResource" => o.skip_dry_run_on_missing_resource = b,
+                    _ => {}
+                }
+            }
+        }
+        o
+    }
+}
+
+/// Per-object compare options from `argocd.argoproj.io/compare-options` and
+/// `trellis.dev/compare-options`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompareOptions {
+    /// `IgnoreExtraneous`: when the object is live but no longer desired (it would be pruned),
+    /// it does not make the application OutOfSync (its own status still shows).
+    pub ignore_extraneous: bool,
+    /// `ServerSideDiff=true|false` as written. Trellis always compares with the result of a
+    /// server-side apply dry run, so both values are accepted and change nothing.
+    pub server_side_diff: Option<bool>,
+}
+
+impl CompareOptions {
+    /// Read an object's compare options.
+    pub fn of(obj: &Value) -> CompareOptions {
+        let mut o = CompareOptions::default();
+        for ann in [ARGO_COMPARE_OPTIONS, TRELLIS_COMPARE_OPTIONS] {
+            for opt in annotation(obj, ann).unwrap_or_default().split(',') {
+                let (k, v) = opt.trim().split_once('=').unwrap_or((opt.trim(), "true"));
+                let b = v.trim().eq_ignore_ascii_case("true");
+                match k.trim() {
+                    "IgnoreExtraneous" => o.ignore_extraneous = b,
+                    "ServerSideDiff" => o.server_side_diff = Some(b),
                     _ => {}
                 }
             }
@@ -722,6 +768,28 @@ mod tests {
             "trellis.dev/sync-options": "PruneLast=true, Validate=false"})));
         assert!(!o.prune && o.prune_last && o.replace == Some(true) && o.validate == Some(false));
         assert!(!ObjectOptions::of(&with_ann(json!({"helm.sh/resource-policy": "keep"}))).prune);
+        let o = ObjectOptions::of(&with_ann(json!({
+            "argocd.argoproj.io/sync-options": "ServerSideApply=true,SkipDryRunOnMissingResource=true,Delete=false"})));
+        assert!(
+            o.server_side_apply == Some(true) && o.skip_dry_run_on_missing_resource && !o.delete
+        );
+    }
+
+    #[test]
+    fn compare_options_parse_flags_and_values() {
+        let c = CompareOptions::of(&with_ann(json!({
+            "argocd.argoproj.io/compare-options": "IgnoreExtraneous, ServerSideDiff=true"})));
+        assert!(c.ignore_extraneous && c.server_side_diff == Some(true));
+        assert_eq!(
+            CompareOptions::of(&with_ann(json!({}))),
+            CompareOptions::default()
+        );
+        assert!(
+            CompareOptions::of(&with_ann(
+                json!({"trellis.dev/compare-options": "IgnoreExtraneous"})
+            ))
+            .ignore_extraneous
+        );
     }
 
     #[test]

@@ -179,12 +179,13 @@ fn a_helm_application_keeps_its_fields_and_names_what_is_dropped() {
         "finalizer resources-finalizer.argocd.argoproj.io has no Trellis equivalent; ",
         "annotation argocd.argoproj.io/sync-wave has no Trellis equivalent; dropped",
         "source.helm.skipCrds has no Trellis equivalent; dropped",
-        "ignoreDifferences[1].jqPathExpressions has no Trellis equivalent; kept in the resource, but Trellis does not apply it yet",
         "syncPolicy.automated.allowEmpty has no Trellis equivalent; ",
         "spec.info has no Trellis equivalent; dropped",
     ] {
         assert!(err.contains(&format!("{prefix}{what}")), "{what}\n{err}");
     }
+    // ignoreDifferences are applied as Argo CD applies them: no warning.
+    assert!(!err.contains("ignoreDifferences"), "{err}");
     // The warnings are also comments above the document.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("# warning: Application storefront: spec.info has no Trellis"));
@@ -702,6 +703,45 @@ fn one_namespace_for_every_pull_request_becomes_one_per_branch() {
         err.contains(&format!(
             "warning: {file}: ApplicationSet previews: destination.namespace default is the same for every branch"
         )),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_side_diff_and_all_ignore_differences_forms_are_taken_without_warnings() {
+    let dir = tempfile::tempdir().expect("tmp dir");
+    let file = write(
+        dir.path(),
+        "app.yaml",
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: hpa-app
+  namespace: argocd
+  annotations:
+    argocd.argoproj.io/compare-options: ServerSideDiff=true
+spec:
+  project: default
+  source: {repoURL: "https://git.example.org/shop/charts.git", path: web, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: shop}
+  ignoreDifferences:
+    - group: apps
+      kind: Deployment
+      managedFieldsManagers: [hpa-controller]
+      jqPathExpressions: ['.spec.template.spec.containers[] | select(.name == "istio-proxy")']
+"#,
+    );
+    let out = trellis(&["import", "argocd", &file]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let (apps, _) = documents(&out);
+    let rule = &apps[0].spec.ignore_differences[0];
+    assert_eq!(rule.managed_fields_managers, ["hpa-controller"]);
+    assert_eq!(rule.jq_path_expressions.len(), 1);
+    assert!(!err.contains("ignoreDifferences"), "{err}");
+    assert!(
+        err.contains("compare-options dropped: Trellis always diffs server-side")
+            && !err.contains("compare-options has no Trellis equivalent"),
         "{err}"
     );
 }

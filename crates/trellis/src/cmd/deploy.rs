@@ -43,6 +43,12 @@ pub struct Source {
     /// Directory of custom Lua health checks (`<group>/<Kind>/health.lua`).
     #[arg(long)]
     pub health_checks: Option<PathBuf>,
+    /// An Argo CD `argocd-cm` (or Trellis `trellis-cm`) ConfigMap file, YAML or JSON: its
+    /// `resource.customizations.health.*` keys override the health checks, its
+    /// `resource.customizations.ignoreDifferences.*` keys add ignore rules, and its
+    /// `resource.exclusions` / `resource.inclusions` name kinds left alone.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Keep operation state in files in this directory instead of a ConfigMap in the namespace.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -79,6 +85,7 @@ pub(crate) fn parse_ignore_rule(s: &str) -> Result<sync::diff::IgnoreRule, Strin
         name,
         namespace: None,
         json_pointers,
+        ..sync::diff::IgnoreRule::default()
     })
 }
 
@@ -194,11 +201,45 @@ pub async fn engine_for(src: &Source) -> Result<Engine> {
         Some(d) => StateStore::Dir(d.clone()),
         None => StateStore::ConfigMap(cluster),
     };
-    let health = match &src.health_checks {
-        Some(d) => CustomHealth::load_dir(d)?,
-        None => CustomHealth::empty(),
+    let health = match (&src.health_checks, &src.config) {
+        (Some(d), None) => CustomHealth::load_dir(d)?,
+        (None, None) => CustomHealth::empty(),
+        (dir, Some(_)) => super::health::load_checks(dir.as_deref(), src.config.as_deref())?,
     };
-    Ok(Engine::new(cache, store, health))
+    let engine = Engine::new(cache, store, health);
+    if let Some(path) = &src.config {
+        let origin = path.display().to_string();
+        let mut filter = sync::exclusions::ResourceFilter::default();
+        let mut rules = Vec::new();
+        for cm in super::health::read_objects(path)? {
+            let f = sync::exclusions::ResourceFilter::from_configmap(&cm, &origin)
+                .map_err(anyhow::Error::msg)?;
+            filter.exclusions.extend(f.exclusions);
+            filter.inclusions.extend(f.inclusions);
+            rules.extend(
+                sync::diff::rules_from_configmap(&cm, &origin).map_err(anyhow::Error::msg)?,
+            );
+        }
+        for problem in sync::diff::check_rules(&rules) {
+            eprintln!("warning: {origin}: {problem} (skipped)");
+        }
+        engine.set_resource_filter(filter);
+        engine.set_ignore_defaults(rules);
+    }
+    Ok(engine)
+}
+
+/// Warn about rendered objects whose kind the `--config` excludes (they are left alone), and
+/// about unusable `ignoreDifferences` expressions.
+pub fn warn_excluded(engine: &Engine, app: &App, manifests: &[Manifest]) {
+    for key in engine.excluded(manifests) {
+        eprintln!(
+            "warning: {key}: not managed, its kind is excluded by resource.exclusions/resource.inclusions"
+        );
+    }
+    for problem in sync::diff::check_rules(&app.ignore) {
+        eprintln!("warning: {problem} (skipped)");
+    }
 }
 
 /// A Tokio runtime for one command (two worker threads: the machines have two cores).
@@ -244,6 +285,7 @@ pub(crate) async fn deploy(args: Args) -> Result<ExitCode> {
     // Render as Helm would for this release: an upgrade once the application has been synced.
     let is_upgrade = engine.is_upgrade(&app).await?;
     let manifests = load_manifests(&args.source, is_upgrade)?;
+    warn_excluded(&engine, &app, &manifests);
     let started = Instant::now();
     let (progress, mut rx) = Progress::channel();
     let tty = std::io::stderr().is_terminal();
@@ -391,6 +433,7 @@ mod tests {
                 health_checks: None,
                 state_dir: None,
                 ignore_differences: Vec::new(),
+                config: None,
             },
             prune: false,
             create_namespace: true,
@@ -398,6 +441,47 @@ mod tests {
             retry: 0,
             revision: "r".into(),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn config_exclusions_leave_a_kind_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chart = dir.path().join("chart");
+        release_mode_chart(&chart);
+        // The chart's ConfigMap kind is excluded by the argocd-cm given with --config.
+        let config = dir.path().join("argocd-cm.yaml");
+        std::fs::write(
+            &config,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm}\ndata:\n  \
+             resource.exclusions: |\n    - apiGroups: [\"\"]\n      kinds: [ConfigMap]\n",
+        )
+        .expect("config");
+        let cluster = devcluster::DevCluster::start()
+            .await
+            .expect("local API server");
+        let mut a = args(&chart, cluster.kubeconfig_path());
+        a.source.config = Some(config.clone());
+        let code = deploy(a).await.expect("deploy");
+        assert_eq!(code, ExitCode::SUCCESS);
+        let cms: kube::Api<ConfigMap> = kube::Api::namespaced(cluster.client(), "modes");
+        assert!(
+            cms.get_opt("rel-mode").await.expect("get").is_none(),
+            "an excluded kind is not applied"
+        );
+        // A bad exclusions list is an error naming the file.
+        std::fs::write(
+            &config,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm}\ndata:\n  \
+             resource.exclusions: \"- apiGroups: {a: b}\"\n",
+        )
+        .expect("config");
+        let mut a = args(&chart, cluster.kubeconfig_path());
+        a.source.config = Some(config.clone());
+        let err = deploy(a).await.expect_err("invalid config").to_string();
+        assert!(
+            err.contains("argocd-cm.yaml") && err.contains("resource.exclusions"),
+            "{err}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,7 @@ pub(crate) async fn diff(args: Args) -> Result<ExitCode> {
     let engine = engine_for(&args.source).await?;
     // Render as `trellis deploy` would now (an upgrade once the application has been synced).
     let manifests = load_manifests(&args.source, engine.is_upgrade(&app).await?)?;
+    super::deploy::warn_excluded(&engine, &app, &manifests);
     let diffs = engine.diff(&app, &manifests).await?;
     let color = match args.color.as_str() {
         "always" => true,
@@ -57,7 +58,10 @@ pub(crate) async fn diff(args: Args) -> Result<ExitCode> {
         if d.status == SyncStatus::Synced {
             continue;
         }
-        out_of_sync += 1;
+        // An Extra object marked `compare-options: IgnoreExtraneous` is shown, not counted.
+        if d.makes_app_out_of_sync() {
+            out_of_sync += 1;
+        }
         if !d.message.is_empty() {
             eprintln!("# {} ({}): {}", d.key, d.status, d.message);
         }

@@ -274,7 +274,17 @@ fn metadata(meta: &Value, name: &str, namespace: &str, w: &mut Warnings) -> Valu
     if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
         let mut kept = Map::new();
         for (k, v) in annotations {
-            if ARGO_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            if k == "argocd.argoproj.io/compare-options"
+                && v.as_str().is_some_and(|v| {
+                    v.split(',')
+                        .all(|o| o.trim().eq_ignore_ascii_case("ServerSideDiff=true"))
+                })
+            {
+                // Trellis always diffs against a server-side apply dry run.
+                w.note(&format!(
+                    "annotation {k} dropped: Trellis always diffs server-side"
+                ));
+            } else if ARGO_PREFIXES.iter().any(|p| k.starts_with(p)) {
                 w.dropped(&format!("annotation {k}"));
             } else {
                 kept.insert(k.clone(), v.clone());
@@ -603,16 +613,15 @@ fn ignore_differences(v: &Value, w: &mut Warnings) -> Vec<Value> {
         let mut entry = Map::new();
         for (k, val) in item.as_object().into_iter().flatten() {
             match k.as_str() {
-                "group" | "kind" | "name" | "namespace" | "jsonPointers" => {
+                // All applied by Trellis' diff as by Argo CD's.
+                "group"
+                | "kind"
+                | "name"
+                | "namespace"
+                | "jsonPointers"
+                | "jqPathExpressions"
+                | "managedFieldsManagers" => {
                     entry.insert(k.clone(), val.clone());
-                }
-                // Part of the Trellis resource, but the diff does not apply them yet.
-                "jqPathExpressions" | "managedFieldsManagers" => {
-                    entry.insert(k.clone(), val.clone());
-                    w.none(
-                        &format!("ignoreDifferences[{i}].{k}"),
-                        "kept in the resource, but Trellis does not apply it yet (jsonPointers only): those differences will show",
-                    );
                 }
                 other => w.dropped(&format!("ignoreDifferences[{i}].{other}")),
             }
