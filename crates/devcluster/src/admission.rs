@@ -247,7 +247,7 @@ fn pod_totals(pod: &Value, field: &str) -> Resources {
     for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
         for (k, q) in resources_of(&c["resources"][field]) {
             let e = sum.entry(k).or_insert_with(Quantity::zero);
-            *e = e.add(q);
+            *e = *e + q;
         }
     }
     for c in pod["spec"]["initContainers"]
@@ -498,7 +498,7 @@ fn used(state: &State, ns: &str, k: &str, quota: &Value) -> Quantity {
     all_in(state, &group, &plural, ns)
         .iter()
         .filter(|o| scopes_match(quota, is_pod, o))
-        .fold(Quantity::zero(), |acc, o| acc.add(usage(k, o)))
+        .fold(Quantity::zero(), |acc, o| acc + usage(k, o))
 }
 
 fn pretty(m: &Resources) -> String {
@@ -582,7 +582,7 @@ fn check_quotas(
             }
             let have = used(state, ns, k, quota);
             let max = hard[k];
-            if have.add(delta) > max {
+            if have + delta > max {
                 requested.insert(k.clone(), delta);
                 in_use.insert(k.clone(), have);
                 limited.insert(k.clone(), max);

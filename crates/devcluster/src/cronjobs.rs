@@ -189,8 +189,26 @@ fn record(state: &State, cj: &Value, etype: EventType, reason: &str, message: &s
     events::record(state, cj, None, etype, reason, message, CRONJOB_CONTROLLER);
 }
 
+/// Record an event about one occurrence (a schedule time, a bad spec) only the first time:
+/// the real controller looks at a CronJob when it is due, this one on every pass.
+fn record_once(state: &State, cj: &Value, etype: EventType, reason: &str, message: &str) {
+    let first = {
+        let mut noted = state.cron_noted.lock().expect("cron lock poisoned");
+        if noted.len() > 10_000 {
+            noted.clear();
+        }
+        noted
+            .entry(md(cj, "uid").to_string())
+            .or_default()
+            .insert(format!("{reason}\u{0}{message}"))
+    };
+    if first {
+        record(state, cj, etype, reason, message);
+    }
+}
+
 /// Split `CRON_TZ=Zone ` / `TZ=Zone ` off a schedule.
-fn schedule_and_zone<'a>(cj: &'a Value) -> (&'a str, Option<&'a str>) {
+fn schedule_and_zone(cj: &Value) -> (&str, Option<&str>) {
     let schedule = cj["spec"]["schedule"].as_str().unwrap_or_default().trim();
     for prefix in ["CRON_TZ=", "TZ="] {
         if let Some(rest) = schedule.strip_prefix(prefix)
@@ -304,14 +322,14 @@ fn sync_one(
         let (sched_text, zone_name) = schedule_and_zone(cj);
         let zone = zone_name.map_or(Some(Zone::Fixed(0)), time_zone);
         match (Schedule::parse(sched_text), zone) {
-            (_, None) => record(
+            (_, None) => record_once(
                 state,
                 cj,
                 EventType::Warning,
                 "UnknownTimeZone",
                 &format!("invalid timeZone: {:?}", zone_name.unwrap_or_default()),
             ),
-            (Err(e), _) => record(
+            (Err(e), _) => record_once(
                 state,
                 cj,
                 EventType::Warning,
@@ -337,8 +355,6 @@ fn sync_one(
 
     cleanup_history(state, job_ri, cj, &children, &active);
 
-    let generation = cj["metadata"]["generation"].clone();
-    let _ = generation;
     put_status_if_changed(state, "batch", "cronjobs", &ns, &name, |old| {
         let mut st = if old.is_object() {
             old.clone()
@@ -408,7 +424,7 @@ fn schedule(
         return next_after_now;
     };
     if missed > MAX_MISSED {
-        record(
+        record_once(
             state,
             cj,
             EventType::Warning,
@@ -421,7 +437,7 @@ fn schedule(
     if let Some(d) = deadline
         && scheduled + chrono::Duration::seconds(d) < now
     {
-        record(
+        record_once(
             state,
             cj,
             EventType::Warning,
@@ -444,13 +460,22 @@ fn schedule(
     }
     match cj["spec"]["concurrencyPolicy"].as_str() {
         Some("Forbid") if !active.is_empty() => {
-            record(
-                state,
-                cj,
-                EventType::Normal,
-                "JobAlreadyActive",
-                "Not starting job because prior execution is running and concurrency policy is Forbid",
-            );
+            if state
+                .cron_noted
+                .lock()
+                .expect("cron lock poisoned")
+                .entry(md(cj, "uid").to_string())
+                .or_default()
+                .insert(format!("forbid\u{0}{scheduled}"))
+            {
+                record(
+                    state,
+                    cj,
+                    EventType::Normal,
+                    "JobAlreadyActive",
+                    "Not starting job because prior execution is running and concurrency policy is Forbid",
+                );
+            }
             return next_after_now;
         }
         Some("Replace") => {

@@ -107,6 +107,9 @@ pub struct State {
     /// How far the controllers' clock runs ahead of the wall clock (see
     /// [`DevCluster::advance_clock`]).
     clock_skew_ms: std::sync::atomic::AtomicI64,
+    /// Per CronJob, the occurrences its controller already reported (one event per missed or
+    /// refused schedule time, not one per pass).
+    pub(crate) cron_noted: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl State {
@@ -131,6 +134,7 @@ impl State {
             root_ca: std::sync::OnceLock::new(),
             create_backoff: Mutex::new(HashMap::new()),
             clock_skew_ms: std::sync::atomic::AtomicI64::new(0),
+            cron_noted: Mutex::new(HashMap::new()),
         }
     }
 

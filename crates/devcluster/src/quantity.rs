@@ -134,9 +134,12 @@ impl Quantity {
             _ => None,
         }
     }
+}
 
-    /// The sum, printed in this quantity's format (or the other's when this is zero).
-    pub fn add(self, other: Quantity) -> Quantity {
+/// The sum, printed in the left quantity's format (or the right's when the left is zero).
+impl std::ops::Add for Quantity {
+    type Output = Quantity;
+    fn add(self, other: Quantity) -> Quantity {
         Quantity {
             milli: self.milli + other.milli,
             format: if self.milli == 0 {
@@ -202,7 +205,7 @@ mod tests {
         assert!(Quantity::parse("abc").is_none());
         assert!(Quantity::parse("1Xi").is_none());
         assert!(q("1Gi") > q("1G"));
-        assert_eq!(q("200m").add(q("300m")).to_string(), "500m");
-        assert_eq!(Quantity::zero().add(q("1Gi")).to_string(), "1Gi");
+        assert_eq!((q("200m") + q("300m")).to_string(), "500m");
+        assert_eq!((Quantity::zero() + q("1Gi")).to_string(), "1Gi");
     }
 }
