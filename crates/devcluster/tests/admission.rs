@@ -178,6 +178,42 @@ async fn a_pod_naming_a_missing_service_account_is_refused_and_a_job_retries() {
         ev["message"],
         "Error creating: pods \"web-\" is forbidden: error looking up service account default/ghost: serviceaccount \"ghost\" not found"
     );
+
+    // StatefulSets name the Pod; DaemonSets use generateName like ReplicaSets.
+    let template = json!({
+        "metadata": {"labels": {"app": "db"}},
+        "spec": {"serviceAccountName": "ghost", "containers": [{"name": "d", "image": "db"}]},
+    });
+    let sts = json!({"metadata": {"name": "db"}, "spec": {"serviceName": "db", "replicas": 1,
+        "selector": {"matchLabels": {"app": "db"}}, "template": template}});
+    let (code, _) = post(&c, "/apis/apps/v1/namespaces/default/statefulsets", &sts).await;
+    assert_eq!(code, 201);
+    let ds = json!({"metadata": {"name": "agent"}, "spec": {
+        "selector": {"matchLabels": {"app": "db"}}, "template": template}});
+    let (code, _) = post(&c, "/apis/apps/v1/namespaces/default/daemonsets", &ds).await;
+    assert_eq!(code, 201);
+    for (owner, component, message) in [
+        (
+            "db",
+            "statefulset-controller",
+            "create Pod db-0 in StatefulSet db failed error: pods \"db-0\" is forbidden: error looking up service account default/ghost: serviceaccount \"ghost\" not found",
+        ),
+        (
+            "agent",
+            "daemonset-controller",
+            "Error creating: pods \"agent-\" is forbidden: error looking up service account default/ghost: serviceaccount \"ghost\" not found",
+        ),
+    ] {
+        let ev = eventually(&format!("FailedCreate on {owner}"), || async {
+            events_for(&c, "default", owner)
+                .await
+                .into_iter()
+                .find(|e| e["reason"] == "FailedCreate")
+        })
+        .await;
+        assert_eq!(ev["source"]["component"], component);
+        assert_eq!(ev["message"], message);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
