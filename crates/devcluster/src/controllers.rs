@@ -1013,19 +1013,46 @@ fn deployments(state: &State) {
                     },
                     "spec": {"replicas": replicas, "minReadySeconds": spec.get("minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tmpl},
                 });
-                if let Ok(w) = api::create(state, &rs_ri, &ns, rs, &controller_opts())
-                    && replicas > 0
-                {
-                    let rs_name = md(&w.object, "name");
-                    events::record(
-                        state,
-                        &d,
-                        None,
-                        events::EventType::Normal,
-                        "ScalingReplicaSet",
-                        &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
-                        events::DEPLOYMENT_CONTROLLER,
-                    );
+                let d_uid = md(&d, "uid").to_string();
+                let created = if backing_off(state, &d_uid) {
+                    None
+                } else {
+                    Some(api::create(state, &rs_ri, &ns, rs, &controller_opts()))
+                };
+                match created {
+                    None => {}
+                    Some(Ok(w)) => {
+                        clear_refusal(state, &d_uid);
+                        if replicas > 0 {
+                            let rs_name = md(&w.object, "name");
+                            events::record(
+                                state,
+                                &d,
+                                None,
+                                events::EventType::Normal,
+                                "ScalingReplicaSet",
+                                &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
+                                events::DEPLOYMENT_CONTROLLER,
+                            );
+                        }
+                    }
+                    // Refused (a quota on count/replicasets.apps): said once per retry.
+                    Some(Err(e)) if e.code != 409 => {
+                        note_refusal(state, &d_uid);
+                        events::record(
+                            state,
+                            &d,
+                            None,
+                            events::EventType::Warning,
+                            "ReplicaSetCreateError",
+                            &format!(
+                                "Failed to create new replica set {new_rs_name:?}: {}",
+                                e.message
+                            ),
+                            events::DEPLOYMENT_CONTROLLER,
+                        );
+                    }
+                    Some(Err(_)) => {}
                 }
             }
             Some(rs) if !paused => {
@@ -1286,23 +1313,11 @@ fn create_owned_pod(
         &controller_opts(),
     ) {
         Ok(w) => {
-            state
-                .create_backoff
-                .lock()
-                .expect("backoff lock poisoned")
-                .remove(&uid);
+            clear_refusal(state, &uid);
             Ok(w)
         }
         Err(e) => {
-            {
-                let mut b = state.create_backoff.lock().expect("backoff lock poisoned");
-                let entry = b.entry(uid).or_insert((0, Instant::now()));
-                entry.0 = (entry.0 + 1).min(16);
-                let delay = Duration::from_millis(250)
-                    .saturating_mul(1 << (entry.0 - 1).min(5))
-                    .min(Duration::from_secs(8));
-                entry.1 = Instant::now() + delay;
-            }
+            note_refusal(state, &uid);
             events::record(
                 state,
                 owner,
@@ -1315,6 +1330,27 @@ fn create_owned_pod(
             Err(())
         }
     }
+}
+
+/// Back off the owner's next create: 250ms doubling to 8s.
+fn note_refusal(state: &State, owner_uid: &str) {
+    let mut b = state.create_backoff.lock().expect("backoff lock poisoned");
+    let entry = b
+        .entry(owner_uid.to_string())
+        .or_insert((0, Instant::now()));
+    entry.0 = (entry.0 + 1).min(16);
+    let delay = Duration::from_millis(250)
+        .saturating_mul(1 << (entry.0 - 1).min(5))
+        .min(Duration::from_secs(8));
+    entry.1 = Instant::now() + delay;
+}
+
+fn clear_refusal(state: &State, owner_uid: &str) {
+    state
+        .create_backoff
+        .lock()
+        .expect("backoff lock poisoned")
+        .remove(owner_uid);
 }
 
 /// When the next retry of a refused Pod creation is due (forgetting long-past ones).

@@ -311,6 +311,36 @@ async fn resource_quota_is_enforced_with_the_real_messages() {
         "deployments.apps \"d\" is forbidden: exceeded quota: objects, requested: count/deployments.apps=1, used: count/deployments.apps=0, limited: count/deployments.apps=0"
     );
 
+    // A Deployment whose ReplicaSet is refused says so.
+    let q3 =
+        json!({"metadata": {"name": "sets"}, "spec": {"hard": {"count/replicasets.apps": "0"}}});
+    let (code, _) = post(&c, "/api/v1/namespaces/other/resourcequotas", &q3).await;
+    assert_eq!(code, 404, "no such namespace yet");
+    let (code, _) = post(
+        &c,
+        "/api/v1/namespaces",
+        &json!({"metadata": {"name": "other"}}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _) = post(&c, "/api/v1/namespaces/other/resourcequotas", &q3).await;
+    assert_eq!(code, 201);
+    let (code, _) = post(&c, "/apis/apps/v1/namespaces/other/deployments", &d).await;
+    assert_eq!(code, 201);
+    let ev = eventually("ReplicaSetCreateError", || async {
+        events_for(&c, "other", "d")
+            .await
+            .into_iter()
+            .find(|e| e["reason"] == "ReplicaSetCreateError")
+    })
+    .await;
+    let msg = ev["message"].as_str().expect("a message");
+    assert!(
+        msg.starts_with("Failed to create new replica set \"d-")
+            && msg.ends_with("is forbidden: exceeded quota: sets, requested: count/replicasets.apps=1, used: count/replicasets.apps=0, limited: count/replicasets.apps=0"),
+        "{msg}"
+    );
+
     // kubectl describe quota reads the status.
     if have_kubectl() {
         let kc = c.kubeconfig_path().to_path_buf();
