@@ -272,7 +272,9 @@ fn sync_one(
         let done = finished(j);
         let found = in_active(&active, juid);
         if !found && done.is_none() && !deleting(j) {
-            record(
+            // Not adopted into status.active (the real controller only reports it), e.g. a
+            // Job made by `kubectl create job --from=cronjob/...`.
+            record_once(
                 state,
                 cj,
                 EventType::Warning,
@@ -282,7 +284,6 @@ fn sync_one(
                     md(j, "name")
                 ),
             );
-            active.push(job_ref(j));
         } else if found && let Some(cond) = done {
             active.retain(|r| r["uid"] != json!(juid));
             record(

@@ -294,7 +294,7 @@ async fn kubectl_creates_cronjobs_and_jobs_from_them() {
         (j["status"]["succeeded"] == 1).then_some(())
     })
     .await;
-    // The manual Job is adopted into status.active, then seen completed.
+    // The manual Job is reported, not counted as active.
     let text = eventually("ACTIVE back to 0", || {
         let kc = kc.clone();
         async move {
@@ -339,6 +339,23 @@ async fn kubectl_creates_cronjobs_and_jobs_from_them() {
     })
     .await;
     assert!(o.contains("job.batch/manual-run"), "{o}");
+    let ev = run(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "events",
+                "--field-selector=involvedObject.name=nightly",
+            ],
+        ),
+        T,
+    )
+    .await;
+    let ev = String::from_utf8_lossy(&ev.stdout).to_string();
+    assert!(
+        ev.contains("Saw a job that the controller did not create or forgot: manual-run"),
+        "{ev}"
+    );
     let o = run(kubectl(&kc, &["describe", "cronjob", "nightly"]), T).await;
     assert!(o.status.success(), "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
