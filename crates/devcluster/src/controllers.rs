@@ -1,9 +1,11 @@
 //! What the control plane does besides the API: defaulting and kind validation (the parts of
 //! admission Helm and kubectl rely on), garbage collection through ownerReferences
 //! (Background, Foreground, Orphan), the namespace lifecycle (Terminating → contents deleted
-//! → removed, a `default` ServiceAccount in each namespace), and the workload simulator:
-//! Deployments → ReplicaSets → Pods, StatefulSets, DaemonSets, Jobs, Services/Endpoints,
-//! PVCs, with one simulated Node and Pods that become Ready after a configurable delay.
+//! → removed, a `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap in each
+//! namespace), and the workload simulator: Deployments → ReplicaSets → Pods, StatefulSets,
+//! DaemonSets, Jobs, CronJobs (see `cronjobs`), Services/Endpoints, PVCs, with one simulated
+//! Node and Pods that become Ready after a configurable delay. Pod creations refused by
+//! admission are recorded (`FailedCreate`) and retried with backoff.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
