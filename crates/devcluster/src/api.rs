@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::State;
+use crate::admission;
 use crate::controllers;
 use crate::error::{ApiError, ApiResult};
 use crate::meta;
@@ -298,6 +299,10 @@ fn create_with(
             "resourceVersion should not be set on objects to be created",
         ));
     }
+    let generated = md
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
     let name = match md
         .get("name")
         .and_then(Value::as_str)
@@ -340,6 +345,11 @@ fn create_with(
     if ri.kind == "CustomResourceDefinition" && ri.group == "apiextensions.k8s.io" {
         crd_admit(state, &mut body)?;
     }
+    let shown = match md_generate_name(&body) {
+        Some(g) if generated => g,
+        _ => name.clone(),
+    };
+    let quota_guard = admission::admit_create(state, ri, ns, &mut body, &shown)?;
     match managed {
         Some(m) => body["metadata"]["managedFields"] = m,
         None => ssa::track_update(
@@ -367,12 +377,25 @@ fn create_with(
         })?;
     if !opts.dry_run {
         after_write(state, ri, Some(&res.object));
+        if quota_guard.is_some() {
+            drop(quota_guard);
+            admission::refresh_quotas(state, ns);
+        }
+        if ri.kind == "Namespace" && !ri.custom {
+            controllers::namespace_created(state, &name);
+        }
     }
     Ok(Written {
         code: 201,
         object: versioned(ri, &res.object),
         warnings,
     })
+}
+
+fn md_generate_name(v: &Value) -> Option<String> {
+    meta_str(v, "generateName")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Validate a CRD and fill in its status (names accepted, Established).

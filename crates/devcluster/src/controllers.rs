@@ -1,9 +1,11 @@
 //! What the control plane does besides the API: defaulting and kind validation (the parts of
 //! admission Helm and kubectl rely on), garbage collection through ownerReferences
 //! (Background, Foreground, Orphan), the namespace lifecycle (Terminating → contents deleted
-//! → removed, a `default` ServiceAccount in each namespace), and the workload simulator:
-//! Deployments → ReplicaSets → Pods, StatefulSets, DaemonSets, Jobs, Services/Endpoints,
-//! PVCs, with one simulated Node and Pods that become Ready after a configurable delay.
+//! → removed, a `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap in each
+//! namespace), and the workload simulator: Deployments → ReplicaSets → Pods, StatefulSets,
+//! DaemonSets, Jobs, CronJobs (see `cronjobs`), Services/Endpoints, PVCs, with one simulated
+//! Node and Pods that become Ready after a configurable delay. Pod creations refused by
+//! admission are recorded (`FailedCreate`) and retried with backoff.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,15 +28,17 @@ pub const FAIL_ANNOTATION: &str = "devcluster.trellis.dev/fail";
 /// Annotation on a Pod (template) giving how long the simulated container runs (`2s`, `500ms`).
 pub const DURATION_ANNOTATION: &str = "devcluster.trellis.dev/duration";
 const MANAGER: &str = "kube-controller-manager";
+/// The ConfigMap publishing the cluster's CA in every namespace.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 
-fn key(group: &str, plural: &str) -> ResKey {
+pub(crate) fn key(group: &str, plural: &str) -> ResKey {
     ResKey {
         group: group.into(),
         plural: plural.into(),
     }
 }
 
-fn md<'a>(v: &'a Value, f: &str) -> &'a str {
+pub(crate) fn md<'a>(v: &'a Value, f: &str) -> &'a str {
     v.get("metadata")
         .and_then(|m| m.get(f))
         .and_then(Value::as_str)
@@ -148,6 +152,20 @@ pub fn default_object(state: &State, ri: &ResourceInfo, obj: &mut Value, old: Op
             default_if_missing(spec, "terminationGracePeriodSeconds", json!(30));
             default_if_missing(spec, "serviceAccountName", json!("default"));
             default_if_missing(spec, "securityContext", json!({}));
+            // A container that sets only a limit requests that much.
+            for list in ["containers", "initContainers"] {
+                for c in spec[list].as_array_mut().into_iter().flatten() {
+                    let Some(limits) = c["resources"]["limits"].as_object().cloned() else {
+                        continue;
+                    };
+                    if !c["resources"]["requests"].is_object() {
+                        c["resources"]["requests"] = json!({});
+                    }
+                    for (k, v) in limits {
+                        default_if_missing(&mut c["resources"]["requests"], &k, v);
+                    }
+                }
+            }
             if old.is_none() && obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
                 obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
             }
@@ -235,6 +253,7 @@ pub fn default_object(state: &State, ri: &ResourceInfo, obj: &mut Value, old: Op
                 labels["job-name"] = json!(name);
             }
         }
+        ("", "LimitRange") => crate::admission::default_limit_range(obj),
         ("batch", "CronJob") => {
             ensure_obj(obj, &["spec"]);
             let spec = &mut obj["spec"];
@@ -326,6 +345,30 @@ pub fn validate_kind(ri: &ResourceInfo, obj: &Value) -> Vec<(String, String)> {
             "spec.template.spec",
             &mut out,
         ),
+        ("batch", "CronJob") => {
+            let schedule = obj["spec"]["schedule"].as_str().unwrap_or_default();
+            if schedule.is_empty() {
+                out.push(("spec.schedule".into(), "Required value".into()));
+            } else if schedule.contains("TZ") {
+                out.push((
+                    "spec.schedule".into(),
+                    format!("Invalid value: {schedule:?}: cannot use TZ or CRON_TZ in schedule, use timeZone field instead"),
+                ));
+            } else if let Err(e) = crate::cron::Schedule::parse(schedule) {
+                out.push((
+                    "spec.schedule".into(),
+                    format!("Invalid value: {schedule:?}: {e}"),
+                ));
+            }
+            if let Some(tz) = obj["spec"]["timeZone"].as_str()
+                && crate::cronjobs::time_zone(tz).is_none()
+            {
+                out.push((
+                    "spec.timeZone".into(),
+                    format!("Invalid value: {tz:?}: unknown time zone {tz}"),
+                ));
+            }
+        }
         ("", "ConfigMap") => {
             for field in ["data", "binaryData"] {
                 if let Some(d) = obj.get(field) {
@@ -409,6 +452,12 @@ pub fn on_deleted(state: &State, ri: &ResourceInfo, obj: &Value) {
         api::crd_deleted(state, obj);
     }
     gc_dependents(state, &uid);
+    if ri.namespaced {
+        let ns = md(obj, "namespace");
+        if !ns.is_empty() && state.store.count(&key("", "resourcequotas"), Some(ns)) > 0 {
+            crate::admission::refresh_quotas(state, ns);
+        }
+    }
     kick(state);
 }
 
@@ -503,11 +552,11 @@ fn relevant(k: &ResKey, _t: EventType) -> bool {
         (k.group.as_str(), k.plural.as_str()),
         (
             "",
-            "namespaces" | "pods" | "services" | "persistentvolumeclaims"
+            "namespaces" | "pods" | "services" | "persistentvolumeclaims" | "resourcequotas"
         ) | (
             "apps",
             "deployments" | "replicasets" | "statefulsets" | "daemonsets"
-        ) | ("batch", "jobs")
+        ) | ("batch", "jobs" | "cronjobs")
     )
 }
 
@@ -523,26 +572,33 @@ pub fn reconcile(state: &State) -> Option<Instant> {
     replicasets(state);
     statefulsets(state);
     daemonsets(state);
+    if let Some(t) = crate::cronjobs::cronjobs(state) {
+        due(t);
+    }
     jobs(state);
     pods(state, &mut due);
     services(state);
     pvcs(state);
+    crate::admission::refresh_all_quotas(state);
     events::expire(state);
+    if let Some(t) = backoff_due(state) {
+        due(t);
+    }
     next
 }
 
-fn all(state: &State, group: &str, plural: &str) -> Vec<Arc<Value>> {
+pub(crate) fn all(state: &State, group: &str, plural: &str) -> Vec<Arc<Value>> {
     state
         .store
         .list(&key(group, plural), None, None, 0, &|_| true)
         .1
 }
 
-fn ri(state: &State, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+pub(crate) fn ri(state: &State, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
     state.registry.find(group, version, plural)
 }
 
-fn controller_opts() -> WriteOpts {
+pub(crate) fn controller_opts() -> WriteOpts {
     WriteOpts {
         field_manager: MANAGER.into(),
         validation: api::FieldValidation::Ignore,
@@ -578,7 +634,7 @@ fn put_if_changed(
 /// Write a new `status` computed from the current one, if it differs; unlike [`put_if_changed`]
 /// the object is copied only when the status really changes (controllers run this for every
 /// object on every pass).
-fn put_status_if_changed(
+pub(crate) fn put_status_if_changed(
     state: &State,
     group: &str,
     plural: &str,
@@ -667,20 +723,7 @@ fn namespaces(state: &State) {
         let name = md(&ns, "name").to_string();
         let terminating = ns["metadata"].get("deletionTimestamp").is_some();
         if !terminating {
-            if state
-                .store
-                .get(&key("", "serviceaccounts"), &name, "default")
-                .is_none()
-                && let Some(sa) = ri(state, "", "v1", "serviceaccounts")
-            {
-                let _ = api::create(
-                    state,
-                    &sa,
-                    &name,
-                    json!({"metadata": {"name": "default"}}),
-                    &controller_opts(),
-                );
-            }
+            namespace_created(state, &name);
             continue;
         }
         let mut remaining = 0;
@@ -731,6 +774,59 @@ fn namespaces(state: &State) {
                     "lastTransitionTime": md(v, "deletionTimestamp"),
                 }]);
             });
+        }
+    }
+}
+
+/// What the service-account and root-ca-cert-publisher controllers keep in every active
+/// namespace: the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap. Run when a
+/// namespace is created (so a Pod created right after it is admitted) and on every pass.
+pub fn namespace_created(state: &State, ns: &str) {
+    if state
+        .store
+        .get(&key("", "serviceaccounts"), ns, "default")
+        .is_none()
+        && let Some(sa) = ri(state, "", "v1", "serviceaccounts")
+    {
+        let _ = api::create(
+            state,
+            &sa,
+            ns,
+            json!({"metadata": {"name": "default"}}),
+            &controller_opts(),
+        );
+    }
+    let Some(ca) = state.root_ca.get() else {
+        return;
+    };
+    let data = json!({"ca.crt": ca});
+    match state
+        .store
+        .get(&key("", "configmaps"), ns, ROOT_CA_CONFIGMAP)
+    {
+        Some(cm) if cm["data"] == data => {}
+        Some(_) => put_if_changed(state, "", "configmaps", ns, ROOT_CA_CONFIGMAP, |v| {
+            v["data"] = data.clone();
+        }),
+        None => {
+            if let Some(cm_ri) = ri(state, "", "v1", "configmaps") {
+                let opts = WriteOpts {
+                    field_manager: "kube-controller-manager".into(),
+                    ..controller_opts()
+                };
+                let _ = api::create(
+                    state,
+                    &cm_ri,
+                    ns,
+                    json!({
+                        "metadata": {"name": ROOT_CA_CONFIGMAP, "annotations": {
+                            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."
+                        }},
+                        "data": data,
+                    }),
+                    &opts,
+                );
+            }
         }
     }
 }
@@ -798,7 +894,7 @@ fn owned_by<'a>(items: &'a [Arc<Value>], uid: &str) -> Vec<&'a Arc<Value>> {
         .collect()
 }
 
-fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+pub(crate) fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     json!([{
         "apiVersion": api_version, "kind": kind, "name": md(owner, "name"), "uid": md(owner, "uid"),
         "controller": true, "blockOwnerDeletion": true
@@ -834,7 +930,7 @@ fn live_pods_of(state: &State, ns: &str, uid: &str) -> Vec<Arc<Value>> {
         .collect()
 }
 
-fn deleting(o: &Value) -> bool {
+pub(crate) fn deleting(o: &Value) -> bool {
     o["metadata"].get("deletionTimestamp").is_some()
 }
 
@@ -919,19 +1015,46 @@ fn deployments(state: &State) {
                     },
                     "spec": {"replicas": replicas, "minReadySeconds": spec.get("minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tmpl},
                 });
-                if let Ok(w) = api::create(state, &rs_ri, &ns, rs, &controller_opts())
-                    && replicas > 0
-                {
-                    let rs_name = md(&w.object, "name");
-                    events::record(
-                        state,
-                        &d,
-                        None,
-                        events::EventType::Normal,
-                        "ScalingReplicaSet",
-                        &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
-                        events::DEPLOYMENT_CONTROLLER,
-                    );
+                let d_uid = md(&d, "uid").to_string();
+                let created = if backing_off(state, &d_uid) {
+                    None
+                } else {
+                    Some(api::create(state, &rs_ri, &ns, rs, &controller_opts()))
+                };
+                match created {
+                    None => {}
+                    Some(Ok(w)) => {
+                        clear_refusal(state, &d_uid);
+                        if replicas > 0 {
+                            let rs_name = md(&w.object, "name");
+                            events::record(
+                                state,
+                                &d,
+                                None,
+                                events::EventType::Normal,
+                                "ScalingReplicaSet",
+                                &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
+                                events::DEPLOYMENT_CONTROLLER,
+                            );
+                        }
+                    }
+                    // Refused (a quota on count/replicasets.apps): said once per retry.
+                    Some(Err(e)) if e.code != 409 => {
+                        note_refusal(state, &d_uid);
+                        events::record(
+                            state,
+                            &d,
+                            None,
+                            events::EventType::Warning,
+                            "ReplicaSetCreateError",
+                            &format!(
+                                "Failed to create new replica set {new_rs_name:?}: {}",
+                                e.message
+                            ),
+                            events::DEPLOYMENT_CONTROLLER,
+                        );
+                    }
+                    Some(Err(_)) => {}
                 }
             }
             Some(rs) if !paused => {
@@ -1150,8 +1273,94 @@ fn new_pod(
         pod["metadata"]["annotations"] = a.clone();
     }
     pod["spec"]["nodeName"] = json!(NODE_NAME);
+    if name.ends_with('-') {
+        // Named by the API server, as the ReplicaSet, Job and DaemonSet controllers do.
+        if let Some(m) = pod["metadata"].as_object_mut() {
+            m.remove("name");
+            m.insert("generateName".into(), json!(name));
+        }
+    }
     let _ = state;
     pod
+}
+
+/// Whether the owner's Pod creation is still backing off after a refusal.
+fn backing_off(state: &State, owner_uid: &str) -> bool {
+    state
+        .create_backoff
+        .lock()
+        .expect("backoff lock poisoned")
+        .get(owner_uid)
+        .is_some_and(|(_, next)| *next > Instant::now())
+}
+
+/// Create a Pod for `owner` as its controller does: when the API refuses it (admission: a
+/// missing ServiceAccount, quota, LimitRange), record a `FailedCreate` Warning with the
+/// controller's wording (`failed` gets the API's message) and retry after an exponential
+/// backoff (250ms doubling to 8s), as the controllers' rate-limited work queues do.
+fn create_owned_pod(
+    state: &State,
+    pod_ri: &ResourceInfo,
+    owner: &Value,
+    pod: Value,
+    source: events::Source,
+    failed: impl FnOnce(&str) -> String,
+) -> Result<api::Written, ()> {
+    let uid = md(owner, "uid").to_string();
+    match api::create(
+        state,
+        pod_ri,
+        md(owner, "namespace"),
+        pod,
+        &controller_opts(),
+    ) {
+        Ok(w) => {
+            clear_refusal(state, &uid);
+            Ok(w)
+        }
+        Err(e) => {
+            note_refusal(state, &uid);
+            events::record(
+                state,
+                owner,
+                None,
+                events::EventType::Warning,
+                "FailedCreate",
+                &failed(&e.message),
+                source,
+            );
+            Err(())
+        }
+    }
+}
+
+/// Back off the owner's next create: 250ms doubling to 8s.
+fn note_refusal(state: &State, owner_uid: &str) {
+    let mut b = state.create_backoff.lock().expect("backoff lock poisoned");
+    let entry = b
+        .entry(owner_uid.to_string())
+        .or_insert((0, Instant::now()));
+    entry.0 = (entry.0 + 1).min(16);
+    let delay = Duration::from_millis(250)
+        .saturating_mul(1 << (entry.0 - 1).min(5))
+        .min(Duration::from_secs(8));
+    entry.1 = Instant::now() + delay;
+}
+
+fn clear_refusal(state: &State, owner_uid: &str) {
+    state
+        .create_backoff
+        .lock()
+        .expect("backoff lock poisoned")
+        .remove(owner_uid);
+}
+
+/// When the next retry of a refused Pod creation is due (forgetting long-past ones).
+fn backoff_due(state: &State) -> Option<Instant> {
+    let now = Instant::now();
+    let mut b = state.create_backoff.lock().expect("backoff lock poisoned");
+    b.retain(|_, (_, next)| now.saturating_duration_since(*next) < Duration::from_secs(600));
+    b.values().map(|(_, n)| *n).filter(|n| *n > now).min()
 }
 
 fn replicasets(state: &State) {
@@ -1172,29 +1381,36 @@ fn replicasets(state: &State) {
         let mut scaled = false;
         if !deleting(&rs) {
             let have = pods.len() as i64;
-            if have < desired {
+            if have < desired && !backing_off(state, &uid) {
                 for _ in have..desired {
-                    let pname = format!("{name}-{}", meta::random_suffix(5));
                     let pod = new_pod(
                         state,
                         &rs,
                         "apps/v1",
                         "ReplicaSet",
                         &rs["spec"]["template"],
-                        pname,
+                        format!("{name}-"),
                         json!({}),
                     );
-                    if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
-                        events::record(
-                            state,
-                            &rs,
-                            None,
-                            events::EventType::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {}", md(&w.object, "name")),
-                            events::REPLICASET_CONTROLLER,
-                        );
-                    }
+                    let Ok(w) = create_owned_pod(
+                        state,
+                        &pod_ri,
+                        &rs,
+                        pod,
+                        events::REPLICASET_CONTROLLER,
+                        |e| format!("Error creating: {e}"),
+                    ) else {
+                        break;
+                    };
+                    events::record(
+                        state,
+                        &rs,
+                        None,
+                        events::EventType::Normal,
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", md(&w.object, "name")),
+                        events::REPLICASET_CONTROLLER,
+                    );
                 }
                 scaled = true;
             } else if have > desired {
@@ -1328,7 +1544,18 @@ fn statefulsets(state: &State) {
                         }
                         pod["spec"]["volumes"] = json!(vols);
                     }
-                    if api::create(state, &pod_ri, &ns, pod, &controller_opts()).is_ok() {
+                    if backing_off(state, &uid) {
+                        break;
+                    }
+                    let created = create_owned_pod(
+                        state,
+                        &pod_ri,
+                        &sts,
+                        pod,
+                        events::STATEFULSET_CONTROLLER,
+                        |e| format!("create Pod {pname} in StatefulSet {name} failed error: {e}"),
+                    );
+                    if created.is_ok() {
                         events::record(
                             state,
                             &sts,
@@ -1422,18 +1649,24 @@ fn daemonsets(state: &State) {
         {
             let _ = api::delete(state, &pod_ri, &ns, md(p, "name"), &DeleteOpts::default());
         }
-        if current.is_empty() {
-            let pname = format!("{name}-{}", meta::random_suffix(5));
+        if current.is_empty() && !backing_off(state, &uid) {
             let pod = new_pod(
                 state,
                 &ds,
                 "apps/v1",
                 "DaemonSet",
                 &ds["spec"]["template"],
-                pname,
+                format!("{name}-"),
                 json!({"controller-revision-hash": hash, "pod-template-generation": ds["metadata"]["generation"].as_i64().unwrap_or(1).to_string()}),
             );
-            if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
+            if let Ok(w) = create_owned_pod(
+                state,
+                &pod_ri,
+                &ds,
+                pod,
+                events::DAEMONSET_CONTROLLER,
+                |e| format!("Error creating: {e}"),
+            ) {
                 events::record(
                     state,
                     &ds,
@@ -1503,21 +1736,25 @@ fn jobs(state: &State) {
         let now = meta::now();
         let complete = succeeded >= completions;
         let fail = failed > backoff;
-        if !finished && !complete && !fail && !suspended && active == 0 {
-            let pname = format!("{name}-{}", meta::random_suffix(5));
+        if !finished && !complete && !fail && !suspended && active == 0 && !backing_off(state, &uid)
+        {
             let mut pod = new_pod(
                 state,
                 &job,
                 "batch/v1",
                 "Job",
                 &job["spec"]["template"],
-                pname,
+                format!("{name}-"),
                 json!({}),
             );
             if pod["spec"]["restartPolicy"].is_null() {
                 pod["spec"]["restartPolicy"] = json!("Never");
             }
-            if let Ok(w) = api::create(state, &pod_ri, &ns, pod, &controller_opts()) {
+            if let Ok(w) =
+                create_owned_pod(state, &pod_ri, &job, pod, events::JOB_CONTROLLER, |e| {
+                    format!("Error creating: {e}")
+                })
+            {
                 events::record(
                     state,
                     &job,

@@ -19,8 +19,11 @@
 //! reviews), `proto` (protobuf for built-in kinds), `events`, `faults`, `tls` (certificates,
 //! kubeconfig).
 
+pub mod admission;
 pub mod api;
 pub mod controllers;
+pub mod cron;
+pub mod cronjobs;
 pub mod discovery;
 pub mod error;
 pub mod events;
@@ -31,6 +34,7 @@ pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod proto;
+pub mod quantity;
 pub mod registry;
 pub mod selectors;
 pub mod ssa;
@@ -94,6 +98,18 @@ pub struct State {
     ip_counter: AtomicU32,
     node_port: AtomicU32,
     births: Mutex<HashMap<String, Instant>>,
+    /// Held from a quota check until the object is written (see [`admission`]).
+    pub(crate) quota_lock: Mutex<()>,
+    /// The CA the `kube-root-ca.crt` ConfigMaps publish.
+    pub(crate) root_ca: std::sync::OnceLock<String>,
+    /// Owners whose Pod creation was refused: (failures, not before).
+    pub(crate) create_backoff: Mutex<HashMap<String, (u32, Instant)>>,
+    /// How far the controllers' clock runs ahead of the wall clock (see
+    /// [`DevCluster::advance_clock`]).
+    clock_skew_ms: std::sync::atomic::AtomicI64,
+    /// Per CronJob, the occurrences its controller already reported (one event per missed or
+    /// refused schedule time, not one per pass).
+    pub(crate) cron_noted: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl State {
@@ -114,7 +130,19 @@ impl State {
             ip_counter: AtomicU32::new(10),
             node_port: AtomicU32::new(0),
             births: Mutex::new(HashMap::new()),
+            quota_lock: Mutex::new(()),
+            root_ca: std::sync::OnceLock::new(),
+            create_backoff: Mutex::new(HashMap::new()),
+            clock_skew_ms: std::sync::atomic::AtomicI64::new(0),
+            cron_noted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The time as the scheduling controllers (CronJobs) see it: the wall clock plus whatever
+    /// [`DevCluster::advance_clock`] added.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::milliseconds(self.clock_skew_ms.load(Ordering::Relaxed))
     }
 
     /// Next address in a /16 (`10.96` for services, `10.244` for pods).
@@ -295,6 +323,12 @@ impl Builder {
             self.config.clone(),
             format!("{host}:{}", addr.port()),
         ));
+        // What every namespace's kube-root-ca.crt publishes (a CA exists even over plain HTTP).
+        let root_ca = match &tls {
+            Some(t) => t.ca_pem.clone(),
+            None => tls::generate(None)?.ca_pem,
+        };
+        let _ = state.root_ca.set(root_ca);
         // Re-register CRDs from persisted state, then seed namespaces and the node.
         if let Some(crd_ri) =
             state
@@ -458,6 +492,14 @@ impl DevCluster {
     /// The shared state (store, registry), for in-process inspection.
     pub fn state(&self) -> &Arc<State> {
         &self.state
+    }
+
+    /// Move the controllers' clock forward (CronJob schedules fire as if that much time had
+    /// passed), so tests need not wait for minutes; the API's timestamps stay on the wall clock.
+    pub fn advance_clock(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.state.clock_skew_ms.fetch_add(ms, Ordering::Relaxed);
+        self.state.kick.notify_one();
     }
 
     /// Stop serving (also done on drop).

@@ -682,7 +682,12 @@ pub fn cells(group: &str, kind: &str, o: &Value) -> Vec<Value> {
             vec![
                 json!(s(o, "/spec/schedule")),
                 json!(or_none(s(o, "/spec/timeZone").to_string())),
-                json!(o["spec"]["suspend"].as_bool().unwrap_or(false)),
+                // printBoolPtr: a string, "True"/"False" ("<unset>" when absent).
+                json!(match o["spec"]["suspend"].as_bool() {
+                    Some(true) => "True",
+                    Some(false) => "False",
+                    None => "<unset>",
+                }),
                 json!(len(o, "/status/active")),
                 json!(last),
                 a,

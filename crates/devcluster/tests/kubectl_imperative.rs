@@ -107,7 +107,13 @@ async fn every_imperative_create_run_and_expose_works() {
             "--image=busybox",
             "--schedule=0 3 * * *",
         ],
-        &["create", "quota", "small", "--hard=cpu=1,memory=1G,pods=10"],
+        // Not cpu/memory: the quota would then refuse Pods without requests, as a real one does.
+        &[
+            "create",
+            "quota",
+            "small",
+            "--hard=requests.storage=1G,pods=10",
+        ],
         &[
             "create",
             "poddisruptionbudget",
@@ -225,7 +231,7 @@ async fn every_imperative_create_run_and_expose_works() {
     assert_eq!(cj["spec"]["schedule"], "0 3 * * *");
     let q = json_of(k, &["get", "quota", "small", "-n", "x"]).await;
     assert_eq!(
-        q["spec"]["hard"]["memory"], "1G",
+        q["spec"]["hard"]["requests.storage"], "1G",
         "a Quantity as its string"
     );
     let pdb = json_of(k, &["get", "pdb", "web-pdb", "-n", "x"]).await;
