@@ -9,7 +9,9 @@ use common::*;
 use devcluster::DevCluster;
 use serde_json::{Value, json};
 
-const NS: &str = "/api/v1/namespaces/default/configmaps";
+// Secrets rather than ConfigMaps: every namespace holds the ConfigMap `kube-root-ca.crt`, while
+// no Secret is made for us.
+const NS: &str = "/api/v1/namespaces/default/secrets";
 
 fn names(list: &Value) -> Vec<String> {
     list["items"]
@@ -26,7 +28,7 @@ async fn create(c: &DevCluster, name: &str) {
     let (code, s) = post(
         c,
         NS,
-        &json!({"metadata": {"name": name}, "data": {"v": "1"}}),
+        &json!({"metadata": {"name": name}, "data": {"v": "MQ=="}}),
     )
     .await;
     assert_eq!(code, 201, "{s}");
@@ -64,7 +66,7 @@ async fn later_pages_read_the_first_pages_snapshot() {
         &c,
         &format!("{NS}/p-07"),
         "application/merge-patch+json",
-        r#"{"data": {"v": "2"}}"#,
+        r#"{"data": {"v": "Mg=="}}"#,
     )
     .await;
     assert_eq!(code, 200);
@@ -73,7 +75,7 @@ async fn later_pages_read_the_first_pages_snapshot() {
     assert_eq!(code, 200, "{second}");
     assert_eq!(names(&second), ["p-04", "p-05", "p-06", "p-07"]);
     assert_eq!(second["metadata"]["resourceVersion"], rv);
-    assert_eq!(second["items"][3]["data"]["v"], "1", "p-07 as it was");
+    assert_eq!(second["items"][3]["data"]["v"], "MQ==", "p-07 as it was");
     let cont = second["metadata"]["continue"]
         .as_str()
         .expect("more remain")
@@ -124,7 +126,10 @@ async fn kubectl_chunked_get_lists_everything() {
     }
     let kc = c.kubeconfig_path().to_path_buf();
     let o = run(
-        kubectl(&kc, &["get", "cm", "--chunk-size=3", "-o", "name", "-v=6"]),
+        kubectl(
+            &kc,
+            &["get", "secrets", "--chunk-size=3", "-o", "name", "-v=6"],
+        ),
         Duration::from_secs(60),
     )
     .await;

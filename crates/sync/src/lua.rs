@@ -25,6 +25,7 @@
 //! interpreter, an instruction budget, a wall-clock limit and a memory limit: a script that errors,
 //! loops or allocates without end yields an error, which the caller turns into `Unknown`.
 
+use crate::exclusions::glob;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -98,30 +99,6 @@ fn lookup<'a>(entries: &'a [Entry], group: &str, kind: &str) -> Option<&'a Arc<S
                 .max_by_key(|e| (literal(&e.group), literal(&e.kind)))
         })
         .map(|e| &e.script)
-}
-
-/// Shell-style match where `*` is any text and `?` any one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `group_Kind` (a config key) or a directory name with `_` wildcards, as a pattern.
