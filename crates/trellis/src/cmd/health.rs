@@ -9,7 +9,7 @@
 //! object (the error names the file; the other files are still judged); 2 for a bad
 //! `--lua-dir`/`--config`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -103,15 +103,7 @@ pub fn load_checks(lua_dir: Option<&Path>, config: Option<&Path>) -> Result<Cust
 /// The Kubernetes objects in a file: every document must be a mapping with `apiVersion` and `kind`.
 pub fn read_objects(path: &Path) -> Result<Vec<Value>> {
     let name = path.display().to_string();
-    let text = if name == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading standard input")?;
-        s
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?
-    };
+    let text = super::read_input(&name)?;
     // JSON first (exact numbers and escapes), YAML otherwise.
     let json = if text.trim_start().starts_with(['{', '[']) {
         serde_json::from_str::<Value>(&text).ok()

@@ -23,11 +23,11 @@
 //! names the file; the other documents and files are still converted), or when nothing could be
 //! converted.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use controller::types::{
     API_VERSION, ApplicationSpec, BranchFilter, CleanupPolicy, EnvironmentSetSpec, ServiceTemplate,
     SyncPolicy,
@@ -139,15 +139,7 @@ fn run_argocd(args: ArgocdArgs) -> ExitCode {
 
 /// The documents of a file (`-`: standard input), YAML or JSON.
 fn read_documents(name: &str) -> Result<Vec<Value>> {
-    let text = if name == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading standard input")?;
-        s
-    } else {
-        std::fs::read_to_string(name).with_context(|| format!("reading {name}"))?
-    };
+    let text = super::read_input(name)?;
     if text.trim_start().starts_with(['{', '['])
         && let Ok(v) = serde_json::from_str::<Value>(&text)
     {

@@ -38,6 +38,17 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
+/// The text of a file named on the command line, `-` meaning standard input.
+pub fn read_input(name: &str) -> Result<String> {
+    if name == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading standard input")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(name).with_context(|| format!("reading {name}"))
+}
+
 /// A Kubernetes client from a kubeconfig file, or the usual inference (in-cluster service
 /// account, `$KUBECONFIG`, `~/.kube/config`).
 pub async fn kube_client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
