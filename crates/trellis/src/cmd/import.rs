@@ -743,17 +743,7 @@ fn render(
     lookup: &dyn Fn(&str) -> Option<String>,
     unknown: &mut Vec<String>,
 ) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let whole = &rest[start..start + 2 + end + 2];
-        let inner = after[..end].trim();
+    map_placeholders(text, |whole, inner| {
         let key = if go {
             let inner = inner.trim_start_matches('-').trim_end_matches('-').trim();
             inner.strip_prefix('.').filter(|k| {
@@ -764,14 +754,30 @@ fn render(
         } else {
             Some(inner)
         };
-        match key.and_then(lookup) {
+        let found = key.and_then(lookup);
+        if found.is_none() && !unknown.iter().any(|u| u == whole) {
+            unknown.push(whole.to_string());
+        }
+        found
+    })
+}
+
+/// Every `{{...}}` of `text` replaced by what `f` gives for it (`whole` with the braces, `inner`
+/// trimmed), or kept as written when `f` gives nothing; an unclosed `{{` and what follows stay.
+fn map_placeholders(text: &str, mut f: impl FnMut(&str, &str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let whole = &rest[start..start + 2 + end + 2];
+        match f(whole, after[..end].trim()) {
             Some(v) => out.push_str(&v),
-            None => {
-                out.push_str(whole);
-                if !unknown.iter().any(|u| u == whole) {
-                    unknown.push(whole.to_string());
-                }
-            }
+            None => out.push_str(whole),
         }
         rest = &after[end + 2..];
     }
@@ -1111,25 +1117,9 @@ fn environment_set(
 
 /// Every `{{...}}` of `text` that is not a Trellis namespace placeholder replaced by `with`.
 fn replace_placeholders(text: &str, with: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let inner = after[..end].trim();
-        if matches!(inner, "branch" | "branch_slug" | "set") {
-            out.push_str(&rest[start..start + 2 + end + 2]);
-        } else {
-            out.push_str(with);
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
+    map_placeholders(text, |_, inner| {
+        (!matches!(inner, "branch" | "branch_slug" | "set")).then(|| with.to_string())
+    })
 }
 
 /// The service's name: the template's Application name without its placeholders.
